@@ -1,0 +1,1 @@
+"""Everything that touches the world: stage work, read-model writes."""

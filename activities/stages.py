@@ -1,0 +1,138 @@
+"""The four stage activities. Each reads its input from the read model, does its work
+while heartbeating, and stores its output as artifacts in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from genflow.db.repository import FileOut, GenerationRepository
+from genflow.domain import StageName
+from genflow.pipeline.codegen import generate_code, generate_docs
+from genflow.pipeline.review import SandboxLimits, review
+from genflow.pipeline.spec import BadRequirements, ProjectSpec, parse_requirements
+from workflows.types import StageInput, StageResult
+
+HEARTBEAT_EVERY = timedelta(seconds=1)
+SPEC_PATH = "spec.json"
+REPORT_PATH = "review/quality_report.json"
+
+T = TypeVar("T")
+StageWork = Callable[[uuid.UUID], Awaitable[tuple[list[FileOut], float | None, dict[str, Any] | None]]]
+
+
+async def heartbeat_while(work: Awaitable[T]) -> T:
+    """Await `work`, heartbeating every second so a dead worker is noticed within the
+    heartbeat timeout and a cancel reaches us; cancelling us cancels `work`."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY.total_seconds())
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        task.cancel()
+
+
+class StageActivities:
+    def __init__(self, repository: GenerationRepository, limits: SandboxLimits) -> None:
+        self._repository = repository
+        self._limits = limits
+
+    async def _run(self, input: StageInput, stage: StageName, work: StageWork) -> StageResult:
+        generation_id = uuid.UUID(input.generation_id)
+        attempt = activity.info().attempt
+        if not await self._repository.stage_started(generation_id, stage, attempt):
+            return StageResult(stage=stage, attempt=attempt, recorded=False)
+        activity.heartbeat()
+        try:
+            files, score, report = await heartbeat_while(work(generation_id))
+        except BadRequirements as err:
+            raise ApplicationError(str(err), type="invalid_requirements", non_retryable=True) from err
+        except ApplicationError:
+            raise
+        except Exception as err:
+            await self._repository.stage_retrying(generation_id, stage, attempt, _describe(err))
+            raise
+        recorded = await self._repository.stage_completed(
+            generation_id, stage, attempt, files, score, report
+        )
+        return StageResult(
+            stage=stage, attempt=attempt, files=len(files), quality_score=score, recorded=recorded
+        )
+
+    async def _generation(self, generation_id: uuid.UUID) -> tuple[str, str | None, dict[str, Any]]:
+        generation = await self._repository.get(generation_id)
+        if generation is None:
+            raise ApplicationError("generation no longer exists", type="gone", non_retryable=True)
+        if generation.provider != "builtin":
+            raise ApplicationError(
+                f"provider {generation.provider!r} is not available",
+                type="unsupported_provider",
+                non_retryable=True,
+            )
+        return generation.prompt, generation.template, generation.variables
+
+    async def _spec(self, generation_id: uuid.UUID) -> ProjectSpec:
+        for file in await self._repository.read_files(generation_id, ["spec"]):
+            return ProjectSpec.model_validate_json(file.content)
+        raise ApplicationError("the spec artifact is missing", type="missing_spec", non_retryable=True)
+
+    @activity.defn(name="extract_schema")
+    async def extract_schema(self, input: StageInput) -> StageResult:
+        """Requirements to a typed ProjectSpec, stored as `spec.json`."""
+
+        async def work(generation_id: uuid.UUID) -> tuple[list[FileOut], None, None]:
+            prompt, _template, variables = await self._generation(generation_id)
+            name = variables.get("name") if isinstance(variables.get("name"), str) else None
+            spec = parse_requirements(prompt, name=name)
+            content = spec.model_dump_json(indent=2).encode()
+            return [FileOut(SPEC_PATH, "spec", content, "application/json")], None, None
+
+        return await self._run(input, StageName.SCHEMA_EXTRACTION, work)
+
+    @activity.defn(name="generate_code")
+    async def generate_code(self, input: StageInput) -> StageResult:
+        """The spec to source and test files."""
+
+        async def work(generation_id: uuid.UUID) -> tuple[list[FileOut], None, None]:
+            return generate_code(await self._spec(generation_id)), None, None
+
+        return await self._run(input, StageName.CODE_GENERATION, work)
+
+    @activity.defn(name="review_code")
+    async def review_code(self, input: StageInput) -> StageResult:
+        """Compile every file, run the project's tests in a sandbox, score the result."""
+
+        async def work(generation_id: uuid.UUID) -> tuple[list[FileOut], float, dict[str, Any]]:
+            files = await self._repository.read_files(generation_id, ["source", "test"])
+            result = await review(files, self._limits)
+            report = json.dumps(result.report, indent=2).encode()
+            stored = [FileOut(REPORT_PATH, "review", report, "application/json")]
+            return stored, result.score, result.report
+
+        return await self._run(input, StageName.CODE_REVIEW, work)
+
+    @activity.defn(name="write_documentation")
+    async def write_documentation(self, input: StageInput) -> StageResult:
+        """README and API reference of the generated project."""
+
+        async def work(generation_id: uuid.UUID) -> tuple[list[FileOut], None, None]:
+            spec = await self._spec(generation_id)
+            generation = await self._repository.get(generation_id)
+            score = generation.quality_score if generation else None
+            return generate_docs(spec, score), None, None
+
+        return await self._run(input, StageName.DOCUMENTATION, work)
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"[:1000]

@@ -1,0 +1,53 @@
+"""Dependencies as Annotated aliases; everything built once lives in the lifespan state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from temporalio.client import Client
+
+from genflow.auth import InvalidToken, verify_token
+from genflow.db.repository import GenerationRepository
+from genflow.settings import Settings
+
+from .problems import ProblemError
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from `genflow token USER`.")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+def get_repository(request: Request) -> GenerationRepository:
+    repository: GenerationRepository = request.state.repository
+    return repository
+
+
+def get_temporal(request: Request) -> Client:
+    client: Client = request.state.temporal
+    return client
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RepositoryDep = Annotated[GenerationRepository, Depends(get_repository)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+def current_user(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    unauthorized = {"WWW-Authenticate": "Bearer"}
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ProblemError(401, "A bearer token is required.", headers=unauthorized)
+    try:
+        return verify_token(credentials.credentials, settings.jwt_secret.get_secret_value())
+    except InvalidToken as err:
+        raise ProblemError(401, f"Invalid token: {err}.", headers=unauthorized) from err
+
+
+CurrentUser = Annotated[str, Depends(current_user)]

@@ -1,0 +1,35 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from ..deps import RepositoryDep, TemporalDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: database and Temporal reachable")
+async def readyz(repository: RepositoryDep, temporal: TemporalDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(repository.ping(), 5)
+        checks["database"] = "ok"
+    except Exception as err:
+        checks["database"] = f"unavailable: {type(err).__name__}"
+    try:
+        await asyncio.wait_for(temporal.service_client.check_health(), 5)
+        checks["temporal"] = "ok"
+    except Exception as err:
+        checks["temporal"] = f"unavailable: {type(err).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
+                        status_code=200 if ready else 503)

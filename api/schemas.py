@@ -1,0 +1,185 @@
+"""Request and response models of the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from genflow.db.models import Generation
+from genflow.domain import StageStatus, Status
+
+
+def _json_at_most(limit: int) -> AfterValidator:
+    def check(value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value).encode()) > limit:
+            raise ValueError(f"must serialize to at most {limit // 1024} KiB of JSON")
+        return value
+
+    return AfterValidator(check)
+
+
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class GenerationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=20_000, description="The requirements.")
+    title: str | None = Field(default=None, max_length=500)
+    project_id: str | None = Field(default=None, min_length=1, max_length=255)
+    template: str | None = Field(default=None, max_length=100)
+    variables: Annotated[dict[str, Any], _json_at_most(64 * 1024)] = Field(default_factory=dict)
+    provider: Literal["builtin"] = "builtin"
+    model: str | None = Field(default=None, max_length=200)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] = Field(default_factory=dict)
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class StageOut(BaseModel):
+    name: str
+    status: StageStatus
+    attempts: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_ms: int | None
+    error: str | None
+
+
+class ArtifactOut(BaseModel):
+    id: uuid.UUID
+    path: str
+    kind: str
+    size_bytes: int
+    sha256: str
+    media_type: str
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class MetricsOut(BaseModel):
+    queue_ms: int | None
+    run_ms: int | None
+    stage_ms: dict[str, int]
+    tokens_in: int
+    tokens_out: int
+
+
+class GenerationUrls(BaseModel):
+    self: str
+    stream: str
+    cancel: str
+    archive: str
+
+
+class GenerationOut(BaseModel):
+    id: uuid.UUID
+    user_id: str
+    project_id: str | None
+    parent_id: uuid.UUID | None
+    root_id: uuid.UUID | None
+    iteration: int
+    title: str | None
+    prompt: str
+    template: str | None
+    variables: dict[str, Any]
+    provider: str
+    model: str | None
+    status: Status
+    stage: str | None
+    progress: int = Field(ge=0, le=100)
+    stages: list[StageOut]
+    quality_score: float | None
+    quality_report: dict[str, Any] | None
+    error: ErrorOut | None
+    cancel_reason: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    artifacts: list[ArtifactOut]
+    metrics: MetricsOut
+    workflow_id: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    urls: GenerationUrls
+
+    @classmethod
+    def from_row(cls, row: Generation) -> GenerationOut:
+        base = f"/v1/generations/{row.id}"
+        return cls(
+            id=row.id,
+            user_id=row.user_id,
+            project_id=row.project_id,
+            parent_id=row.parent_id,
+            root_id=row.root_id,
+            iteration=row.iteration,
+            title=row.title,
+            prompt=row.prompt,
+            template=row.template,
+            variables=row.variables,
+            provider=row.provider,
+            model=row.model,
+            status=Status(row.status),
+            stage=row.stage,
+            progress=row.progress,
+            stages=[StageOut.model_validate(s, from_attributes=True) for s in row.stages],
+            quality_score=row.quality_score,
+            quality_report=row.quality_report,
+            error=ErrorOut(code=row.error_code, message=row.error_message or "")
+            if row.error_code
+            else None,
+            cancel_reason=row.cancel_reason,
+            tags=row.tags,
+            metadata=row.meta,
+            artifacts=[ArtifactOut.model_validate(a, from_attributes=True) for a in row.artifacts],
+            metrics=MetricsOut(
+                queue_ms=_ms(row.created_at, row.started_at),
+                run_ms=_ms(row.started_at, row.completed_at),
+                stage_ms={s.name: s.duration_ms for s in row.stages if s.duration_ms is not None},
+                tokens_in=int(row.metrics.get("tokens_in", 0)),
+                tokens_out=int(row.metrics.get("tokens_out", 0)),
+            ),
+            workflow_id=row.workflow_id,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+            urls=GenerationUrls(
+                self=base, stream=f"{base}/stream", cancel=f"{base}/cancel",
+                archive=f"{base}/archive",
+            ),
+        )
+
+
+class GenerationPage(BaseModel):
+    items: list[GenerationOut]
+    next_cursor: str | None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def _ms(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return max(0, int((end - start).total_seconds() * 1000))

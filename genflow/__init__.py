@@ -1,0 +1,1 @@
+"""genflow: a durable backend for AI code generation."""

@@ -1,0 +1,33 @@
+"""Bearer tokens: HS256 JWTs whose `sub` is the user id."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+
+ALGORITHM = "HS256"
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, expired, unsigned or signed otherwise."""
+
+
+def issue_token(user_id: str, secret: str, ttl_seconds: int) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": user_id, "iat": now, "exp": now + ttl_seconds}, secret, ALGORITHM)
+
+
+def verify_token(token: str, secret: str) -> str:
+    """The user id of a valid token. Only HS256 is accepted, so `alg: none` and
+    every other algorithm are refused; `exp` and `sub` are required."""
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+        )
+    except jwt.PyJWTError as err:
+        raise InvalidToken(str(err)) from err
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject or len(subject) > 255:
+        raise InvalidToken("sub must be a non-empty string")
+    return subject

@@ -1,0 +1,1 @@
+"""The SQL read model: tables, engine and repository."""

@@ -1,0 +1,481 @@
+"""All SQL of the read model. Each public method is one transaction.
+
+Writes are idempotent: events carry a `key` unique per generation, artifacts are
+unique per path, and stage/status updates are plain overwrites, so an activity that
+is retried or replayed never duplicates anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer, selectinload
+
+from genflow.db.models import Artifact, Event, Generation, Stage, utcnow
+from genflow.domain import (
+    STAGE_PROGRESS,
+    STAGES,
+    TERMINAL_STATUSES,
+    EventType,
+    StageName,
+    StageStatus,
+    Status,
+)
+
+
+@dataclass(frozen=True)
+class NewGeneration:
+    """Everything needed to insert a generation row; also the workflow's input."""
+
+    id: uuid.UUID
+    user_id: str
+    prompt: str
+    provider: str
+    workflow_id: str
+    title: str | None = None
+    project_id: str | None = None
+    template: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FileOut:
+    """A file produced by a stage, stored as an artifact."""
+
+    path: str
+    kind: str
+    content: bytes
+    media_type: str = "text/plain"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    created_at: datetime
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        raw = f"{self.created_at.isoformat()}|{self.id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        """Raises ValueError for anything that is not a cursor this service issued."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            created, ident = raw.split("|")
+            created_at = datetime.fromisoformat(created)
+            if created_at.tzinfo is None:
+                raise ValueError("naive timestamp")
+            return cls(created_at, uuid.UUID(ident))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError("invalid cursor") from err
+
+
+def new_generation_row(new: NewGeneration) -> Generation:
+    """The row of a generation that has not started yet (not added to any session)."""
+    created_at = new.created_at or utcnow()
+    return Generation(
+        id=new.id,
+        user_id=new.user_id,
+        project_id=new.project_id,
+        iteration=0,
+        title=new.title,
+        prompt=new.prompt,
+        template=new.template,
+        variables=new.variables,
+        provider=new.provider,
+        model=new.model,
+        status=Status.PENDING,
+        progress=0,
+        tags=new.tags,
+        meta=new.metadata,
+        metrics={},
+        workflow_id=new.workflow_id,
+        last_event_id=0,
+        created_at=created_at,
+        updated_at=created_at,
+        stages=[
+            Stage(name=name, position=i, status=StageStatus.PENDING, attempts=0)
+            for i, name in enumerate(STAGES)
+        ],
+        artifacts=[],
+    )
+
+
+class GenerationRepository:
+    """The read model's use cases, over a session maker built once per process."""
+
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = session_maker
+
+    # -- creation ---------------------------------------------------------------
+
+    async def insert_generation(self, new: NewGeneration) -> bool:
+        """Insert the row, its stages and the first `status` event unless the row
+        exists. Returns whether this call inserted it; safe to race with itself."""
+        try:
+            async with self._sessions.begin() as session:
+                if await session.get(Generation, new.id) is not None:
+                    return False
+                generation = new_generation_row(new)
+                session.add(generation)
+                await session.flush()
+                await self._append(session, generation, "status:pending", EventType.STATUS,
+                                   {"status": Status.PENDING})
+        except IntegrityError:
+            return False  # the other writer (API or workflow) inserted it first
+        return True
+
+    # -- reads ------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        async with self._sessions() as session:
+            await session.execute(select(1))
+
+    async def get_for_user(self, generation_id: uuid.UUID, user_id: str) -> Generation | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Generation)
+                .where(Generation.id == generation_id, Generation.user_id == user_id)
+                .options(
+                    selectinload(Generation.stages),
+                    selectinload(Generation.artifacts).options(defer(Artifact.content)),
+                )
+            )
+
+    async def get(self, generation_id: uuid.UUID) -> Generation | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Generation)
+                .where(Generation.id == generation_id)
+                .options(
+                    selectinload(Generation.stages),
+                    selectinload(Generation.artifacts).options(defer(Artifact.content)),
+                )
+            )
+
+    async def list_for_user(
+        self,
+        user_id: str,
+        *,
+        statuses: Sequence[str] = (),
+        limit: int = 20,
+        cursor: Cursor | None = None,
+    ) -> tuple[list[Generation], Cursor | None]:
+        """One page, newest first, and the cursor of the next page (None at the end)."""
+        query = select(Generation).where(Generation.user_id == user_id)
+        if statuses:
+            query = query.where(Generation.status.in_(list(statuses)))
+        if cursor is not None:
+            query = query.where(
+                or_(
+                    Generation.created_at < cursor.created_at,
+                    and_(Generation.created_at == cursor.created_at, Generation.id < cursor.id),
+                )
+            )
+        query = (
+            query.order_by(Generation.created_at.desc(), Generation.id.desc())
+            .limit(limit + 1)
+            .options(
+                selectinload(Generation.stages),
+                selectinload(Generation.artifacts).options(defer(Artifact.content)),
+            )
+        )
+        async with self._sessions() as session:
+            rows = list((await session.scalars(query)).all())
+        if len(rows) <= limit:
+            return rows, None
+        last = rows[limit - 1]
+        return rows[:limit], Cursor(last.created_at, last.id)
+
+    async def events_after(
+        self, generation_id: uuid.UUID, after: int, limit: int = 500
+    ) -> list[Event]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Event)
+                .where(Event.generation_id == generation_id, Event.id > after)
+                .order_by(Event.id)
+                .limit(limit)
+            )
+            return list(rows.all())
+
+    async def read_files(
+        self, generation_id: uuid.UUID, kinds: Iterable[str] | None = None
+    ) -> list[FileOut]:
+        query = select(Artifact).where(Artifact.generation_id == generation_id)
+        if kinds is not None:
+            query = query.where(Artifact.kind.in_(list(kinds)))
+        async with self._sessions() as session:
+            rows = await session.scalars(query.order_by(Artifact.path))
+            return [FileOut(a.path, a.kind, a.content, a.media_type) for a in rows.all()]
+
+    # -- pipeline transitions (written by activities) -----------------------------
+
+    async def mark_processing(self, generation_id: uuid.UUID) -> bool:
+        """pending -> processing. False if the generation is gone or already over."""
+        async with self._sessions.begin() as session:
+            generation = await self._lock(session, generation_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return False
+            if generation.status == Status.PENDING:
+                generation.status = Status.PROCESSING
+                generation.started_at = generation.started_at or utcnow()
+            await self._append(session, generation, "status:processing", EventType.STATUS,
+                               {"status": Status.PROCESSING})
+            return True
+
+    async def stage_started(
+        self, generation_id: uuid.UUID, stage: StageName, attempt: int
+    ) -> bool:
+        """Record attempt `attempt` of `stage` as running. False if the generation
+        has ended (cancelled meanwhile): the caller must not do the work."""
+        async with self._sessions.begin() as session:
+            generation = await self._lock(session, generation_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return False
+            row = await self._stage(session, generation_id, stage)
+            row.status = StageStatus.RUNNING
+            row.attempts = max(row.attempts, attempt)
+            row.error = None
+            if row.started_at is None:
+                row.started_at = utcnow()
+            generation.stage = stage
+            await self._append(session, generation, f"stage:{stage}:running:{attempt}",
+                               EventType.STAGE,
+                               {"stage": stage, "status": StageStatus.RUNNING, "attempt": attempt})
+            return True
+
+    async def stage_retrying(
+        self, generation_id: uuid.UUID, stage: StageName, attempt: int, error: str
+    ) -> None:
+        async with self._sessions.begin() as session:
+            generation = await self._lock(session, generation_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return
+            row = await self._stage(session, generation_id, stage)
+            row.status = StageStatus.RETRYING
+            row.error = error
+            await self._append(
+                session, generation, f"stage:{stage}:retrying:{attempt}", EventType.STAGE,
+                {"stage": stage, "status": StageStatus.RETRYING, "attempt": attempt,
+                 "error": error},
+            )
+
+    async def stage_completed(
+        self,
+        generation_id: uuid.UUID,
+        stage: StageName,
+        attempt: int,
+        files: Sequence[FileOut] = (),
+        quality_score: float | None = None,
+        quality_report: dict[str, Any] | None = None,
+    ) -> bool:
+        """Store the stage's files and mark it completed, in one transaction."""
+        async with self._sessions.begin() as session:
+            generation = await self._lock(session, generation_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return False
+            existing = {
+                a.path: a
+                for a in await session.scalars(
+                    select(Artifact).where(
+                        Artifact.generation_id == generation_id,
+                        Artifact.path.in_([f.path for f in files]),
+                    )
+                )
+            }
+            for file in files:
+                digest = hashlib.sha256(file.content).hexdigest()
+                artifact = existing.get(file.path)
+                if artifact is None:
+                    artifact = Artifact(generation_id=generation_id, path=file.path)
+                    session.add(artifact)
+                artifact.kind = file.kind
+                artifact.content = file.content
+                artifact.size_bytes = len(file.content)
+                artifact.sha256 = digest
+                artifact.media_type = file.media_type
+                await self._append(
+                    session, generation, f"artifact:{file.path}", EventType.ARTIFACT,
+                    {"path": file.path, "kind": file.kind, "size_bytes": len(file.content),
+                     "sha256": digest},
+                )
+            row = await self._stage(session, generation_id, stage)
+            now = utcnow()
+            row.status = StageStatus.COMPLETED
+            row.attempts = max(row.attempts, attempt)
+            row.error = None
+            row.ended_at = now
+            row.duration_ms = _ms(row.started_at, now)
+            if quality_score is not None:
+                generation.quality_score = quality_score
+                generation.quality_report = quality_report
+            generation.progress = max(generation.progress, STAGE_PROGRESS[stage])
+            await self._append(
+                session, generation, f"stage:{stage}:completed", EventType.STAGE,
+                {"stage": stage, "status": StageStatus.COMPLETED, "attempt": row.attempts,
+                 "duration_ms": row.duration_ms},
+            )
+            await self._append(session, generation, f"progress:{stage}", EventType.PROGRESS,
+                               {"progress": generation.progress, "stage": stage})
+            return True
+
+    async def complete(self, generation_id: uuid.UUID) -> None:
+        async with self._sessions.begin() as session:
+            generation = await self._lock(session, generation_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return
+            generation.status = Status.COMPLETED
+            generation.stage = None
+            generation.progress = 100
+            generation.completed_at = utcnow()
+            await self._finish(session, generation)
+
+    async def fail(
+        self, generation_id: uuid.UUID, stage: str | None, code: str, message: str
+    ) -> None:
+        async with self._sessions.begin() as session:
+            generation = await self._lock(session, generation_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return
+            now = utcnow()
+            for row in await self._stages(session, generation_id):
+                if row.name == stage:
+                    row.status = StageStatus.FAILED
+                    row.error = message
+                    row.ended_at = now
+                    row.duration_ms = _ms(row.started_at, now)
+                elif row.status != StageStatus.COMPLETED:
+                    row.status = StageStatus.SKIPPED
+            generation.status = Status.FAILED
+            generation.error_code = code
+            generation.error_message = message
+            generation.completed_at = now
+            if stage is not None:
+                await self._append(
+                    session, generation, f"stage:{stage}:failed", EventType.STAGE,
+                    {"stage": stage, "status": StageStatus.FAILED, "error": message},
+                )
+            await self._finish(session, generation)
+
+    async def request_cancel(
+        self, generation_id: uuid.UUID, user_id: str, reason: str | None
+    ) -> Generation | None:
+        """Mark an active generation `cancelling` with its reason. Returns the row
+        (unchanged when it already ended) or None when the user has no such row."""
+        async with self._sessions.begin() as session:
+            generation = await self._lock(session, generation_id)
+            if generation is None or generation.user_id != user_id:
+                return None
+            if generation.status in TERMINAL_STATUSES:
+                return generation
+            if generation.status != Status.CANCELLING:
+                generation.status = Status.CANCELLING
+                generation.cancel_reason = reason
+                await self._append(session, generation, "status:cancelling", EventType.STATUS,
+                                   {"status": Status.CANCELLING, "reason": reason})
+            return generation
+
+    async def mark_cancelled(self, generation_id: uuid.UUID, reason: str | None) -> None:
+        async with self._sessions.begin() as session:
+            generation = await self._lock(session, generation_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return
+            now = utcnow()
+            for row in await self._stages(session, generation_id):
+                if row.status not in (StageStatus.COMPLETED, StageStatus.FAILED):
+                    row.status = StageStatus.SKIPPED
+                    if row.started_at is not None:
+                        row.ended_at = now
+                        row.duration_ms = _ms(row.started_at, now)
+            generation.status = Status.CANCELLED
+            generation.cancel_reason = generation.cancel_reason or reason
+            generation.completed_at = now
+            await self._finish(session, generation)
+
+    # -- helpers ----------------------------------------------------------------
+
+    async def _finish(self, session: AsyncSession, generation: Generation) -> None:
+        error = (
+            {"code": generation.error_code, "message": generation.error_message}
+            if generation.error_code
+            else None
+        )
+        await self._append(session, generation, f"status:{generation.status}", EventType.STATUS,
+                           {"status": generation.status})
+        await self._append(
+            session, generation, "done", EventType.DONE,
+            {"status": generation.status, "quality_score": generation.quality_score,
+             "error": error},
+        )
+
+    @staticmethod
+    async def _lock(session: AsyncSession, generation_id: uuid.UUID) -> Generation | None:
+        # FOR UPDATE serializes writers of one generation on PostgreSQL; SQLite
+        # transactions are already exclusive (BEGIN IMMEDIATE, see engine.py).
+        return await session.scalar(
+            select(Generation)
+            .where(Generation.id == generation_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    @staticmethod
+    async def _stage(session: AsyncSession, generation_id: uuid.UUID, stage: str) -> Stage:
+        row = await session.get(Stage, (generation_id, stage))
+        if row is None:
+            raise LookupError(f"generation {generation_id} has no stage {stage}")
+        return row
+
+    @staticmethod
+    async def _stages(session: AsyncSession, generation_id: uuid.UUID) -> list[Stage]:
+        rows = await session.scalars(select(Stage).where(Stage.generation_id == generation_id))
+        return list(rows.all())
+
+    @staticmethod
+    async def _append(
+        session: AsyncSession,
+        generation: Generation,
+        key: str,
+        event: EventType,
+        data: dict[str, Any],
+    ) -> None:
+        """Append an event once: a second call with the same key does nothing."""
+        seen = await session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.generation_id == generation.id, Event.key == key)
+        )
+        if seen:
+            return
+        generation.last_event_id += 1
+        generation.updated_at = utcnow()
+        await session.execute(
+            insert(Event).values(
+                generation_id=generation.id,
+                id=generation.last_event_id,
+                key=key,
+                event=str(event),
+                data=data,
+                created_at=utcnow(),
+            )
+        )
+
+
+def _ms(start: datetime | None, end: datetime) -> int | None:
+    return None if start is None else int((end - start).total_seconds() * 1000)
+

@@ -1,0 +1,64 @@
+"""Names shared by the API, the workflow and the activities. Pure: safe in workflow code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+TASK_QUEUE = "generations"
+WORKFLOW_TYPE = "GenerationWorkflow"
+PROGRESS_QUERY = "progress"
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    AWAITING_APPROVAL = "awaiting_approval"
+    CANCELLING = "cancelling"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = frozenset(
+    {Status.PENDING, Status.PROCESSING, Status.AWAITING_APPROVAL, Status.CANCELLING}
+)
+TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+
+
+class StageStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class StageName(StrEnum):
+    SCHEMA_EXTRACTION = "schema_extraction"
+    CODE_GENERATION = "code_generation"
+    CODE_REVIEW = "code_review"
+    DOCUMENTATION = "documentation"
+
+
+STAGES: tuple[StageName, ...] = tuple(StageName)
+
+# Share of the overall progress reached when each stage completes.
+STAGE_PROGRESS: dict[StageName, int] = {
+    StageName.SCHEMA_EXTRACTION: 20,
+    StageName.CODE_GENERATION: 55,
+    StageName.CODE_REVIEW: 85,
+    StageName.DOCUMENTATION: 100,
+}
+
+
+class EventType(StrEnum):
+    STATUS = "status"
+    STAGE = "stage"
+    PROGRESS = "progress"
+    ARTIFACT = "artifact"
+    DONE = "done"
+
+
+def workflow_id_for(generation_id: str) -> str:
+    return f"gen-{generation_id}"

@@ -1,0 +1,1 @@
+"""The builtin, offline, deterministic implementation of the four stages."""

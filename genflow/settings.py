@@ -1,0 +1,79 @@
+"""The one typed settings object. Nothing else in genflow reads environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "genflow-development-secret-do-not-use-in-production"
+"""Signing secret used in development only; production refuses to start with it."""
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration, read from `GENFLOW_*` variables plus the two
+    conventional names `DATABASE_URL` and `TEMPORAL_ADDRESS`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GENFLOW_", populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    environment: Literal["development", "production"] = "development"
+    home: Path = Path(".genflow")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "GENFLOW_DATABASE_URL")
+    )
+    temporal_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "GENFLOW_TEMPORAL_ADDRESS"),
+    )
+    temporal_namespace: str = "default"
+    task_queue: str = "generations"
+
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    token_ttl_seconds: int = 7 * 24 * 3600
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_url: str | None = None
+
+    sse_poll_seconds: float = 0.25
+    sse_keepalive_seconds: float = 15.0
+
+    sandbox_timeout_seconds: float = 60.0
+    sandbox_memory_mb: int = 1024
+    sandbox_cpu_seconds: int = 60
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_secrets(self) -> Settings:
+        secret = self.jwt_secret.get_secret_value()
+        if self.environment == "production" and (secret == DEV_JWT_SECRET or len(secret) < 32):
+            raise ValueError(
+                "GENFLOW_JWT_SECRET must be set to a random value of at least 32 characters "
+                "in production"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy async URL: `DATABASE_URL`, or the SQLite file in the home dir."""
+        url = self.database_url or f"sqlite+aiosqlite:///{(self.home / 'genflow.db').resolve()}"
+        for plain, async_driver in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if url.startswith(plain):
+                return async_driver + url[len(plain) :]
+        return url
+
+    @property
+    def resolved_temporal_address(self) -> str:
+        return self.temporal_address or "127.0.0.1:7233"
+
+    @property
+    def api_url(self) -> str:
+        return self.public_url or f"http://{self.api_host}:{self.api_port}"

@@ -1,0 +1,90 @@
+"""Temporal client and worker construction, shared by the API, the worker and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from activities.stages import StageActivities
+from activities.store import StoreActivities
+from genflow import search_attributes as sa
+from genflow.db.repository import GenerationRepository
+from genflow.pipeline.review import SandboxLimits
+from genflow.settings import Settings
+from workflows.generation import GenerationWorkflow
+
+
+async def connect(settings: Settings, wait_seconds: float = 0) -> Client:
+    """Connect to Temporal, retrying for up to `wait_seconds` while it starts."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        try:
+            return await Client.connect(
+                settings.resolved_temporal_address, namespace=settings.temporal_namespace
+            )
+        except RuntimeError:
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def register_search_attributes(client: Client, namespace: str) -> None:
+    """Register the five search attributes on an existing cluster (no-op if present)."""
+    kinds = {"KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+             "DOUBLE": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE}
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=namespace,
+                search_attributes={
+                    key.name: kinds[key.indexed_value_type.name] for key in sa.ALL
+                },
+            )
+        )
+    except RPCError as err:
+        if err.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    repository: GenerationRepository,
+    stage_activities: StageActivities | None = None,
+) -> Worker:
+    """The genflow worker: the workflow plus the stage and store activities."""
+    stages = stage_activities or StageActivities(
+        repository,
+        SandboxLimits(
+            timeout_seconds=settings.sandbox_timeout_seconds,
+            memory_mb=settings.sandbox_memory_mb,
+            cpu_seconds=settings.sandbox_cpu_seconds,
+        ),
+    )
+    store = StoreActivities(repository)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[GenerationWorkflow],
+        activities=[
+            stages.extract_schema,
+            stages.generate_code,
+            stages.review_code,
+            stages.write_documentation,
+            store.start_generation,
+            store.complete_generation,
+            store.fail_generation,
+            store.record_cancelled,
+        ],
+        # Send heartbeats at least every second so a cancel reaches a stage quickly.
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
+        default_heartbeat_throttle_interval=timedelta(seconds=1),
+        graceful_shutdown_timeout=timedelta(seconds=5),
+    )

@@ -1,0 +1,41 @@
+"""The genflow worker process: `python worker.py` (or `genflow worker`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from genflow.db.engine import make_engine, make_session_maker
+from genflow.db.repository import GenerationRepository
+from genflow.settings import Settings
+from genflow.temporal import build_worker, connect
+
+
+async def run_worker(settings: Settings) -> None:
+    """Build settings, engine and client once, then poll the task queue until stopped."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        client = await connect(settings, wait_seconds=30)
+        repository = GenerationRepository(make_session_maker(engine))
+        worker = build_worker(client, settings, repository)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        logging.getLogger("genflow.worker").info(
+            "worker polling %s on %s", settings.task_queue, settings.resolved_temporal_address
+        )
+        async with worker:  # shuts down gracefully when the block ends
+            await stop.wait()
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_worker(Settings()))
+
+
+if __name__ == "__main__":
+    main()

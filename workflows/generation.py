@@ -1,0 +1,166 @@
+"""GenerationWorkflow: the four stages in order, with retries, cancellation, a
+`progress` query and search attributes upserted on every transition."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    TimeoutError,
+    is_cancelled_exception,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from activities.stages import StageActivities
+    from activities.store import StoreActivities
+    from genflow import search_attributes as sa
+    from genflow.domain import STAGE_PROGRESS, STAGES, WORKFLOW_TYPE, StageName, Status
+    from workflows.types import (
+        CancelInput,
+        FailureInput,
+        GenerationInput,
+        GenerationOutcome,
+        GenerationRef,
+        Progress,
+        StageInput,
+        StageProgress,
+        StageResult,
+    )
+
+STAGE_ACTIVITIES = {
+    StageName.SCHEMA_EXTRACTION: StageActivities.extract_schema,
+    StageName.CODE_GENERATION: StageActivities.generate_code,
+    StageName.CODE_REVIEW: StageActivities.review_code,
+    StageName.DOCUMENTATION: StageActivities.write_documentation,
+}
+
+# Stage retries: transient failures back off 1 s, 2 s, 4 s, ... up to 30 s.
+STAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
+STAGE_TIMEOUT = {
+    StageName.SCHEMA_EXTRACTION: timedelta(minutes=5),
+    StageName.CODE_GENERATION: timedelta(minutes=15),
+    StageName.CODE_REVIEW: timedelta(minutes=10),
+    StageName.DOCUMENTATION: timedelta(minutes=5),
+}
+# Stages heartbeat every second; a worker killed mid-stage is noticed after this.
+HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+STORE_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+    ),
+}
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class GenerationWorkflow:
+    def __init__(self) -> None:
+        self._progress = Progress(
+            generation_id="",
+            status=Status.PENDING,
+            stage=None,
+            percent=0,
+            stages={stage: StageProgress() for stage in STAGES},
+        )
+
+    @workflow.query(name="progress")
+    def progress(self) -> Progress:
+        """The live snapshot: status, stage, percent and per-stage attempts."""
+        return self._progress
+
+    @workflow.run
+    async def run(self, input: GenerationInput) -> GenerationOutcome:
+        self._progress.generation_id = input.generation_id
+        current: StageName | None = None
+        try:
+            await workflow.execute_activity_method(
+                StoreActivities.start_generation, input, **STORE_OPTIONS
+            )
+            self._set_status(Status.PROCESSING)
+            for stage in STAGES:
+                current = stage
+                self._enter(stage)
+                result: StageResult = await workflow.execute_activity_method(
+                    STAGE_ACTIVITIES[stage],
+                    StageInput(input.generation_id, stage),
+                    start_to_close_timeout=STAGE_TIMEOUT[stage],
+                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                    retry_policy=STAGE_RETRY,
+                )
+                self._leave(stage, result)
+            current = None
+            await workflow.execute_activity_method(
+                StoreActivities.complete_generation,
+                GenerationRef(input.generation_id),
+                **STORE_OPTIONS,
+            )
+            self._set_status(Status.COMPLETED)
+            return GenerationOutcome(
+                input.generation_id, Status.COMPLETED, self._progress.quality_score
+            )
+        except (ActivityError, asyncio.CancelledError) as err:
+            if is_cancelled_exception(err):
+                await workflow.execute_activity_method(
+                    StoreActivities.record_cancelled,
+                    CancelInput(input.generation_id),
+                    **STORE_OPTIONS,
+                )
+                self._set_status(Status.CANCELLED, stage=current)
+                raise
+            code, message = _failure(err)
+            await workflow.execute_activity_method(
+                StoreActivities.fail_generation,
+                FailureInput(input.generation_id, current, code, message),
+                **STORE_OPTIONS,
+            )
+            if current is not None:
+                self._progress.stages[current].status = "failed"
+            self._set_status(Status.FAILED, stage=current)
+            raise ApplicationError(message, type=code, non_retryable=True) from err
+
+    def _enter(self, stage: StageName) -> None:
+        self._progress.stage = stage
+        self._progress.stages[stage].status = "running"
+        workflow.upsert_search_attributes([sa.GENERATION_STAGE.value_set(stage)])
+
+    def _leave(self, stage: StageName, result: StageResult) -> None:
+        entry = self._progress.stages[stage]
+        entry.status = "completed"
+        entry.attempts = result.attempt
+        self._progress.percent = STAGE_PROGRESS[stage]
+        if result.quality_score is not None:
+            self._progress.quality_score = result.quality_score
+            workflow.upsert_search_attributes([sa.QUALITY_SCORE.value_set(result.quality_score)])
+
+    def _set_status(self, status: Status, stage: StageName | None = None) -> None:
+        self._progress.status = status
+        self._progress.stage = stage
+        updates = [sa.GENERATION_STATUS.value_set(status)]
+        if stage is None:
+            updates.append(sa.GENERATION_STAGE.value_unset())
+        workflow.upsert_search_attributes(updates)
+
+
+def _failure(err: BaseException) -> tuple[str, str]:
+    """An error code and message for the read model, from an activity failure."""
+    cause = err.cause if isinstance(err, ActivityError) else None
+    while isinstance(cause, ActivityError):
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        return cause.type or "stage_failed", cause.message
+    if isinstance(cause, TimeoutError):
+        return "stage_timeout", f"the stage timed out ({cause.type.name if cause.type else ''})"
+    return "stage_failed", str(cause or err)

@@ -1,0 +1,84 @@
+"""Inputs and outputs of the workflow and its activities. Small, content by reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class GenerationInput:
+    """Everything needed to (re)create the generation's row: the workflow inserts it
+    itself if the API died before it could."""
+
+    generation_id: str
+    user_id: str
+    prompt: str
+    provider: str = "builtin"
+    title: str | None = None
+    project_id: str | None = None
+    template: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: str | None = None
+
+
+@dataclass
+class StageInput:
+    generation_id: str
+    stage: str
+
+
+@dataclass
+class StageResult:
+    stage: str
+    attempt: int
+    files: int = 0
+    quality_score: float | None = None
+    recorded: bool = True
+
+
+@dataclass
+class FailureInput:
+    generation_id: str
+    stage: str | None
+    code: str
+    message: str
+
+
+@dataclass
+class CancelInput:
+    generation_id: str
+    reason: str | None = None
+
+
+@dataclass
+class GenerationRef:
+    generation_id: str
+
+
+@dataclass
+class StageProgress:
+    status: str = "pending"
+    attempts: int = 0
+
+
+@dataclass
+class Progress:
+    """What the `progress` query answers."""
+
+    generation_id: str
+    status: str
+    stage: str | None
+    percent: int
+    stages: dict[str, StageProgress]
+    quality_score: float | None = None
+
+
+@dataclass
+class GenerationOutcome:
+    generation_id: str
+    status: str
+    quality_score: float | None = None

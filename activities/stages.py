@@ -25,7 +25,9 @@ SPEC_PATH = "spec.json"
 REPORT_PATH = "review/quality_report.json"
 
 T = TypeVar("T")
-StageWork = Callable[[uuid.UUID], Awaitable[tuple[list[FileOut], float | None, dict[str, Any] | None]]]
+StageWork = Callable[
+    [uuid.UUID], Awaitable[tuple[list[FileOut], float | None, dict[str, Any] | None]]
+]
 
 
 async def heartbeat_while(work: Awaitable[T]) -> T:
@@ -56,7 +58,9 @@ class StageActivities:
         try:
             files, score, report = await heartbeat_while(work(generation_id))
         except BadRequirements as err:
-            raise ApplicationError(str(err), type="invalid_requirements", non_retryable=True) from err
+            raise ApplicationError(
+                str(err), type="invalid_requirements", non_retryable=True
+            ) from err
         except ApplicationError:
             raise
         except Exception as err:
@@ -84,7 +88,9 @@ class StageActivities:
     async def _spec(self, generation_id: uuid.UUID) -> ProjectSpec:
         for file in await self._repository.read_files(generation_id, ["spec"]):
             return ProjectSpec.model_validate_json(file.content)
-        raise ApplicationError("the spec artifact is missing", type="missing_spec", non_retryable=True)
+        raise ApplicationError(
+            "the spec artifact is missing", type="missing_spec", non_retryable=True
+        )
 
     @activity.defn(name="extract_schema")
     async def extract_schema(self, input: StageInput) -> StageResult:

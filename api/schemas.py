@@ -158,7 +158,9 @@ class GenerationOut(BaseModel):
             started_at=row.started_at,
             completed_at=row.completed_at,
             urls=GenerationUrls(
-                self=base, stream=f"{base}/stream", cancel=f"{base}/cancel",
+                self=base,
+                stream=f"{base}/stream",
+                cancel=f"{base}/cancel",
                 archive=f"{base}/archive",
             ),
         )

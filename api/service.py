@@ -100,7 +100,9 @@ class GenerationService:
                 503, "The generation could not be started; nothing was created. Try again."
             ) from err
 
-    async def cancel(self, user_id: str, generation_id: uuid.UUID, reason: str | None) -> Generation:
+    async def cancel(
+        self, user_id: str, generation_id: uuid.UUID, reason: str | None
+    ) -> Generation:
         row = await self._repository.request_cancel(generation_id, user_id, reason)
         if row is None:
             raise ProblemError(404, "No such generation.")

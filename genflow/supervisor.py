@@ -119,15 +119,25 @@ class Stack:
             self._child(
                 "temporal",
                 [
-                    temporal_binary(), "server", "start-dev",
-                    "--ip", "127.0.0.1",
-                    "--port", str(self.temporal_port),
-                    "--ui-port", str(self.ui_port),
-                    "--db-filename", str(self.home / "temporal.db"),
-                    "--namespace", self.settings.temporal_namespace,
-                    "--log-level", "warn",
-                    "--sqlite-pragma", "journal_mode=wal",
-                    "--sqlite-pragma", "synchronous=normal",
+                    temporal_binary(),
+                    "server",
+                    "start-dev",
+                    "--ip",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.temporal_port),
+                    "--ui-port",
+                    str(self.ui_port),
+                    "--db-filename",
+                    str(self.home / "temporal.db"),
+                    "--namespace",
+                    self.settings.temporal_namespace,
+                    "--log-level",
+                    "warn",
+                    "--sqlite-pragma",
+                    "journal_mode=wal",
+                    "--sqlite-pragma",
+                    "synchronous=normal",
                     *sa.cli_flags(),
                 ],
             )
@@ -161,8 +171,11 @@ class Stack:
 
     def banner(self) -> str:
         api = f"http://{self.settings.api_host}:{self.api_port}"
-        token = issue_token("local-user", self.settings.jwt_secret.get_secret_value(),
-                            self.settings.token_ttl_seconds)
+        token = issue_token(
+            "local-user",
+            self.settings.jwt_secret.get_secret_value(),
+            self.settings.token_ttl_seconds,
+        )
         lines = [
             f"genflow is up (home {self.home})",
             f"  API:          {api}",

@@ -37,15 +37,15 @@ async def connect(settings: Settings, wait_seconds: float = 0) -> Client:
 
 async def register_search_attributes(client: Client, namespace: str) -> None:
     """Register the five search attributes on an existing cluster (no-op if present)."""
-    kinds = {"KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-             "DOUBLE": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE}
+    kinds = {
+        "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "DOUBLE": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    }
     try:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
                 namespace=namespace,
-                search_attributes={
-                    key.name: kinds[key.indexed_value_type.name] for key in sa.ALL
-                },
+                search_attributes={key.name: kinds[key.indexed_value_type.name] for key in sa.ALL},
             )
         )
     except RPCError as err:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -21,7 +21,7 @@ from ..service import GenerationService
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
 
-PROBLEMS = {
+PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing or invalid bearer token"},
     404: {"model": Problem, "description": "No such generation (or not yours)"},
     422: {"model": Problem, "description": "Invalid request"},

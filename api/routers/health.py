@@ -31,5 +31,7 @@ async def readyz(repository: RepositoryDep, temporal: TemporalDep) -> JSONRespon
     except Exception as err:
         checks["temporal"] = f"unavailable: {type(err).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )

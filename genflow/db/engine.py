@@ -18,7 +18,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # The API and the worker share the file; the busy timeout makes a writer wait
     # instead of failing with "database is locked".
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -156,4 +156,6 @@ class Artifact(Base):
 
     generation: Mapped[Generation] = relationship(back_populates="artifacts")
 
-    __table_args__ = (UniqueConstraint("generation_id", "path", name="uq_artifacts_generation_path"),)
+    __table_args__ = (
+        UniqueConstraint("generation_id", "path", name="uq_artifacts_generation_path"),
+    )

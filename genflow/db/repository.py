@@ -133,8 +133,13 @@ class GenerationRepository:
                 generation = new_generation_row(new)
                 session.add(generation)
                 await session.flush()
-                await self._append(session, generation, "status:pending", EventType.STATUS,
-                                   {"status": Status.PENDING})
+                await self._append(
+                    session,
+                    generation,
+                    "status:pending",
+                    EventType.STATUS,
+                    {"status": Status.PENDING},
+                )
         except IntegrityError:
             return False  # the other writer (API or workflow) inserted it first
         return True
@@ -234,13 +239,16 @@ class GenerationRepository:
             if generation.status == Status.PENDING:
                 generation.status = Status.PROCESSING
                 generation.started_at = generation.started_at or utcnow()
-            await self._append(session, generation, "status:processing", EventType.STATUS,
-                               {"status": Status.PROCESSING})
+            await self._append(
+                session,
+                generation,
+                "status:processing",
+                EventType.STATUS,
+                {"status": Status.PROCESSING},
+            )
             return True
 
-    async def stage_started(
-        self, generation_id: uuid.UUID, stage: StageName, attempt: int
-    ) -> bool:
+    async def stage_started(self, generation_id: uuid.UUID, stage: StageName, attempt: int) -> bool:
         """Record attempt `attempt` of `stage` as running. False if the generation
         has ended (cancelled meanwhile): the caller must not do the work."""
         async with self._sessions.begin() as session:
@@ -254,9 +262,13 @@ class GenerationRepository:
             if row.started_at is None:
                 row.started_at = utcnow()
             generation.stage = stage
-            await self._append(session, generation, f"stage:{stage}:running:{attempt}",
-                               EventType.STAGE,
-                               {"stage": stage, "status": StageStatus.RUNNING, "attempt": attempt})
+            await self._append(
+                session,
+                generation,
+                f"stage:{stage}:running:{attempt}",
+                EventType.STAGE,
+                {"stage": stage, "status": StageStatus.RUNNING, "attempt": attempt},
+            )
             return True
 
     async def stage_retrying(
@@ -270,9 +282,16 @@ class GenerationRepository:
             row.status = StageStatus.RETRYING
             row.error = error
             await self._append(
-                session, generation, f"stage:{stage}:retrying:{attempt}", EventType.STAGE,
-                {"stage": stage, "status": StageStatus.RETRYING, "attempt": attempt,
-                 "error": error},
+                session,
+                generation,
+                f"stage:{stage}:retrying:{attempt}",
+                EventType.STAGE,
+                {
+                    "stage": stage,
+                    "status": StageStatus.RETRYING,
+                    "attempt": attempt,
+                    "error": error,
+                },
             )
 
     async def stage_completed(
@@ -310,9 +329,16 @@ class GenerationRepository:
                 artifact.sha256 = digest
                 artifact.media_type = file.media_type
                 await self._append(
-                    session, generation, f"artifact:{file.path}", EventType.ARTIFACT,
-                    {"path": file.path, "kind": file.kind, "size_bytes": len(file.content),
-                     "sha256": digest},
+                    session,
+                    generation,
+                    f"artifact:{file.path}",
+                    EventType.ARTIFACT,
+                    {
+                        "path": file.path,
+                        "kind": file.kind,
+                        "size_bytes": len(file.content),
+                        "sha256": digest,
+                    },
                 )
             row = await self._stage(session, generation_id, stage)
             now = utcnow()
@@ -326,12 +352,24 @@ class GenerationRepository:
                 generation.quality_report = quality_report
             generation.progress = max(generation.progress, STAGE_PROGRESS[stage])
             await self._append(
-                session, generation, f"stage:{stage}:completed", EventType.STAGE,
-                {"stage": stage, "status": StageStatus.COMPLETED, "attempt": row.attempts,
-                 "duration_ms": row.duration_ms},
+                session,
+                generation,
+                f"stage:{stage}:completed",
+                EventType.STAGE,
+                {
+                    "stage": stage,
+                    "status": StageStatus.COMPLETED,
+                    "attempt": row.attempts,
+                    "duration_ms": row.duration_ms,
+                },
             )
-            await self._append(session, generation, f"progress:{stage}", EventType.PROGRESS,
-                               {"progress": generation.progress, "stage": stage})
+            await self._append(
+                session,
+                generation,
+                f"progress:{stage}",
+                EventType.PROGRESS,
+                {"progress": generation.progress, "stage": stage},
+            )
             return True
 
     async def complete(self, generation_id: uuid.UUID) -> None:
@@ -367,7 +405,10 @@ class GenerationRepository:
             generation.completed_at = now
             if stage is not None:
                 await self._append(
-                    session, generation, f"stage:{stage}:failed", EventType.STAGE,
+                    session,
+                    generation,
+                    f"stage:{stage}:failed",
+                    EventType.STAGE,
                     {"stage": stage, "status": StageStatus.FAILED, "error": message},
                 )
             await self._finish(session, generation)
@@ -386,8 +427,13 @@ class GenerationRepository:
             if generation.status != Status.CANCELLING:
                 generation.status = Status.CANCELLING
                 generation.cancel_reason = reason
-                await self._append(session, generation, "status:cancelling", EventType.STATUS,
-                                   {"status": Status.CANCELLING, "reason": reason})
+                await self._append(
+                    session,
+                    generation,
+                    "status:cancelling",
+                    EventType.STATUS,
+                    {"status": Status.CANCELLING, "reason": reason},
+                )
             return generation
 
     async def mark_cancelled(self, generation_id: uuid.UUID, reason: str | None) -> None:
@@ -415,12 +461,23 @@ class GenerationRepository:
             if generation.error_code
             else None
         )
-        await self._append(session, generation, f"status:{generation.status}", EventType.STATUS,
-                           {"status": generation.status})
         await self._append(
-            session, generation, "done", EventType.DONE,
-            {"status": generation.status, "quality_score": generation.quality_score,
-             "error": error},
+            session,
+            generation,
+            f"status:{generation.status}",
+            EventType.STATUS,
+            {"status": generation.status},
+        )
+        await self._append(
+            session,
+            generation,
+            "done",
+            EventType.DONE,
+            {
+                "status": generation.status,
+                "quality_score": generation.quality_score,
+                "error": error,
+            },
         )
 
     @staticmethod
@@ -478,4 +535,3 @@ class GenerationRepository:
 
 def _ms(start: datetime | None, end: datetime) -> int | None:
     return None if start is None else int((end - start).total_seconds() * 1000)
-

@@ -79,10 +79,21 @@ def _models(spec: ProjectSpec) -> str:
         '        raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")',
     ]
     for entity in spec.entities:
-        out += ["", "", "@dataclass", f"class {entity.name}:", f'    """A {entity.name} record."""', ""]
+        out += [
+            "",
+            "",
+            "@dataclass",
+            f"class {entity.name}:",
+            f'    """A {entity.name} record."""',
+            "",
+        ]
         for field in _ordered(entity):
             hint = _PY_TYPES[field.type]
-            out.append(f"    {field.name}: {hint}" if field.required else f"    {field.name}: {hint} | None = None")
+            out.append(
+                f"    {field.name}: {hint}"
+                if field.required
+                else f"    {field.name}: {hint} | None = None"
+            )
         out += ["    id: int | None = None", "", "    def __post_init__(self) -> None:"]
         for field in entity.fields:
             out.append(
@@ -233,12 +244,13 @@ def generate_code(spec: ProjectSpec) -> list[FileOut]:
         test = ["pytest>=8"]
         """
     )
+    exported = sorted([e.name for e in spec.entities] + ["Duplicate", "NotFound", "Store"])
     init = (
         f'"""{spec.description}."""\n\n'
         f"from .models import {', '.join(e.name for e in spec.entities)}\n"
         "from .store import Duplicate, NotFound, Store\n\n"
-        f"__all__ = {sorted([e.name for e in spec.entities] + ['Duplicate', 'NotFound', 'Store'])!r}\n"
-    ).replace("'", '"')
+        f"__all__ = {json.dumps(exported)}\n"
+    )
     return [
         FileOut("pyproject.toml", "source", pyproject.encode(), "application/toml"),
         FileOut(f"{spec.name}/__init__.py", "source", init.encode(), "text/x-python"),
@@ -275,7 +287,12 @@ def generate_docs(spec: ProjectSpec, quality_score: float | None) -> list[FileOu
         readme += ["", "## Notes", "", *[f"- {note}." for note in spec.notes]]
     api = [f"# {spec.name} API reference", ""]
     for entity in spec.entities:
-        api += [f"## `{entity.name}`", "", "| field | type | required | unique |", "|---|---|---|---|"]
+        api += [
+            f"## `{entity.name}`",
+            "",
+            "| field | type | required | unique |",
+            "|---|---|---|---|",
+        ]
         api += [
             f"| `{f.name}` | {f.type} | {'yes' if f.required else 'no'} | "
             f"{'yes' if f.unique else 'no'} |"

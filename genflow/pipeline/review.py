@@ -70,8 +70,17 @@ async def run_tests(files: list[FileOut], limits: SandboxLimits) -> dict[str, An
             "PYTHONHASHSEED": "0",
         }
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
-            "-o", "addopts=", "-p", "no:asyncio",
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--no-header",
+            "-o",
+            "addopts=",
+            "-p",
+            "no:asyncio",
             cwd=tmp,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -93,7 +102,9 @@ async def run_tests(files: list[FileOut], limits: SandboxLimits) -> dict[str, An
     text = output.decode(errors="replace")
     counts = {
         kind: int(n)
-        for n, kind in re.findall(r"(\d+) (passed|failed|errors?|skipped)", text.splitlines()[-1] if text else "")
+        for n, kind in re.findall(
+            r"(\d+) (passed|failed|errors?|skipped)", text.splitlines()[-1] if text else ""
+        )
     }
     failures = re.findall(r"^FAILED (\S+)", text, re.M) + re.findall(r"^ERROR (\S+)", text, re.M)
     return {

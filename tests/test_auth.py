@@ -1,0 +1,80 @@
+"""Bearer JWT auth and per-user isolation."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from genflow.auth import InvalidToken, issue_token, verify_token
+from tests.conftest import SECRET, Stack
+
+
+def test_issued_token_verifies_to_its_user() -> None:
+    assert verify_token(issue_token("bob", SECRET, 60), SECRET) == "bob"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        jwt.encode({"sub": "alice", "exp": int(time.time()) - 10}, SECRET, "HS256"),
+        jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, "other-secret-" * 4, "HS256"),
+        jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, None, "none"),
+        jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, SECRET, "HS512"),
+        jwt.encode({"sub": "alice"}, SECRET, "HS256"),
+        jwt.encode({"exp": int(time.time()) + 60}, SECRET, "HS256"),
+        "not-a-token",
+    ],
+    ids=["expired", "wrong-secret", "alg-none", "hs512", "no-exp", "no-sub", "garbage"],
+)
+def test_bad_tokens_are_refused(token: str) -> None:
+    with pytest.raises(InvalidToken):
+        verify_token(token, SECRET)
+
+
+def _tampered(token: str) -> str:
+    header, payload, signature = token.split(".")
+    forged = jwt.utils.base64url_encode(b'{"sub":"mallory","exp":9999999999}').decode()
+    return ".".join([header, forged, signature])
+
+
+async def test_missing_tampered_expired_and_alg_none_tokens_get_401(stack: Stack) -> None:
+    valid = stack.token("alice")
+    bad_headers = [
+        {},
+        {"Authorization": f"Bearer {_tampered(valid)}"},
+        {"Authorization": f"Bearer {stack.token('alice', ttl=-5)}"},
+        {
+            "Authorization": "Bearer "
+            + jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, None, "none")
+        },
+        {"Authorization": f"Basic {valid}"},
+    ]
+    for headers in bad_headers:
+        for method, path in [("GET", "/v1/generations"), ("POST", "/v1/generations")]:
+            response = await stack.http.request(
+                method, path, headers=headers, json={"prompt": "x"}
+            )
+            assert response.status_code == 401, (headers, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["status"] == 401
+    rows, _ = await stack.repository.list_for_user("mallory")
+    assert rows == []
+
+
+async def test_another_users_generation_is_404(stack: Stack) -> None:
+    created = await stack.create(user="alice")
+    base = f"/v1/generations/{created['id']}"
+    bob = stack.auth("bob")
+
+    assert (await stack.http.get(base, headers=bob)).status_code == 404
+    assert (await stack.http.get(f"{base}/stream", headers=bob)).status_code == 404
+    cancel = await stack.http.post(f"{base}/cancel", json={"reason": "mine now"}, headers=bob)
+    assert cancel.status_code == 404
+    assert cancel.json()["detail"] == "No such generation."
+    listing = await stack.http.get("/v1/generations", headers=bob)
+    assert created["id"] not in [g["id"] for g in listing.json()["items"]]
+
+    done = await stack.finished(created["id"])
+    assert done["status"] == "completed" and done["cancel_reason"] is None

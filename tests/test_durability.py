@@ -1,0 +1,172 @@
+"""Crashes lose nothing: a worker killed mid-stage, an API that dies after starting a
+workflow, a workflow start that fails."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from api.app import create_app
+from genflow.db.models import Generation
+from genflow.db.repository import GenerationRepository
+from genflow.domain import STAGES
+from tests.conftest import LIBRARY, Stack, serve
+from tests.test_lifecycle import EXPECTED_PATHS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_worker(database_url: str, temporal_address: str, task_queue: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "GENFLOW_TASK_QUEUE": task_queue,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.scripted_worker"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+async def wait_for_row(
+    repository: GenerationRepository, generation_id: uuid.UUID, check, timeout: float = 60  # type: ignore[no-untyped-def]
+) -> Generation:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        row = await repository.get(generation_id)
+        if row is not None and check(row):
+            return row
+        assert asyncio.get_running_loop().time() < deadline, f"timed out; last row {row and row.status}"
+        await asyncio.sleep(0.05)
+
+
+async def test_worker_killed_mid_stage_resumes_without_duplicates(
+    stack: Stack, database_url: str, temporal_address: str
+) -> None:
+    task_queue = f"kill-{uuid.uuid4()}"
+    settings = stack.settings.model_copy(update={"task_queue": task_queue})
+    app = create_app(settings, engine=stack.engine, temporal=stack.temporal)
+    server, server_task, base_url = await serve(app)
+    worker = start_worker(database_url, temporal_address, task_queue)
+    try:
+        response = await stack.http.post(
+            f"{base_url}/v1/generations",
+            json={"prompt": LIBRARY, "metadata": {"test": {"pace": 1.0}}},
+            headers=stack.auth(),
+        )
+        assert response.status_code == 202, response.text
+        generation_id = uuid.UUID(response.json()["id"])
+        await wait_for_row(
+            stack.repository,
+            generation_id,
+            lambda row: {s.name: s.status for s in row.stages}["code_generation"] == "running",
+        )
+
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        worker = start_worker(database_url, temporal_address, task_queue)
+        row = await wait_for_row(
+            stack.repository, generation_id, lambda row: row.status != "processing"
+        )
+    finally:
+        worker.terminate()
+        worker.wait()
+        server.should_exit = True
+        await server_task
+
+    assert row.status == "completed"
+    stages = {s.name: s for s in row.stages}
+    assert [s.status for s in row.stages] == ["completed"] * len(STAGES)
+    assert stages["code_generation"].attempts == 2
+    assert stages["schema_extraction"].attempts == 1
+    assert {a.path for a in row.artifacts} == EXPECTED_PATHS
+    events = await stack.repository.events_after(generation_id, 0)
+    assert [e.id for e in events] == list(range(1, len(events) + 1))
+    artifact_events = Counter(e.data["path"] for e in events if e.event == "artifact")
+    assert artifact_events == Counter({path: 1 for path in EXPECTED_PATHS})
+    assert [e.event for e in events].count("done") == 1
+    completed = [e.data["stage"] for e in events if e.event == "stage" and e.data["status"] == "completed"]
+    assert completed == list(STAGES)
+
+
+CRASH_AFTER_START = """
+import asyncio, os, sys
+from genflow.db.engine import make_engine, make_session_maker
+from genflow.db.repository import GenerationRepository
+from genflow.settings import Settings
+from genflow.temporal import connect
+from api.schemas import GenerationCreate
+from api.service import GenerationService
+
+class DiesBeforeInsert(GenerationRepository):
+    async def insert_generation(self, new):
+        print(new.id, flush=True)
+        os._exit(137)  # the API process dies between the start and the insert
+
+async def main():
+    settings = Settings()
+    repository = DiesBeforeInsert(make_session_maker(make_engine(settings.resolved_database_url)))
+    client = await connect(settings)
+    await GenerationService(repository, client, settings).create("crash-user", GenerationCreate(prompt=sys.argv[1]))
+
+asyncio.run(main())
+"""
+
+
+async def test_api_dying_after_workflow_start_leaves_no_orphan(
+    stack: Stack, database_url: str, temporal_address: str
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "GENFLOW_TASK_QUEUE": stack.settings.task_queue,
+    }
+    crashed = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CRASH_AFTER_START, LIBRARY, cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await crashed.communicate()
+    assert crashed.returncode == 137
+    generation_id = uuid.UUID(output.decode().strip())
+
+    # The workflow exists and inserts the row itself.
+    handle = stack.temporal.get_workflow_handle(f"gen-{generation_id}")
+    row = await wait_for_row(stack.repository, generation_id, lambda r: r.status == "completed")
+    assert row.user_id == "crash-user"
+    assert row.prompt == LIBRARY
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    events = await stack.repository.events_after(generation_id, 0)
+    assert [e.data["status"] for e in events if e.event == "status"] == [
+        "pending", "processing", "completed",
+    ]
+
+
+async def test_failed_workflow_start_creates_no_row(stack: Stack) -> None:
+    # A client for a Temporal that is not there: every start fails.
+    unreachable = await Client.connect("127.0.0.1:1", lazy=True)
+    app = create_app(stack.settings, engine=stack.engine, temporal=unreachable)
+    server, server_task, base_url = await serve(app)
+    user = f"nostart-{uuid.uuid4()}"
+    try:
+        response = await stack.http.post(
+            f"{base_url}/v1/generations", json={"prompt": LIBRARY}, headers=stack.auth(user)
+        )
+    finally:
+        server.should_exit = True
+        await server_task
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "nothing was created" in response.json()["detail"]
+    rows, _ = await stack.repository.list_for_user(user)
+    assert rows == []

@@ -53,9 +53,7 @@ async def test_missing_tampered_expired_and_alg_none_tokens_get_401(stack: Stack
     ]
     for headers in bad_headers:
         for method, path in [("GET", "/v1/generations"), ("POST", "/v1/generations")]:
-            response = await stack.http.request(
-                method, path, headers=headers, json={"prompt": "x"}
-            )
+            response = await stack.http.request(method, path, headers=headers, json={"prompt": "x"})
             assert response.status_code == 401, (headers, response.text)
             assert response.headers["content-type"] == "application/problem+json"
             assert response.json()["status"] == 401

@@ -24,7 +24,9 @@ from tests.test_lifecycle import EXPECTED_PATHS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_worker(database_url: str, temporal_address: str, task_queue: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    database_url: str, temporal_address: str, task_queue: str
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -32,20 +34,28 @@ def start_worker(database_url: str, temporal_address: str, task_queue: str) -> s
         "GENFLOW_TASK_QUEUE": task_queue,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.scripted_worker"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "tests.scripted_worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
 async def wait_for_row(
-    repository: GenerationRepository, generation_id: uuid.UUID, check, timeout: float = 60  # type: ignore[no-untyped-def]
+    repository: GenerationRepository,
+    generation_id: uuid.UUID,
+    check,
+    timeout: float = 60,  # type: ignore[no-untyped-def]
 ) -> Generation:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         row = await repository.get(generation_id)
         if row is not None and check(row):
             return row
-        assert asyncio.get_running_loop().time() < deadline, f"timed out; last row {row and row.status}"
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"timed out; last row {row and row.status}"
+        )
         await asyncio.sleep(0.05)
 
 
@@ -94,7 +104,9 @@ async def test_worker_killed_mid_stage_resumes_without_duplicates(
     artifact_events = Counter(e.data["path"] for e in events if e.event == "artifact")
     assert artifact_events == Counter({path: 1 for path in EXPECTED_PATHS})
     assert [e.event for e in events].count("done") == 1
-    completed = [e.data["stage"] for e in events if e.event == "stage" and e.data["status"] == "completed"]
+    completed = [
+        e.data["stage"] for e in events if e.event == "stage" and e.data["status"] == "completed"
+    ]
     assert completed == list(STAGES)
 
 
@@ -132,7 +144,12 @@ async def test_api_dying_after_workflow_start_leaves_no_orphan(
         "GENFLOW_TASK_QUEUE": stack.settings.task_queue,
     }
     crashed = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CRASH_AFTER_START, LIBRARY, cwd=ROOT, env=env,
+        sys.executable,
+        "-c",
+        CRASH_AFTER_START,
+        LIBRARY,
+        cwd=ROOT,
+        env=env,
         stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await crashed.communicate()
@@ -147,7 +164,9 @@ async def test_api_dying_after_workflow_start_leaves_no_orphan(
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
     events = await stack.repository.events_after(generation_id, 0)
     assert [e.data["status"] for e in events if e.event == "status"] == [
-        "pending", "processing", "completed",
+        "pending",
+        "processing",
+        "completed",
     ]
 
 

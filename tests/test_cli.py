@@ -1,0 +1,153 @@
+"""`genflow up` as a user runs it, and the other commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from genflow.auth import verify_token
+from genflow.settings import DEV_JWT_SECRET
+from tests.conftest import LIBRARY, free_port
+
+BIN = Path(sys.executable).parent
+
+
+def children(pid: int) -> dict[int, str]:
+    """Direct child processes of `pid`, with their command lines."""
+    found: dict[int, str] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+            except FileNotFoundError:
+                continue
+            found[int(child)] = cmdline.decode()
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+def wait_for_line(process: subprocess.Popen[str], prefix: str, timeout: float = 90) -> str:
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError(f"genflow up exited with {process.wait()}")
+        if line.strip().startswith(prefix):
+            return line.strip()
+    raise AssertionError(f"no line starting with {prefix!r}")
+
+
+def test_token_command_prints_a_token_for_the_user() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENFLOW_")}
+    out = subprocess.run(
+        [BIN / "genflow", "token", "carol", "--ttl", "120"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert verify_token(out, DEV_JWT_SECRET) == "carol"
+
+
+def test_up_serves_the_api_restarts_the_worker_and_stops_everything(tmp_path: Path) -> None:
+    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS") and not k.startswith("GENFLOW_")
+    }
+    up = subprocess.Popen(
+        [
+            BIN / "genflow",
+            "up",
+            "--home",
+            str(tmp_path / "home"),
+            "--api-port",
+            str(api_port),
+            "--temporal-port",
+            str(temporal_port),
+            "--ui-port",
+            str(ui_port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        token = wait_for_line(up, "Bearer token:").split()[-1]
+        api = f"http://127.0.0.1:{api_port}"
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=api, headers=headers, timeout=10) as http:
+            assert http.get("/healthz").json() == {"status": "ok"}
+            assert http.get("/readyz").status_code == 200
+            assert http.get("/docs").status_code == 200
+
+            first = http.post("/v1/generations", json={"prompt": LIBRARY}).json()
+            deadline = time.monotonic() + 60
+            while http.get(f"/v1/generations/{first['id']}").json()["status"] != "completed":
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+
+            listed = subprocess.run(
+                [
+                    BIN / "temporal",
+                    "workflow",
+                    "list",
+                    "--address",
+                    f"127.0.0.1:{temporal_port}",
+                    "--query",
+                    "GenerationStatus='completed'",
+                    "--output",
+                    "json",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            ids = [w["execution"]["workflowId"] for w in json.loads(listed or "[]")]
+            assert ids == [f"gen-{first['id']}"]
+
+            workers = [p for p, cmd in children(up.pid).items() if "genflow.cli worker" in cmd]
+            assert len(workers) == 1
+            os.kill(workers[0], signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while not [
+                p
+                for p, cmd in children(up.pid).items()
+                if "genflow.cli worker" in cmd and p != workers[0] and alive(p)
+            ]:
+                assert time.monotonic() < deadline, "the worker was not restarted"
+                time.sleep(0.2)
+
+            second = http.post("/v1/generations", json={"prompt": LIBRARY}).json()
+            deadline = time.monotonic() + 60
+            while http.get(f"/v1/generations/{second['id']}").json()["status"] != "completed":
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+
+        spawned = list(children(up.pid))
+        assert len(spawned) == 3  # temporal, worker, api
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(30) == 0
+        time.sleep(0.5)
+        assert [pid for pid in spawned if alive(pid)] == []
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()

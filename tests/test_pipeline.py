@@ -1,0 +1,71 @@
+"""The builtin stages as pure functions: requirements language, code, review."""
+
+from __future__ import annotations
+
+import pytest
+
+from genflow.db.repository import FileOut
+from genflow.pipeline.codegen import generate_code, generate_docs
+from genflow.pipeline.review import SandboxLimits, review
+from genflow.pipeline.spec import BadRequirements, parse_requirements
+
+
+def test_sentences_become_entities_with_typed_fields() -> None:
+    spec = parse_requirements(
+        "A recipe box. Recipe has title (text, required), servings, rating and is_vegan. "
+        "Ingredient has name (text, unique) and amount (decimal). Keep it simple."
+    )
+    assert spec.name == "recipe_box"
+    recipe, ingredient = spec.entities
+    assert [(f.name, f.type, f.required) for f in recipe.fields] == [
+        ("title", "str", True),
+        ("servings", "str", False),
+        ("rating", "float", False),
+        ("is_vegan", "bool", False),
+    ]
+    assert [(f.name, f.type, f.unique) for f in ingredient.fields] == [
+        ("name", "str", True),
+        ("amount", "decimal", False),
+    ]
+    assert spec.notes == ["Keep it simple"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ("Make something.", "no entity found"),
+        ("A zoo. Animal has name (blob).", 'sentence 2 ("Animal has name (blob)")'),
+        ("Cat has name and name.", "repeated"),
+        ("Cat has name. Cat has age.", "declared twice"),
+    ],
+)
+def test_unreadable_requirements_name_the_problem(prompt: str, message: str) -> None:
+    with pytest.raises(BadRequirements, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_requirements(prompt)
+
+
+async def test_generated_project_passes_its_own_tests() -> None:
+    spec = parse_requirements(
+        "Events. Venue has name (text, required, unique), capacity (integer). "
+        "Show has starts_at (datetime, required), price (float), opening_on (date) and sold_out."
+    )
+    result = await review(generate_code(spec), SandboxLimits(timeout_seconds=60))
+    tests = next(c for c in result.report["checks"] if c["name"] == "tests")
+    assert tests["failed"] == 0 and tests["passed"] >= 7
+    assert result.score == 100.0
+    docs = {f.path: f.content.decode() for f in generate_docs(spec, result.score)}
+    assert "| `capacity` | int | no | no |" in docs["docs/API.md"]
+    assert "100/100" in docs["README.md"]
+
+
+async def test_syntax_error_and_failing_test_lower_the_score() -> None:
+    spec = parse_requirements("Notes. Note has text (text, required).")
+    files = generate_code(spec) + [
+        FileOut("notes/broken.py", "source", b"def broken(:\n"),
+        FileOut("tests/test_fails.py", "test", b"def test_fails():\n    assert 1 == 2\n"),
+    ]
+    result = await review(files, SandboxLimits(timeout_seconds=60))
+    syntax, tests, _ = result.report["checks"]
+    assert [f["path"] for f in syntax["findings"]] == ["notes/broken.py"]
+    assert tests["failed"] == 1 and "tests/test_fails.py::test_fails" in tests["failures"]
+    assert result.score < 95

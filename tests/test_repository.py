@@ -1,0 +1,111 @@
+"""Read-model writes are idempotent on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from genflow.db.engine import make_session_maker
+from genflow.db.repository import Cursor, FileOut, GenerationRepository, NewGeneration
+from genflow.domain import StageName
+
+
+@pytest.fixture
+def repository(migrated_engine: AsyncEngine) -> GenerationRepository:
+    return GenerationRepository(make_session_maker(migrated_engine))
+
+
+def new(user: str = "repo-user", created_at: datetime | None = None) -> NewGeneration:
+    generation_id = uuid.uuid4()
+    return NewGeneration(
+        id=generation_id,
+        user_id=user,
+        prompt="Book has title.",
+        provider="builtin",
+        workflow_id=f"gen-{generation_id}",
+        created_at=created_at,
+    )
+
+
+async def test_insert_is_idempotent_even_when_racing(repository: GenerationRepository) -> None:
+    generation = new()
+    results = await asyncio.gather(*(repository.insert_generation(generation) for _ in range(5)))
+    assert results.count(True) == 1
+    assert await repository.insert_generation(generation) is False
+    events = await repository.events_after(generation.id, 0)
+    assert [(e.id, e.event, e.data) for e in events] == [(1, "status", {"status": "pending"})]
+    row = await repository.get(generation.id)
+    assert row is not None and len(row.stages) == 4
+
+
+async def test_retried_stage_writes_never_duplicate(repository: GenerationRepository) -> None:
+    generation = new()
+    await repository.insert_generation(generation)
+    await repository.mark_processing(generation.id)
+    files = [FileOut("a.py", "source", b"x = 1\n"), FileOut("b.py", "source", b"y = 2\n")]
+    for attempt in (1, 2):
+        assert await repository.stage_started(generation.id, StageName.CODE_GENERATION, attempt)
+        assert await repository.stage_completed(
+            generation.id, StageName.CODE_GENERATION, attempt, files
+        )
+    assert await repository.stage_completed(generation.id, StageName.CODE_GENERATION, 2, files)
+
+    row = await repository.get(generation.id)
+    assert row is not None
+    assert sorted(a.path for a in row.artifacts) == ["a.py", "b.py"]
+    stage = next(s for s in row.stages if s.name == "code_generation")
+    assert stage.status == "completed" and stage.attempts == 2
+    events = await repository.events_after(generation.id, 0)
+    keys = [
+        (e.event, e.data.get("path"), e.data.get("status"), e.data.get("attempt")) for e in events
+    ]
+    assert len(keys) == len(set(keys))
+    assert [e.id for e in events] == list(range(1, len(events) + 1))
+    assert sum(e.event == "artifact" for e in events) == 2
+
+
+async def test_writes_after_the_end_are_refused(repository: GenerationRepository) -> None:
+    generation = new()
+    await repository.insert_generation(generation)
+    await repository.mark_cancelled(generation.id, "stop")
+    assert not await repository.stage_started(generation.id, StageName.CODE_REVIEW, 1)
+    assert not await repository.stage_completed(
+        generation.id, StageName.CODE_REVIEW, 1, [FileOut("late.py", "source", b"")]
+    )
+    await repository.complete(generation.id)
+    row = await repository.get(generation.id)
+    assert row is not None
+    assert row.status == "cancelled" and row.cancel_reason == "stop" and row.artifacts == []
+
+
+async def test_keyset_pages_newest_first_without_gaps(repository: GenerationRepository) -> None:
+    user = f"pager-{uuid.uuid4()}"
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    made = [new(user, base + timedelta(seconds=i // 2)) for i in range(7)]  # ties on purpose
+    for generation in made:
+        await repository.insert_generation(generation)
+    seen: list[uuid.UUID] = []
+    cursor = None
+    while True:
+        page, cursor = await repository.list_for_user(user, limit=3, cursor=cursor)
+        seen += [row.id for row in page]
+        if cursor is None:
+            break
+        cursor = Cursor.decode(cursor.encode())
+    expected = sorted(made, key=lambda g: (g.created_at, g.id), reverse=True)
+    assert seen == [g.id for g in expected]
+
+
+def test_cursor_rejects_garbage() -> None:
+    for token in [
+        "",
+        "abc",
+        "bm90LWEtY3Vyc29y",
+        Cursor(datetime.now(UTC), uuid.uuid4()).encode()[:-3],
+    ]:
+        with pytest.raises(ValueError):
+            Cursor.decode(token)

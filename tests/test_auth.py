@@ -34,7 +34,7 @@ def test_bad_tokens_are_refused(token: str) -> None:
 
 
 def _tampered(token: str) -> str:
-    header, payload, signature = token.split(".")
+    header, _payload, signature = token.split(".")
     forged = jwt.utils.base64url_encode(b'{"sub":"mallory","exp":9999999999}').decode()
     return ".".join([header, forged, signature])
 

@@ -128,7 +128,8 @@ async def main():
     settings = Settings()
     repository = DiesBeforeInsert(make_session_maker(make_engine(settings.resolved_database_url)))
     client = await connect(settings)
-    await GenerationService(repository, client, settings).create("crash-user", GenerationCreate(prompt=sys.argv[1]))
+    service = GenerationService(repository, client, settings)
+    await service.create("crash-user", GenerationCreate(prompt=sys.argv[1]))
 
 asyncio.run(main())
 """

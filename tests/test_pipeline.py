@@ -60,7 +60,8 @@ async def test_generated_project_passes_its_own_tests() -> None:
 
 async def test_syntax_error_and_failing_test_lower_the_score() -> None:
     spec = parse_requirements("Notes. Note has text (text, required).")
-    files = generate_code(spec) + [
+    files = [
+        *generate_code(spec),
         FileOut("notes/broken.py", "source", b"def broken(:\n"),
         FileOut("tests/test_fails.py", "test", b"def test_fails():\n    assert 1 == 2\n"),
     ]

@@ -28,7 +28,7 @@ EXPECTED_PATHS = {
 
 async def test_generation_completes_with_four_stages_artifacts_and_done(stack: Stack) -> None:
     created = await stack.create(title="library")
-    assert created["status"] == "pending"
+    assert created["status"] in ("pending", "processing")  # the worker may be quicker
     assert created["workflow_id"] == f"gen-{created['id']}"
 
     done = await stack.finished(created["id"])

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     api_port: int = 8000
     public_url: str | None = None
 
+    # Per-user limits; past either, creates answer 429 with Retry-After.
+    max_active_per_user: int = 20
+    max_creates_per_minute: int = 120
+    idempotency_ttl_hours: int = 24
+
     sse_poll_seconds: float = 0.25
     sse_keepalive_seconds: float = 15.0
 

@@ -21,7 +21,11 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# JSONB on PostgreSQL so tag filters can use a GIN index; plain JSON elsewhere.
+JSONList = JSON().with_variant(JSONB(), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -73,7 +77,7 @@ class Generation(Base):
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
-    tags: Mapped[list[str]] = mapped_column(default=list)
+    tags: Mapped[list[str]] = mapped_column(JSONList, default=list)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     workflow_id: Mapped[str] = mapped_column(String(100))
@@ -97,9 +101,26 @@ class Generation(Base):
     )
 
     __table_args__ = (
-        # Keyset pagination of one user's generations, newest first.
+        # Keyset pagination of one user's generations, newest first, and each filter.
         Index("ix_generations_user_created", "user_id", "created_at", "id"),
         Index("ix_generations_user_status_created", "user_id", "status", "created_at", "id"),
+        Index("ix_generations_user_project_created", "user_id", "project_id", "created_at", "id"),
+        Index("ix_generations_user_quality", "user_id", "quality_score"),
+        Index("ix_generations_user_completed", "user_id", "completed_at"),
+        Index("ix_generations_parent", "parent_id", "created_at"),
+        Index("ix_generations_tags", "tags", postgresql_using="gin"),
+        Index(
+            "ix_generations_title_trgm",
+            "title",
+            postgresql_using="gin",
+            postgresql_ops={"title": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_generations_prompt_trgm",
+            "prompt",
+            postgresql_using="gin",
+            postgresql_ops={"prompt": "gin_trgm_ops"},
+        ),
     )
 
 
@@ -159,3 +180,37 @@ class Artifact(Base):
     __table_args__ = (
         UniqueConstraint("generation_id", "path", name="uq_artifacts_generation_path"),
     )
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_projects_user_created", "user_id", "created_at", "id"),)
+
+
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` a user sent, the hash of the request it came with and
+    the generation it created (allocated before the workflow starts)."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    generation_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeletedGeneration(Base):
+    """Tombstone: a deleted generation's workflow must not insert its row again."""
+
+    __tablename__ = "deleted_generations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)

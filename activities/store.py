@@ -36,6 +36,9 @@ class StoreActivities:
                 tags=input.tags,
                 metadata=input.metadata,
                 created_at=datetime.fromisoformat(input.created_at) if input.created_at else None,
+                parent_id=uuid.UUID(input.parent_id) if input.parent_id else None,
+                root_id=uuid.UUID(input.root_id) if input.root_id else None,
+                iteration=input.iteration,
             )
         )
         return await self._repository.mark_processing(generation_id)

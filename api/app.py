@@ -11,12 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from genflow.db.engine import make_engine, make_session_maker
+from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
+from genflow.db.statistics import StatisticsRepository
 from genflow.settings import Settings
 from genflow.temporal import connect
 
+from .middleware import BodyLimitMiddleware
 from .problems import install_problem_handlers
-from .routers import generations, health
+from .routers import content, generations, health, projects
 
 
 def create_app(
@@ -35,9 +38,12 @@ def create_app(
         db = engine or make_engine(settings.resolved_database_url)
         try:
             client = temporal or await connect(settings, wait_seconds=30)
+            sessions = make_session_maker(db)
             yield {
                 "settings": settings,
-                "repository": GenerationRepository(make_session_maker(db)),
+                "repository": GenerationRepository(sessions),
+                "projects": ProjectRepository(sessions),
+                "statistics": StatisticsRepository(sessions),
                 "temporal": client,
             }
         finally:
@@ -54,6 +60,9 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
     app.include_router(health.router)
     app.include_router(generations.router)
+    app.include_router(content.router)
+    app.include_router(projects.router)
     return app

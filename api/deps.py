@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from genflow.auth import InvalidToken, verify_token
+from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
+from genflow.db.statistics import StatisticsRepository
 from genflow.settings import Settings
 
 from .problems import ProblemError
+from .service import GenerationService
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from `genflow token USER`.")
 
@@ -27,6 +30,16 @@ def get_repository(request: Request) -> GenerationRepository:
     return repository
 
 
+def get_projects(request: Request) -> ProjectRepository:
+    projects: ProjectRepository = request.state.projects
+    return projects
+
+
+def get_statistics(request: Request) -> StatisticsRepository:
+    statistics: StatisticsRepository = request.state.statistics
+    return statistics
+
+
 def get_temporal(request: Request) -> Client:
     client: Client = request.state.temporal
     return client
@@ -34,7 +47,18 @@ def get_temporal(request: Request) -> Client:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RepositoryDep = Annotated[GenerationRepository, Depends(get_repository)]
+ProjectsDep = Annotated[ProjectRepository, Depends(get_projects)]
+StatisticsDep = Annotated[StatisticsRepository, Depends(get_statistics)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+def get_service(
+    repository: RepositoryDep, projects: ProjectsDep, temporal: TemporalDep, settings: SettingsDep
+) -> GenerationService:
+    return GenerationService(repository, projects, temporal, settings)
+
+
+ServiceDep = Annotated[GenerationService, Depends(get_service)]
 
 
 def current_user(
@@ -51,3 +75,13 @@ def current_user(
 
 
 CurrentUser = Annotated[str, Depends(current_user)]
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Same key and body within 24 h: the same generation, no second workflow.",
+    ),
+]

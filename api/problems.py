@@ -25,12 +25,14 @@ class ProblemError(Exception):
         *,
         type: str = "about:blank",
         headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.type = type
         self.headers = headers
+        self.errors = errors
 
 
 def problem_response(
@@ -62,7 +64,9 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(_request: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, type=exc.type, headers=exc.headers)
+        return problem_response(
+            exc.status, exc.detail, type=exc.type, headers=exc.headers, errors=exc.errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -185,3 +185,70 @@ def _ms(start: datetime | None, end: datetime | None) -> int | None:
     if start is None or end is None:
         return None
     return max(0, int((end - start).total_seconds() * 1000))
+
+
+class GenerationUpdate(BaseModel):
+    """Only these three fields can change after creation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, max_length=500)
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+    metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] | None = None
+
+
+class IterationCreate(BaseModel):
+    """A new generation built on a completed one: its spec and files are the base."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=20_000, description="What to change.")
+    title: str | None = Field(default=None, max_length=500)
+    template: str | None = Field(default=None, max_length=100)
+    variables: Annotated[dict[str, Any], _json_at_most(64 * 1024)] | None = None
+    model: str | None = Field(default=None, max_length=200)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] = Field(default_factory=dict)
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+
+
+class ProjectOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    created_at: datetime
+    urls: dict[str, str]
+
+
+class ProjectPage(BaseModel):
+    items: list[ProjectOut]
+    next_cursor: str | None
+
+
+class StageStatisticsOut(BaseModel):
+    average_ms: float | None
+    p95_ms: float | None
+
+
+class DayCountsOut(BaseModel):
+    date: date
+    created: int
+    completed: int
+    failed: int
+
+
+class StatisticsOut(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    success_rate: float | None = Field(description="completed / (completed + failed + cancelled)")
+    average_quality: float | None = Field(description="Mean quality score of completed ones")
+    duration_p50_ms: float | None = Field(description="Run time (start to end) of completed ones")
+    duration_p95_ms: float | None
+    stages: dict[str, StageStatisticsOut]
+    daily: list[DayCountsOut] = Field(description="The last 30 days, oldest first (UTC)")

@@ -1,52 +1,72 @@
-"""Use cases of the generation resource: the layer between endpoints and repository."""
+"""Use cases of the generation resource: the layer between endpoints and repositories."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import math
 import uuid
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from genflow import search_attributes as sa
-from genflow.db.models import Generation, utcnow
+from genflow.db.models import Generation, IdempotencyKey, utcnow
+from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository, NewGeneration, new_generation_row
-from genflow.domain import TERMINAL_STATUSES, Status, workflow_id_for
+from genflow.domain import ACTIVE_STATUSES, TERMINAL_STATUSES, Status, workflow_id_for
 from genflow.settings import Settings
 from workflows.generation import GenerationWorkflow
 from workflows.types import GenerationInput
 
 from .problems import ProblemError
-from .schemas import GenerationCreate
+from .schemas import GenerationCreate, IterationCreate
 
 log = logging.getLogger("genflow.api")
+
+# A claimed Idempotency-Key whose generation has not appeared after this long belongs
+# to a request that died; a retry with the same key finishes creating it.
+STALE_CLAIM = timedelta(seconds=30)
+
+
+def request_hash(kind: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps([kind, body], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class GenerationService:
     def __init__(
-        self, repository: GenerationRepository, temporal: Client, settings: Settings
+        self,
+        repository: GenerationRepository,
+        projects: ProjectRepository,
+        temporal: Client,
+        settings: Settings,
     ) -> None:
         self._repository = repository
+        self._projects = projects
         self._temporal = temporal
         self._settings = settings
 
-    async def create(self, user_id: str, body: GenerationCreate) -> Generation:
-        """Start the workflow first, then insert the row.
+    # -- create and iterate -------------------------------------------------------
 
-        No orphans either way: if the start fails, nothing was inserted; if this
-        process dies (or the insert fails) after the start, the workflow's first
-        activity inserts the same row from its input, idempotently.
-        """
-        generation_id = uuid.uuid4()
+    async def create(
+        self, user_id: str, body: GenerationCreate, idempotency_key: str | None = None
+    ) -> Generation:
+        if body.project_id is not None:
+            await self._require_project(user_id, body.project_id)
         new = NewGeneration(
-            id=generation_id,
+            id=uuid.uuid4(),
             user_id=user_id,
             prompt=body.prompt,
             provider=body.provider,
-            workflow_id=workflow_id_for(str(generation_id)),
+            workflow_id="",
             title=body.title,
             project_id=body.project_id,
             template=body.template,
@@ -54,16 +74,140 @@ class GenerationService:
             model=body.model,
             tags=body.tags,
             metadata=body.metadata,
-            created_at=utcnow(),
         )
+        fingerprint = request_hash("create", body.model_dump(mode="json"))
+        return await self._create(new, idempotency_key, fingerprint)
+
+    async def iterate(
+        self,
+        user_id: str,
+        parent_id: uuid.UUID,
+        body: IterationCreate,
+        idempotency_key: str | None = None,
+    ) -> Generation:
+        parent = await self._repository.get_for_user(parent_id, user_id)
+        if parent is None:
+            raise ProblemError(404, "No such generation.")
+        if parent.status != Status.COMPLETED:
+            raise ProblemError(
+                409, f"Only a completed generation can be iterated; this one is {parent.status}."
+            )
+        new = NewGeneration(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            prompt=body.prompt,
+            provider=parent.provider,
+            workflow_id="",
+            title=body.title or parent.title,
+            project_id=parent.project_id,
+            template=body.template or parent.template,
+            variables=body.variables if body.variables is not None else parent.variables,
+            model=body.model or parent.model,
+            tags=body.tags,
+            metadata=body.metadata,
+            parent_id=parent.id,
+            root_id=parent.root_id or parent.id,
+            iteration=parent.iteration + 1,
+        )
+        fingerprint = request_hash(f"iterate:{parent_id}", body.model_dump(mode="json"))
+        return await self._create(new, idempotency_key, fingerprint)
+
+    async def _create(
+        self, new: NewGeneration, idempotency_key: str | None, fingerprint: str
+    ) -> Generation:
+        """Start the workflow first, then insert the row.
+
+        No orphans either way: if the start fails, nothing was inserted; if this
+        process dies (or the insert fails) after the start, the workflow's first
+        activity inserts the same row from its input, idempotently.
+        """
+        taken_over = False
+        if idempotency_key is not None:
+            earlier = await self._repository.get_idempotency_key(new.user_id, idempotency_key)
+            if earlier is not None and not self._expired(earlier):
+                replayed = await self._replay(earlier, fingerprint)
+                if replayed is not None:
+                    return replayed
+                new, taken_over = replace(new, id=earlier.generation_id), True
+        await self._enforce_limits(new.user_id)
+        if idempotency_key is not None and not taken_over:
+            claimed = await self._repository.claim_idempotency_key(
+                new.user_id, idempotency_key, fingerprint, new.id, self._ttl
+            )
+            if claimed is not None:  # a concurrent request claimed it first
+                replayed = await self._replay(claimed, fingerprint)
+                if replayed is not None:
+                    return replayed
+                new = replace(new, id=claimed.generation_id)
+        new = replace(new, workflow_id=workflow_id_for(str(new.id)), created_at=utcnow())
         await self._start_workflow(new)
         try:
             await self._repository.insert_generation(new)
         except SQLAlchemyError:
-            log.exception("insert of %s failed; its workflow will insert it", generation_id)
+            log.exception("insert of %s failed; its workflow will insert it", new.id)
             return new_generation_row(new)
-        row = await self._repository.get_for_user(generation_id, user_id)
-        return row if row is not None else new_generation_row(new)
+        row = await self._repository.get_for_user(new.id, new.user_id)
+        if row is None:
+            raise ProblemError(409, "The generation created with this Idempotency-Key was deleted.")
+        return row
+
+    @property
+    def _ttl(self) -> timedelta:
+        return timedelta(hours=self._settings.idempotency_ttl_hours)
+
+    def _expired(self, record: IdempotencyKey) -> bool:
+        return record.created_at <= utcnow() - self._ttl
+
+    async def _replay(self, record: IdempotencyKey, fingerprint: str) -> Generation | None:
+        """The generation an earlier request with this key created; None when that
+        request died before creating it and this one should finish the job."""
+        if record.request_hash != fingerprint:
+            raise ProblemError(
+                422, "This Idempotency-Key was already used with a different request body."
+            )
+        row = await self._repository.get_for_user(record.generation_id, record.user_id)
+        if row is not None:
+            return row
+        if utcnow() - record.created_at < STALE_CLAIM:
+            raise ProblemError(
+                409,
+                "A request with this Idempotency-Key is still being processed.",
+                headers={"Retry-After": "1"},
+            )
+        return None
+
+    async def _enforce_limits(self, user_id: str) -> None:
+        active = await self._repository.count_active(user_id)
+        if active >= self._settings.max_active_per_user:
+            raise ProblemError(
+                429,
+                f"You have {active} active generations; the limit is "
+                f"{self._settings.max_active_per_user}.",
+                headers={"Retry-After": "5"},
+            )
+        now = utcnow()
+        created, oldest = await self._repository.created_since(user_id, now - timedelta(minutes=1))
+        if created >= self._settings.max_creates_per_minute:
+            wait = 60 - (now - oldest).total_seconds() if oldest else 60
+            raise ProblemError(
+                429,
+                f"At most {self._settings.max_creates_per_minute} generations a minute.",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+
+    async def _require_project(self, user_id: str, project_id: str) -> None:
+        try:
+            found = await self._projects.get(uuid.UUID(project_id), user_id)
+        except ValueError:
+            found = None
+        if found is None:
+            raise ProblemError(
+                422,
+                "The request is invalid.",
+                errors=[
+                    {"loc": ["body", "project_id"], "msg": "no such project", "type": "value_error"}
+                ],
+            )
 
     async def _start_workflow(self, new: NewGeneration) -> None:
         attributes: list[SearchAttributePair[Any]] = [
@@ -88,17 +232,24 @@ class GenerationService:
                     tags=new.tags,
                     metadata=new.metadata,
                     created_at=new.created_at.isoformat() if new.created_at else None,
+                    parent_id=str(new.parent_id) if new.parent_id else None,
+                    root_id=str(new.root_id) if new.root_id else None,
+                    iteration=new.iteration,
                 ),
                 id=new.workflow_id,
                 task_queue=self._settings.task_queue,
                 search_attributes=TypedSearchAttributes(attributes),
                 memo={"title": new.title, "user_id": new.user_id, "project_id": new.project_id},
             )
+        except WorkflowAlreadyStartedError:
+            pass  # an earlier request with the same Idempotency-Key got this far
         except (RPCError, RuntimeError) as err:  # RuntimeError: Temporal unreachable
             log.error("could not start workflow %s: %s", new.workflow_id, err)
             raise ProblemError(
                 503, "The generation could not be started; nothing was created. Try again."
             ) from err
+
+    # -- cancel and delete ----------------------------------------------------------
 
     async def cancel(
         self, user_id: str, generation_id: uuid.UUID, reason: str | None
@@ -108,20 +259,32 @@ class GenerationService:
             raise ProblemError(404, "No such generation.")
         if row.status in TERMINAL_STATUSES:
             raise ProblemError(409, f"The generation is already {row.status}.")
-        handle = self._temporal.get_workflow_handle(row.workflow_id)
-        try:
-            await handle.cancel(reason=reason or "")
-        except RuntimeError as err:  # Temporal unreachable
-            raise ProblemError(503, "The cancel could not be delivered; try again.") from err
-        except RPCError as err:
-            # A workflow that already closed records its own final status.
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise ProblemError(503, "The cancel could not be delivered; try again.") from err
-            description = await handle.describe()
-            log.info("cancel of closed workflow %s (%s)", row.workflow_id, description.status)
-            if description.status == WorkflowExecutionStatus.RUNNING:
-                raise ProblemError(503, "The cancel could not be delivered; try again.") from err
+        await self._cancel_workflow(row.workflow_id, reason)
         refreshed = await self._repository.get_for_user(generation_id, user_id)
         if refreshed is None:
             raise ProblemError(404, "No such generation.")
         return refreshed
+
+    async def delete(self, user_id: str, generation_id: uuid.UUID) -> None:
+        row = await self._repository.get_for_user(generation_id, user_id)
+        if row is None:
+            raise ProblemError(404, "No such generation.")
+        if row.status in ACTIVE_STATUSES:
+            await self._repository.request_cancel(generation_id, user_id, "deleted")
+            await self._cancel_workflow(row.workflow_id, "deleted")
+        await self._repository.delete(generation_id, user_id)
+
+    async def _cancel_workflow(self, workflow_id: str, reason: str | None) -> None:
+        handle = self._temporal.get_workflow_handle(workflow_id)
+        unavailable = ProblemError(503, "The cancel could not be delivered; try again.")
+        try:
+            await handle.cancel(reason=reason or "")
+        except RuntimeError as err:  # Temporal unreachable
+            raise unavailable from err
+        except RPCError as err:
+            # A workflow that already closed records its own final status.
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise unavailable from err
+            description = await handle.describe()
+            if description.status == WorkflowExecutionStatus.RUNNING:
+                raise unavailable from err

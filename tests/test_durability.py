@@ -113,6 +113,7 @@ async def test_worker_killed_mid_stage_resumes_without_duplicates(
 CRASH_AFTER_START = """
 import asyncio, os, sys
 from genflow.db.engine import make_engine, make_session_maker
+from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
 from genflow.settings import Settings
 from genflow.temporal import connect
@@ -126,9 +127,9 @@ class DiesBeforeInsert(GenerationRepository):
 
 async def main():
     settings = Settings()
-    repository = DiesBeforeInsert(make_session_maker(make_engine(settings.resolved_database_url)))
+    sessions = make_session_maker(make_engine(settings.resolved_database_url))
     client = await connect(settings)
-    service = GenerationService(repository, client, settings)
+    service = GenerationService(DiesBeforeInsert(sessions), ProjectRepository(sessions), client, settings)
     await service.create("crash-user", GenerationCreate(prompt=sys.argv[1]))
 
 asyncio.run(main())

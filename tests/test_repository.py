@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genflow.db.engine import make_session_maker
-from genflow.db.repository import Cursor, FileOut, GenerationRepository, NewGeneration
+from genflow.db.listing import Cursor
+from genflow.db.repository import FileOut, GenerationRepository, NewGeneration
 from genflow.domain import StageName
 
 

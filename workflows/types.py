@@ -23,6 +23,9 @@ class GenerationInput:
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: str | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
+    iteration: int = 0
 
 
 @dataclass

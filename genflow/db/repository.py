@@ -7,21 +7,30 @@ is retried or replayed never duplicates anything.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer, selectinload
 
-from genflow.db.models import Artifact, Event, Generation, Stage, utcnow
+from genflow.db.listing import Cursor, ListFilters, filtered, page_after
+from genflow.db.models import (
+    Artifact,
+    DeletedGeneration,
+    Event,
+    Generation,
+    IdempotencyKey,
+    Stage,
+    utcnow,
+)
 from genflow.domain import (
+    ACTIVE_STATUSES,
     STAGE_PROGRESS,
     STAGES,
     TERMINAL_STATUSES,
@@ -49,6 +58,9 @@ class NewGeneration:
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
+    parent_id: uuid.UUID | None = None
+    root_id: uuid.UUID | None = None
+    iteration: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,27 +73,9 @@ class FileOut:
     media_type: str = "text/plain"
 
 
-@dataclass(frozen=True)
-class Cursor:
-    created_at: datetime
-    id: uuid.UUID
-
-    def encode(self) -> str:
-        raw = f"{self.created_at.isoformat()}|{self.id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, token: str) -> Cursor:
-        """Raises ValueError for anything that is not a cursor this service issued."""
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-            created, ident = raw.split("|")
-            created_at = datetime.fromisoformat(created)
-            if created_at.tzinfo is None:
-                raise ValueError("naive timestamp")
-            return cls(created_at, uuid.UUID(ident))
-        except (ValueError, UnicodeDecodeError) as err:
-            raise ValueError("invalid cursor") from err
+def dialect_of(session_maker: async_sessionmaker[AsyncSession]) -> str:
+    bind = session_maker.kw["bind"]
+    return str(bind.dialect.name)
 
 
 def new_generation_row(new: NewGeneration) -> Generation:
@@ -91,7 +85,9 @@ def new_generation_row(new: NewGeneration) -> Generation:
         id=new.id,
         user_id=new.user_id,
         project_id=new.project_id,
-        iteration=0,
+        parent_id=new.parent_id,
+        root_id=new.root_id,
+        iteration=new.iteration,
         title=new.title,
         prompt=new.prompt,
         template=new.template,
@@ -120,6 +116,7 @@ class GenerationRepository:
 
     def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = session_maker
+        self._dialect = dialect_of(session_maker)
 
     # -- creation ---------------------------------------------------------------
 
@@ -130,6 +127,8 @@ class GenerationRepository:
             async with self._sessions.begin() as session:
                 if await session.get(Generation, new.id) is not None:
                     return False
+                if await session.get(DeletedGeneration, new.id) is not None:
+                    return False  # deleted by its user before the workflow got here
                 generation = new_generation_row(new)
                 session.add(generation)
                 await session.flush()
@@ -175,29 +174,16 @@ class GenerationRepository:
     async def list_for_user(
         self,
         user_id: str,
+        filters: ListFilters | None = None,
         *,
-        statuses: Sequence[str] = (),
         limit: int = 20,
         cursor: Cursor | None = None,
     ) -> tuple[list[Generation], Cursor | None]:
         """One page, newest first, and the cursor of the next page (None at the end)."""
-        query = select(Generation).where(Generation.user_id == user_id)
-        if statuses:
-            query = query.where(Generation.status.in_(list(statuses)))
-        if cursor is not None:
-            query = query.where(
-                or_(
-                    Generation.created_at < cursor.created_at,
-                    and_(Generation.created_at == cursor.created_at, Generation.id < cursor.id),
-                )
-            )
-        query = (
-            query.order_by(Generation.created_at.desc(), Generation.id.desc())
-            .limit(limit + 1)
-            .options(
-                selectinload(Generation.stages),
-                selectinload(Generation.artifacts).options(defer(Artifact.content)),
-            )
+        query = page_after(filtered(user_id, filters or ListFilters(), self._dialect), cursor)
+        query = query.limit(limit + 1).options(
+            selectinload(Generation.stages),
+            selectinload(Generation.artifacts).options(defer(Artifact.content)),
         )
         async with self._sessions() as session:
             rows = list((await session.scalars(query)).all())
@@ -227,6 +213,109 @@ class GenerationRepository:
         async with self._sessions() as session:
             rows = await session.scalars(query.order_by(Artifact.path))
             return [FileOut(a.path, a.kind, a.content, a.media_type) for a in rows.all()]
+
+    async def read_file(self, generation_id: uuid.UUID, path: str) -> FileOut | None:
+        async with self._sessions() as session:
+            artifact = await session.scalar(
+                select(Artifact).where(
+                    Artifact.generation_id == generation_id, Artifact.path == path
+                )
+            )
+            if artifact is None:
+                return None
+            return FileOut(artifact.path, artifact.kind, artifact.content, artifact.media_type)
+
+    async def artifact_paths(self, generation_id: uuid.UUID) -> list[str]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Artifact.path)
+                .where(Artifact.generation_id == generation_id)
+                .order_by(Artifact.path)
+            )
+            return list(rows.all())
+
+    async def count_active(self, user_id: str) -> int:
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Generation)
+                .where(Generation.user_id == user_id, Generation.status.in_(ACTIVE_STATUSES))
+            )
+            return int(count or 0)
+
+    async def created_since(self, user_id: str, since: datetime) -> tuple[int, datetime | None]:
+        """How many generations the user created after `since`, and the oldest of them."""
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(func.count(), func.min(Generation.created_at)).where(
+                        Generation.user_id == user_id, Generation.created_at > since
+                    )
+                )
+            ).one()
+            oldest = row[1]
+            if isinstance(oldest, str):  # SQLite returns min() of a datetime as text
+                oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
+            return int(row[0]), oldest
+
+    # -- changes made by the API ----------------------------------------------------
+
+    async def update_fields(
+        self, generation_id: uuid.UUID, user_id: str, changes: dict[str, Any]
+    ) -> bool:
+        """Apply `title`, `tags` and `metadata` changes. False if the user has no such row."""
+        columns = {"title": "title", "tags": "tags", "metadata": "meta"}
+        async with self._sessions.begin() as session:
+            generation = await self._lock(session, generation_id)
+            if generation is None or generation.user_id != user_id:
+                return False
+            for name, value in changes.items():
+                setattr(generation, columns[name], value)
+            generation.updated_at = utcnow()
+            return True
+
+    async def delete(self, generation_id: uuid.UUID, user_id: str) -> bool:
+        """Delete the row with its stages, events and artifacts, and leave a tombstone
+        so its workflow never inserts it again."""
+        async with self._sessions.begin() as session:
+            generation = await self._lock(session, generation_id)
+            if generation is None or generation.user_id != user_id:
+                return False
+            if await session.get(DeletedGeneration, generation_id) is None:
+                session.add(DeletedGeneration(id=generation_id))
+            await session.delete(generation)
+            return True
+
+    async def get_idempotency_key(self, user_id: str, key: str) -> IdempotencyKey | None:
+        async with self._sessions() as session:
+            return await session.get(IdempotencyKey, (user_id, key))
+
+    async def claim_idempotency_key(
+        self, user_id: str, key: str, request_hash: str, generation_id: uuid.UUID, ttl: timedelta
+    ) -> IdempotencyKey | None:
+        """Record `key` for a new generation. Returns None when this call claimed it,
+        else the existing record (an expired one is replaced)."""
+        try:
+            async with self._sessions.begin() as session:
+                existing = await session.get(IdempotencyKey, (user_id, key))
+                if existing is not None and existing.created_at > utcnow() - ttl:
+                    return existing
+                if existing is not None:
+                    await session.delete(existing)
+                    await session.flush()
+                session.add(
+                    IdempotencyKey(
+                        user_id=user_id,
+                        key=key,
+                        request_hash=request_hash,
+                        generation_id=generation_id,
+                        created_at=utcnow(),
+                    )
+                )
+            return None
+        except IntegrityError:
+            async with self._sessions() as session:
+                return await session.get(IdempotencyKey, (user_id, key))
 
     # -- pipeline transitions (written by activities) -----------------------------
 

@@ -1,0 +1,141 @@
+"""What a generation produced: its event stream, its files, its archive."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import uuid
+import zipfile
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from genflow.domain import EventType
+
+from ..deps import CurrentUser, RepositoryDep, SettingsDep
+from ..problems import ProblemError
+from .generations import _own, problems
+
+router = APIRouter(prefix="/v1/generations", tags=["generations"])
+
+
+@router.get(
+    "/{generation_id}/stream",
+    summary="Stream a generation's events (SSE)",
+    response_class=StreamingResponse,
+    responses={**problems(404), 200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_generation(
+    generation_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    repository: RepositoryDep,
+    settings: SettingsDep,
+    after: Annotated[int | None, Query(ge=0, le=2**31)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events from the stored events: `status`, `stage`, `progress`,
+    `artifact`, and `done` last. Resume with `Last-Event-ID` or `?after=N`: exactly the
+    events after N, also after the generation ended. A comment line every 15 s."""
+    await _own(repository, generation_id, user)
+    start = after or 0
+    if last_event_id is not None:
+        if not last_event_id.strip().isdigit():
+            raise ProblemError(422, "Last-Event-ID must be a non-negative integer.")
+        start = int(last_event_id)
+
+    async def events() -> AsyncIterator[str]:
+        cursor = start
+        loop = asyncio.get_running_loop()
+        last_sent = loop.time()
+        yield "retry: 2000\n\n"
+        while True:
+            batch = await repository.events_after(generation_id, cursor)
+            for event in batch:
+                cursor = event.id
+                yield f"id: {event.id}\nevent: {event.event}\ndata: {json.dumps(event.data)}\n\n"
+                if event.event == EventType.DONE:
+                    return
+            if batch:
+                last_sent = loop.time()
+                continue
+            if await request.is_disconnected():
+                return
+            if loop.time() - last_sent >= settings.sse_keepalive_seconds:
+                yield ": keep-alive\n\n"
+                last_sent = loop.time()
+            await asyncio.sleep(settings.sse_poll_seconds)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get(
+    "/{generation_id}/artifacts/{path:path}",
+    summary="One generated file's content",
+    response_class=Response,
+    responses={**problems(404), 200: {"content": {"application/octet-stream": {}}}},
+)
+async def get_artifact(
+    generation_id: uuid.UUID, path: str, user: CurrentUser, repository: RepositoryDep
+) -> Response:
+    """The raw file, with its media type and sha256 as ETag."""
+    await _own(repository, generation_id, user)
+    file = await repository.read_file(generation_id, path)
+    if file is None:
+        raise ProblemError(404, f"No file {path!r} in this generation.")
+    return Response(file.content, media_type=file.media_type)
+
+
+class _Chunks(io.RawIOBase):
+    """A write-only sink that hands out what was written since the last call."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self._buffer += data
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self._buffer = bytes(self._buffer), bytearray()
+        return data
+
+
+@router.get(
+    "/{generation_id}/archive",
+    summary="The whole project as a zip",
+    response_class=StreamingResponse,
+    responses={**problems(404), 200: {"content": {"application/zip": {}}}},
+)
+async def get_archive(
+    generation_id: uuid.UUID, user: CurrentUser, repository: RepositoryDep
+) -> StreamingResponse:
+    """Every file of the generation, streamed as a zip one file at a time."""
+    await _own(repository, generation_id, user)
+    paths = await repository.artifact_paths(generation_id)
+
+    async def archive() -> AsyncIterator[bytes]:
+        sink = _Chunks()
+        with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for path in paths:
+                file = await repository.read_file(generation_id, path)
+                if file is not None:
+                    zipped.writestr(path, file.content)
+                    yield sink.take()
+        yield sink.take()
+
+    return StreamingResponse(
+        archive(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="generation-{generation_id}.zip"'},
+    )

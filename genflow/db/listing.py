@@ -1,0 +1,106 @@
+"""Keyset pagination and the list filters, shared by every listing of generations."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
+
+from genflow.db.models import Generation
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the previous page ended: (created_at, id) of its last item."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        raw = f"{self.created_at.isoformat()}|{self.id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        """Raises ValueError for anything that is not a cursor this service issued."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            created, ident = raw.split("|")
+            created_at = datetime.fromisoformat(created)
+            if created_at.tzinfo is None:
+                raise ValueError("naive timestamp")
+            return cls(created_at, uuid.UUID(ident))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError("invalid cursor") from err
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    statuses: tuple[str, ...] = ()
+    project_id: str | None = None
+    parent_id: uuid.UUID | None = None
+    min_quality: float | None = None
+    max_quality: float | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    tag: str | None = None
+    q: str | None = None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _has_tag(tag: str, dialect: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return Generation.tags.contains([tag])  # JSONB @> : the GIN index
+    each = func.json_each(Generation.tags).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value == tag))
+
+
+def filtered(user_id: str, filters: ListFilters, dialect: str) -> Select[Any]:
+    """SELECT of one user's generations matching `filters` (no order, no limit)."""
+    query = select(Generation).where(Generation.user_id == user_id)
+    conditions: list[ColumnElement[bool]] = []
+    if filters.statuses:
+        conditions.append(Generation.status.in_(filters.statuses))
+    if filters.project_id is not None:
+        conditions.append(Generation.project_id == filters.project_id)
+    if filters.parent_id is not None:
+        conditions.append(Generation.parent_id == filters.parent_id)
+    if filters.min_quality is not None:
+        conditions.append(Generation.quality_score >= filters.min_quality)
+    if filters.max_quality is not None:
+        conditions.append(Generation.quality_score <= filters.max_quality)
+    if filters.created_after is not None:
+        conditions.append(Generation.created_at > filters.created_after)
+    if filters.created_before is not None:
+        conditions.append(Generation.created_at < filters.created_before)
+    if filters.tag is not None:
+        conditions.append(_has_tag(filters.tag, dialect))
+    if filters.q:
+        pattern = f"%{_escape_like(filters.q)}%"
+        conditions.append(
+            or_(
+                Generation.title.ilike(pattern, escape="\\"),
+                Generation.prompt.ilike(pattern, escape="\\"),
+            )
+        )
+    return query.where(and_(true(), *conditions))
+
+
+def page_after(query: Select[Any], cursor: Cursor | None) -> Select[Any]:
+    """Newest first; strictly after `cursor`, so rows inserted meanwhile (newer) never
+    shift the pages still to come."""
+    if cursor is not None:
+        query = query.where(
+            or_(
+                Generation.created_at < cursor.created_at,
+                and_(Generation.created_at == cursor.created_at, Generation.id < cursor.id),
+            )
+        )
+    return query.order_by(Generation.created_at.desc(), Generation.id.desc())

@@ -13,15 +13,22 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from genflow.db.models import Generation
 from genflow.db.repository import FileOut, GenerationRepository
 from genflow.domain import StageName
 from genflow.pipeline.codegen import generate_code, generate_docs
 from genflow.pipeline.review import SandboxLimits, review
-from genflow.pipeline.spec import BadRequirements, ProjectSpec, parse_requirements
+from genflow.pipeline.spec import (
+    BadRequirements,
+    ProjectSpec,
+    extend_requirements,
+    parse_requirements,
+)
 from workflows.types import StageInput, StageResult
 
 HEARTBEAT_EVERY = timedelta(seconds=1)
 SPEC_PATH = "spec.json"
+CHANGES_PATH = "changes.json"
 REPORT_PATH = "review/quality_report.json"
 
 T = TypeVar("T")
@@ -73,7 +80,7 @@ class StageActivities:
             stage=stage, attempt=attempt, files=len(files), quality_score=score, recorded=recorded
         )
 
-    async def _generation(self, generation_id: uuid.UUID) -> tuple[str, str | None, dict[str, Any]]:
+    async def _generation(self, generation_id: uuid.UUID) -> Generation:
         generation = await self._repository.get(generation_id)
         if generation is None:
             raise ApplicationError("generation no longer exists", type="gone", non_retryable=True)
@@ -83,25 +90,42 @@ class StageActivities:
                 type="unsupported_provider",
                 non_retryable=True,
             )
-        return generation.prompt, generation.template, generation.variables
+        return generation
 
     async def _spec(self, generation_id: uuid.UUID) -> ProjectSpec:
-        for file in await self._repository.read_files(generation_id, ["spec"]):
-            return ProjectSpec.model_validate_json(file.content)
-        raise ApplicationError(
-            "the spec artifact is missing", type="missing_spec", non_retryable=True
-        )
+        file = await self._repository.read_file(generation_id, SPEC_PATH)
+        if file is None:
+            raise ApplicationError(
+                "the spec artifact is missing", type="missing_spec", non_retryable=True
+            )
+        return ProjectSpec.model_validate_json(file.content)
 
     @activity.defn(name="extract_schema")
     async def extract_schema(self, input: StageInput) -> StageResult:
         """Requirements to a typed ProjectSpec, stored as `spec.json`."""
 
         async def work(generation_id: uuid.UUID) -> tuple[list[FileOut], None, None]:
-            prompt, _template, variables = await self._generation(generation_id)
-            name = variables.get("name") if isinstance(variables.get("name"), str) else None
-            spec = parse_requirements(prompt, name=name)
+            generation = await self._generation(generation_id)
+            if generation.parent_id is not None:
+                base = await self._spec(generation.parent_id)
+                spec, changes = extend_requirements(base, generation.prompt)
+                change_log = {"parent_id": str(generation.parent_id), "changes": changes}
+                files = [
+                    FileOut(
+                        CHANGES_PATH,
+                        "spec",
+                        json.dumps(change_log, indent=2).encode(),
+                        "application/json",
+                    )
+                ]
+            else:
+                name = generation.variables.get("name")
+                spec = parse_requirements(
+                    generation.prompt, name=name if isinstance(name, str) else None
+                )
+                files = []
             content = spec.model_dump_json(indent=2).encode()
-            return [FileOut(SPEC_PATH, "spec", content, "application/json")], None, None
+            return [FileOut(SPEC_PATH, "spec", content, "application/json"), *files], None, None
 
         return await self._run(input, StageName.SCHEMA_EXTRACTION, work)
 
@@ -110,7 +134,17 @@ class StageActivities:
         """The spec to source and test files."""
 
         async def work(generation_id: uuid.UUID) -> tuple[list[FileOut], None, None]:
-            return generate_code(await self._spec(generation_id)), None, None
+            generation = await self._generation(generation_id)
+            generated = generate_code(await self._spec(generation_id))
+            if generation.parent_id is None:
+                return generated, None, None
+            # An iteration starts from its parent's files; regenerated ones replace them.
+            files = {
+                f.path: f
+                for f in await self._repository.read_files(generation.parent_id, ["source", "test"])
+            }
+            files.update((f.path, f) for f in generated)
+            return list(files.values()), None, None
 
         return await self._run(input, StageName.CODE_GENERATION, work)
 

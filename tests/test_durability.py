@@ -129,7 +129,8 @@ async def main():
     settings = Settings()
     sessions = make_session_maker(make_engine(settings.resolved_database_url))
     client = await connect(settings)
-    service = GenerationService(DiesBeforeInsert(sessions), ProjectRepository(sessions), client, settings)
+    projects = ProjectRepository(sessions)
+    service = GenerationService(DiesBeforeInsert(sessions), projects, client, settings)
     await service.create("crash-user", GenerationCreate(prompt=sys.argv[1]))
 
 asyncio.run(main())

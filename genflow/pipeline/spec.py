@@ -184,3 +184,38 @@ def parse_requirements(prompt: str, name: str | None = None) -> ProjectSpec:
         operations=[f"create, get, list and delete {e}" for e in entities],
         notes=notes,
     )
+
+
+def extend_requirements(base: ProjectSpec, prompt: str) -> tuple[ProjectSpec, list[str]]:
+    """An iteration: the parent's spec changed by `prompt`. Entity sentences add new
+    entities or add (or retype) fields of existing ones; other sentences become notes.
+    Returns the new spec and a readable list of the changes."""
+    entities = {entity.name: entity.model_copy(deep=True) for entity in base.entities}
+    notes = list(base.notes)
+    changes: list[str] = []
+    for number, sentence in enumerate(_sentences(prompt), start=1):
+        match = _ENTITY_SENTENCE.match(sentence)
+        if match is None:
+            notes.append(sentence)
+            continue
+        name = _pascal(match["entity"])
+        fields = [_parse_field(raw, number, sentence) for raw in _split_fields(match["fields"])]
+        if name not in entities:
+            entities[name] = EntitySpec(name=name, fields=fields)
+            changes.append(f"added entity {name}")
+            continue
+        current = {f.name: f for f in entities[name].fields}
+        for field in fields:
+            changes.append(
+                f"{'changed' if field.name in current else 'added'} field {name}.{field.name}"
+            )
+            current[field.name] = field
+        entities[name].fields = list(current.values())
+    spec = base.model_copy(
+        update={
+            "entities": list(entities.values()),
+            "operations": [f"create, get, list and delete {e}" for e in entities],
+            "notes": notes,
+        }
+    )
+    return spec, changes

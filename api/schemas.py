@@ -13,28 +13,55 @@ from genflow.db.models import Generation
 from genflow.domain import StageStatus, Status
 
 
+def clean_text(value: str) -> str:
+    """Refuse what no database can store: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError("must be valid Unicode text") from err
+    return value
+
+
+def _clean_json(value: Any) -> None:
+    if isinstance(value, str):
+        clean_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            clean_text(key)
+            _clean_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _clean_json(item)
+
+
 def _json_at_most(limit: int) -> AfterValidator:
     def check(value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value).encode()) > limit:
+        if value is None:
+            return None
+        _clean_json(value)
+        if len(json.dumps(value).encode()) > limit:
             raise ValueError(f"must serialize to at most {limit // 1024} KiB of JSON")
         return value
 
     return AfterValidator(check)
 
 
-Tag = Annotated[str, Field(min_length=1, max_length=64)]
+Text = Annotated[str, AfterValidator(clean_text)]
+Tag = Annotated[Text, Field(min_length=1, max_length=64)]
 
 
 class GenerationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=20_000, description="The requirements.")
-    title: str | None = Field(default=None, max_length=500)
-    project_id: str | None = Field(default=None, min_length=1, max_length=255)
-    template: str | None = Field(default=None, max_length=100)
+    prompt: Text = Field(min_length=1, max_length=20_000, description="The requirements.")
+    title: Text | None = Field(default=None, max_length=500)
+    project_id: Text | None = Field(default=None, min_length=1, max_length=255)
+    template: Text | None = Field(default=None, max_length=100)
     variables: Annotated[dict[str, Any], _json_at_most(64 * 1024)] = Field(default_factory=dict)
     provider: Literal["builtin"] = "builtin"
-    model: str | None = Field(default=None, max_length=200)
+    model: Text | None = Field(default=None, max_length=200)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] = Field(default_factory=dict)
 
@@ -42,7 +69,7 @@ class GenerationCreate(BaseModel):
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: Text | None = Field(default=None, max_length=1000)
 
 
 class StageOut(BaseModel):
@@ -192,7 +219,7 @@ class GenerationUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, max_length=500)
+    title: Text | None = Field(default=None, max_length=500)
     tags: list[Tag] | None = Field(default=None, max_length=20)
     metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] | None = None
 
@@ -202,11 +229,11 @@ class IterationCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=20_000, description="What to change.")
-    title: str | None = Field(default=None, max_length=500)
-    template: str | None = Field(default=None, max_length=100)
+    prompt: Text = Field(min_length=1, max_length=20_000, description="What to change.")
+    title: Text | None = Field(default=None, max_length=500)
+    template: Text | None = Field(default=None, max_length=100)
     variables: Annotated[dict[str, Any], _json_at_most(64 * 1024)] | None = None
-    model: str | None = Field(default=None, max_length=200)
+    model: Text | None = Field(default=None, max_length=200)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] = Field(default_factory=dict)
 
@@ -214,8 +241,8 @@ class IterationCreate(BaseModel):
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
+    name: Text = Field(min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=5000)
 
 
 class ProjectOut(BaseModel):

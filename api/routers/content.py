@@ -17,9 +17,12 @@ from genflow.domain import EventType
 
 from ..deps import CurrentUser, RepositoryDep, SettingsDep
 from ..problems import ProblemError
+from ..schemas import clean_text
 from .generations import _own, problems
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
+
+MAX_EVENT_ID = 2**31 - 1  # event ids are 32-bit integers
 
 
 @router.get(
@@ -34,7 +37,7 @@ async def stream_generation(
     user: CurrentUser,
     repository: RepositoryDep,
     settings: SettingsDep,
-    after: Annotated[int | None, Query(ge=0, le=2**31)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events from the stored events: `status`, `stage`, `progress`,
@@ -43,8 +46,8 @@ async def stream_generation(
     await _own(repository, generation_id, user)
     start = after or 0
     if last_event_id is not None:
-        if not last_event_id.strip().isdigit():
-            raise ProblemError(422, "Last-Event-ID must be a non-negative integer.")
+        if not last_event_id.strip().isdigit() or int(last_event_id) > MAX_EVENT_ID:
+            raise ProblemError(422, f"Last-Event-ID must be an integer from 0 to {MAX_EVENT_ID}.")
         start = int(last_event_id)
 
     async def events() -> AsyncIterator[str]:
@@ -80,13 +83,23 @@ async def stream_generation(
     "/{generation_id}/artifacts/{path:path}",
     summary="One generated file's content",
     response_class=Response,
-    responses={**problems(404), 200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        **problems(404),
+        200: {
+            "description": "The file, with its own media type",
+            "content": {"*/*": {"schema": {"description": "The file's bytes, as stored"}}},
+        },
+    },
 )
 async def get_artifact(
     generation_id: uuid.UUID, path: str, user: CurrentUser, repository: RepositoryDep
 ) -> Response:
     """The raw file, with its media type and sha256 as ETag."""
     await _own(repository, generation_id, user)
+    try:
+        clean_text(path)
+    except ValueError as err:
+        raise ProblemError(404, "No such file in this generation.") from err
     file = await repository.read_file(generation_id, path)
     if file is None:
         raise ProblemError(404, f"No file {path!r} in this generation.")

@@ -30,6 +30,7 @@ from ..schemas import (
     IterationCreate,
     Problem,
     StatisticsOut,
+    Text,
 )
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
@@ -62,14 +63,14 @@ class ListQuery:
     def __init__(
         self,
         status: Annotated[list[Status] | None, Query(description="Repeatable.")] = None,
-        project: Annotated[str | None, Query(alias="project_id", max_length=255)] = None,
+        project: Annotated[Text | None, Query(alias="project_id", max_length=255)] = None,
         min_quality: Annotated[float | None, Query(ge=0, le=100)] = None,
         max_quality: Annotated[float | None, Query(ge=0, le=100)] = None,
         created_after: Annotated[datetime | None, Query()] = None,
         created_before: Annotated[datetime | None, Query()] = None,
-        tag: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+        tag: Annotated[Text | None, Query(min_length=1, max_length=64)] = None,
         q: Annotated[
-            str | None, Query(min_length=1, max_length=200, description="In title or prompt.")
+            Text | None, Query(min_length=1, max_length=200, description="In title or prompt.")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor`.")] = None,

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 
 from genflow.db.models import Generation
 
@@ -57,7 +58,7 @@ def _escape_like(text: str) -> str:
 
 def _has_tag(tag: str, dialect: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
-        return Generation.tags.contains([tag])  # JSONB @> : the GIN index
+        return type_coerce(Generation.tags, JSONB).contains([tag])  # @> : the GIN index
     each = func.json_each(Generation.tags).table_valued("value")
     return exists(select(1).select_from(each).where(each.c.value == tag))
 

@@ -34,7 +34,7 @@ test: lint
 	$(BIN)/pytest
 
 bench: install-dev
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) .genflow .pytest_cache .mypy_cache .ruff_cache

@@ -254,12 +254,20 @@ class GenerationService:
     async def cancel(
         self, user_id: str, generation_id: uuid.UUID, reason: str | None
     ) -> Generation:
-        row = await self._repository.request_cancel(generation_id, user_id, reason)
+        """Deliver the cancel to the workflow first (with the reason, which its cleanup
+        records), then mark the row `cancelling`. If Temporal is unreachable, 503 and
+        nothing changed."""
+        row = await self._repository.get_for_user(generation_id, user_id)
         if row is None:
             raise ProblemError(404, "No such generation.")
         if row.status in TERMINAL_STATUSES:
             raise ProblemError(409, f"The generation is already {row.status}.")
         await self._cancel_workflow(row.workflow_id, reason)
+        updated = await self._repository.request_cancel(generation_id, user_id, reason)
+        if updated is None:
+            raise ProblemError(404, "No such generation.")
+        if updated.status in (Status.COMPLETED, Status.FAILED):
+            raise ProblemError(409, f"The generation is already {updated.status}.")
         refreshed = await self._repository.get_for_user(generation_id, user_id)
         if refreshed is None:
             raise ProblemError(404, "No such generation.")
@@ -270,7 +278,6 @@ class GenerationService:
         if row is None:
             raise ProblemError(404, "No such generation.")
         if row.status in ACTIVE_STATUSES:
-            await self._repository.request_cancel(generation_id, user_id, "deleted")
             await self._cancel_workflow(row.workflow_id, "deleted")
         await self._repository.delete(generation_id, user_id)
 

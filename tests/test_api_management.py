@@ -368,3 +368,33 @@ async def test_bodies_over_one_mebibyte_are_413(stack: Stack) -> None:
     assert streamed.status_code == 413
     rows, _ = await stack.repository.list_for_user(user)
     assert rows == []
+
+
+async def test_cancel_and_delete_without_temporal_are_503_and_change_nothing(stack: Stack) -> None:
+    from temporalio.client import Client
+
+    from api.app import create_app
+    from tests.conftest import serve
+
+    created = await stack.create(metadata={"test": {"pace": 1.0}})
+    await stack.wait_until(created["id"], lambda g: g["status"] == "processing")
+    before = await stack.repository.events_after(uuid.UUID(created["id"]), 0)
+    unreachable = await Client.connect("127.0.0.1:1", lazy=True)
+    app = create_app(stack.settings, engine=stack.engine, temporal=unreachable)
+    server, task, base_url = await serve(app)
+    try:
+        url = f"{base_url}/v1/generations/{created['id']}"
+        cancel = await stack.http.post(f"{url}/cancel", json={"reason": "x"}, headers=stack.auth())
+        delete = await stack.http.delete(url, headers=stack.auth())
+    finally:
+        server.should_exit = True
+        await task
+    assert cancel.status_code == delete.status_code == 503
+    assert cancel.headers["content-type"] == "application/problem+json"
+    row = await stack.repository.get(uuid.UUID(created["id"]))
+    assert row is not None and row.cancel_reason is None
+    after = await stack.repository.events_after(uuid.UUID(created["id"]), 0)
+    assert [e.data for e in after if e.event == "status"] == [
+        e.data for e in before if e.event == "status"
+    ]
+    assert (await stack.finished(created["id"]))["status"] == "completed"

@@ -144,10 +144,9 @@ async def test_cancel_during_each_stage_ends_cancelled_within_2s(stack: Stack, s
     assert stages[stage]["started_at"] is not None
     events = await stack.repository.events_after(generation_id, 0)
     assert events[-1].event == "done" and events[-1].data["status"] == "cancelled"
-    assert [e.data["status"] for e in events if e.event == "status"][-2:] == [
-        "cancelling",
-        "cancelled",
-    ]
+    statuses = [e.data["status"] for e in events if e.event == "status"]
+    # `cancelling` is recorded unless the workflow's cleanup was quicker than the API.
+    assert statuses[-1] == "cancelled" and statuses[-2] in ("cancelling", "processing")
 
     handle = stack.temporal.get_workflow_handle(created["workflow_id"])
     result = await handle.describe()

@@ -115,7 +115,7 @@ class GenerationWorkflow:
             if is_cancelled_exception(err):
                 await workflow.execute_activity_method(
                     StoreActivities.record_cancelled,
-                    CancelInput(input.generation_id),
+                    CancelInput(input.generation_id, workflow.cancellation_reason() or None),
                     **STORE_OPTIONS,
                 )
                 self._set_status(Status.CANCELLED, stage=current)

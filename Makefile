@@ -35,6 +35,7 @@ test: lint
 
 bench: install-dev
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) .genflow .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -16,14 +17,11 @@ from temporalio.exceptions import ApplicationError
 from genflow.db.models import Generation
 from genflow.db.repository import FileOut, GenerationRepository
 from genflow.domain import StageName
-from genflow.pipeline.codegen import generate_code, generate_docs
 from genflow.pipeline.review import SandboxLimits, review
-from genflow.pipeline.spec import (
-    BadRequirements,
-    ProjectSpec,
-    extend_requirements,
-    parse_requirements,
-)
+from genflow.pipeline.spec import BadRequirements, ProjectSpec
+from genflow.pipeline.templates import generate_docs
+from genflow.providers import Provider, ProviderError, SpecRequest, Usage
+from genflow.providers.builtin import BuiltinProvider
 from workflows.types import StageInput, StageResult
 
 HEARTBEAT_EVERY = timedelta(seconds=1)
@@ -32,9 +30,17 @@ CHANGES_PATH = "changes.json"
 REPORT_PATH = "review/quality_report.json"
 
 T = TypeVar("T")
-StageWork = Callable[
-    [uuid.UUID], Awaitable[tuple[list[FileOut], float | None, dict[str, Any] | None]]
-]
+
+
+@dataclass
+class StageOutput:
+    files: list[FileOut]
+    usage: Usage = field(default_factory=Usage)
+    quality_score: float | None = None
+    quality_report: dict[str, Any] | None = None
+
+
+StageWork = Callable[[uuid.UUID], Awaitable[StageOutput]]
 
 
 async def heartbeat_while(work: Awaitable[T]) -> T:
@@ -52,9 +58,17 @@ async def heartbeat_while(work: Awaitable[T]) -> T:
 
 
 class StageActivities:
-    def __init__(self, repository: GenerationRepository, limits: SandboxLimits) -> None:
+    def __init__(
+        self,
+        repository: GenerationRepository,
+        limits: SandboxLimits,
+        providers: Mapping[str, Provider] | None = None,
+        run_generated_code: bool = True,
+    ) -> None:
         self._repository = repository
         self._limits = limits
+        self._providers: Mapping[str, Provider] = providers or {"builtin": BuiltinProvider()}
+        self._run_generated_code = run_generated_code
 
     async def _run(self, input: StageInput, stage: StageName, work: StageWork) -> StageResult:
         generation_id = uuid.UUID(input.generation_id)
@@ -63,34 +77,50 @@ class StageActivities:
             return StageResult(stage=stage, attempt=attempt, recorded=False)
         activity.heartbeat()
         try:
-            files, score, report = await heartbeat_while(work(generation_id))
+            output = await heartbeat_while(work(generation_id))
         except BadRequirements as err:
             raise ApplicationError(
                 str(err), type="invalid_requirements", non_retryable=True
             ) from err
+        except ProviderError as err:
+            raise ApplicationError(str(err), type=err.code, non_retryable=True) from err
         except ApplicationError:
             raise
         except Exception as err:
             await self._repository.stage_retrying(generation_id, stage, attempt, _describe(err))
             raise
         recorded = await self._repository.stage_completed(
-            generation_id, stage, attempt, files, score, report
+            generation_id,
+            stage,
+            attempt,
+            output.files,
+            output.quality_score,
+            output.quality_report,
+            tokens=(output.usage.tokens_in, output.usage.tokens_out),
         )
         return StageResult(
-            stage=stage, attempt=attempt, files=len(files), quality_score=score, recorded=recorded
+            stage=stage,
+            attempt=attempt,
+            files=len(output.files),
+            quality_score=output.quality_score,
+            recorded=recorded,
         )
 
     async def _generation(self, generation_id: uuid.UUID) -> Generation:
         generation = await self._repository.get(generation_id)
         if generation is None:
             raise ApplicationError("generation no longer exists", type="gone", non_retryable=True)
-        if generation.provider != "builtin":
+        return generation
+
+    def _provider(self, generation: Generation) -> Provider:
+        provider = self._providers.get(generation.provider)
+        if provider is None:
             raise ApplicationError(
-                f"provider {generation.provider!r} is not available",
+                f"provider {generation.provider!r} is not configured on this worker",
                 type="unsupported_provider",
                 non_retryable=True,
             )
-        return generation
+        return provider
 
     async def _spec(self, generation_id: uuid.UUID) -> ProjectSpec:
         file = await self._repository.read_file(generation_id, SPEC_PATH)
@@ -102,62 +132,67 @@ class StageActivities:
 
     @activity.defn(name="extract_schema")
     async def extract_schema(self, input: StageInput) -> StageResult:
-        """Requirements to a typed ProjectSpec, stored as `spec.json`."""
+        """Requirements (and for an iteration the parent's spec) to a typed
+        ProjectSpec, stored as `spec.json`; an iteration's changes as `changes.json`."""
 
-        async def work(generation_id: uuid.UUID) -> tuple[list[FileOut], None, None]:
+        async def work(generation_id: uuid.UUID) -> StageOutput:
             generation = await self._generation(generation_id)
-            if generation.parent_id is not None:
-                base = await self._spec(generation.parent_id)
-                spec, changes = extend_requirements(base, generation.prompt)
-                change_log = {"parent_id": str(generation.parent_id), "changes": changes}
-                files = [
-                    FileOut(
-                        CHANGES_PATH,
-                        "spec",
-                        json.dumps(change_log, indent=2).encode(),
-                        "application/json",
-                    )
-                ]
-            else:
-                name = generation.variables.get("name")
-                spec = parse_requirements(
-                    generation.prompt, name=name if isinstance(name, str) else None
-                )
-                files = []
+            base = await self._spec(generation.parent_id) if generation.parent_id else None
+            request = SpecRequest(
+                prompt=generation.prompt,
+                template=generation.template,
+                variables=generation.variables,
+                model=generation.model,
+                base=base,
+            )
+            spec, changes, usage = await self._provider(generation).extract_spec(
+                request, activity.heartbeat
+            )
             content = spec.model_dump_json(indent=2).encode()
-            return [FileOut(SPEC_PATH, "spec", content, "application/json"), *files], None, None
+            files = [FileOut(SPEC_PATH, "spec", content, "application/json")]
+            if base is not None:
+                log = {"parent_id": str(generation.parent_id), "changes": changes}
+                files.append(
+                    FileOut(
+                        CHANGES_PATH, "spec", json.dumps(log, indent=2).encode(), "application/json"
+                    )
+                )
+            return StageOutput(files, usage)
 
         return await self._run(input, StageName.SCHEMA_EXTRACTION, work)
 
     @activity.defn(name="generate_code")
     async def generate_code(self, input: StageInput) -> StageResult:
-        """The spec to source and test files."""
+        """The spec to source and test files; an iteration starts from its parent's."""
 
-        async def work(generation_id: uuid.UUID) -> tuple[list[FileOut], None, None]:
+        async def work(generation_id: uuid.UUID) -> StageOutput:
             generation = await self._generation(generation_id)
-            generated = generate_code(await self._spec(generation_id))
-            if generation.parent_id is None:
-                return generated, None, None
-            # An iteration starts from its parent's files; regenerated ones replace them.
-            files = {
-                f.path: f
-                for f in await self._repository.read_files(generation.parent_id, ["source", "test"])
-            }
+            generated, usage = await self._provider(generation).generate_files(
+                await self._spec(generation_id), generation.model, activity.heartbeat
+            )
+            files: dict[str, FileOut] = {}
+            if generation.parent_id is not None:
+                parent = await self._repository.read_files(generation.parent_id, ["source", "test"])
+                files.update((f.path, f) for f in parent)
             files.update((f.path, f) for f in generated)
-            return list(files.values()), None, None
+            return StageOutput(list(files.values()), usage)
 
         return await self._run(input, StageName.CODE_GENERATION, work)
 
     @activity.defn(name="review_code")
     async def review_code(self, input: StageInput) -> StageResult:
-        """Compile every file, run the project's tests in a sandbox, score the result."""
+        """Compile and lint every file, run the project's tests in a sandbox, score it."""
 
-        async def work(generation_id: uuid.UUID) -> tuple[list[FileOut], float, dict[str, Any]]:
+        async def work(generation_id: uuid.UUID) -> StageOutput:
             files = await self._repository.read_files(generation_id, ["source", "test"])
-            result = await review(files, self._limits)
+            changes_file = await self._repository.read_file(generation_id, CHANGES_PATH)
+            changes = json.loads(changes_file.content) if changes_file else None
+            result = await review(
+                files, self._limits, run_tests_enabled=self._run_generated_code, changes=changes
+            )
             report = json.dumps(result.report, indent=2).encode()
             stored = [FileOut(REPORT_PATH, "review", report, "application/json")]
-            return stored, result.score, result.report
+            return StageOutput(stored, quality_score=result.score, quality_report=result.report)
 
         return await self._run(input, StageName.CODE_REVIEW, work)
 
@@ -165,11 +200,10 @@ class StageActivities:
     async def write_documentation(self, input: StageInput) -> StageResult:
         """README and API reference of the generated project."""
 
-        async def work(generation_id: uuid.UUID) -> tuple[list[FileOut], None, None]:
+        async def work(generation_id: uuid.UUID) -> StageOutput:
             spec = await self._spec(generation_id)
-            generation = await self._repository.get(generation_id)
-            score = generation.quality_score if generation else None
-            return generate_docs(spec, score), None, None
+            generation = await self._generation(generation_id)
+            return StageOutput(generate_docs(spec, generation.quality_score))
 
         return await self._run(input, StageName.DOCUMENTATION, work)
 

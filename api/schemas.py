@@ -58,9 +58,14 @@ class GenerationCreate(BaseModel):
     prompt: Text = Field(min_length=1, max_length=20_000, description="The requirements.")
     title: Text | None = Field(default=None, max_length=500)
     project_id: Text | None = Field(default=None, min_length=1, max_length=255)
-    template: Text | None = Field(default=None, max_length=100)
+    template: Literal["python-library", "fastapi-service", "cli-tool"] | None = Field(
+        default=None, description="Project template; default python-library"
+    )
     variables: Annotated[dict[str, Any], _json_at_most(64 * 1024)] = Field(default_factory=dict)
-    provider: Literal["builtin"] = "builtin"
+    provider: Literal["builtin", "openai"] = Field(
+        default="builtin",
+        description="`builtin` (offline, deterministic) or `openai` (any OpenAI-compatible server)",
+    )
     model: Text | None = Field(default=None, max_length=200)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] = Field(default_factory=dict)
@@ -231,7 +236,7 @@ class IterationCreate(BaseModel):
 
     prompt: Text = Field(min_length=1, max_length=20_000, description="What to change.")
     title: Text | None = Field(default=None, max_length=500)
-    template: Text | None = Field(default=None, max_length=100)
+    template: Literal["python-library", "fastapi-service", "cli-tool"] | None = None
     variables: Annotated[dict[str, Any], _json_at_most(64 * 1024)] | None = None
     model: Text | None = Field(default=None, max_length=200)
     tags: list[Tag] = Field(default_factory=list, max_length=20)

@@ -142,10 +142,12 @@ class GenerationService:
         new = replace(new, workflow_id=workflow_id_for(str(new.id)), created_at=utcnow())
         await self._start_workflow(new)
         try:
-            await self._repository.insert_generation(new)
+            inserted = await self._repository.insert_generation(new)
         except SQLAlchemyError:
             log.exception("insert of %s failed; its workflow will insert it", new.id)
             return new_generation_row(new)
+        if inserted:
+            return new_generation_row(new)  # as inserted; no need to read it back
         row = await self._repository.get_for_user(new.id, new.user_id)
         if row is None:
             raise ProblemError(409, "The generation created with this Idempotency-Key was deleted.")

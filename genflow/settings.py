@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     sse_poll_seconds: float = 0.25
     sse_keepalive_seconds: float = 15.0
 
+    # The `openai` provider: any OpenAI-compatible Chat Completions server.
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: SecretStr = SecretStr("")
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_seconds: float = 120.0
+
+    # Review: run each generated project's tests in a sandbox (off: not measured).
+    run_generated_code: bool = True
     sandbox_timeout_seconds: float = 60.0
     sandbox_memory_mb: int = 1024
     sandbox_cpu_seconds: int = 60

@@ -16,6 +16,8 @@ from activities.store import StoreActivities
 from genflow import search_attributes as sa
 from genflow.db.repository import GenerationRepository
 from genflow.pipeline.review import SandboxLimits
+from genflow.providers import Provider
+from genflow.providers.builtin import BuiltinProvider
 from genflow.settings import Settings
 from workflows.generation import GenerationWorkflow
 
@@ -53,6 +55,11 @@ async def register_search_attributes(client: Client, namespace: str) -> None:
             raise
 
 
+def providers_from(settings: Settings) -> dict[str, Provider]:
+    """Every provider this worker offers, configured from settings."""
+    return {"builtin": BuiltinProvider()}
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -67,6 +74,8 @@ def build_worker(
             memory_mb=settings.sandbox_memory_mb,
             cpu_seconds=settings.sandbox_cpu_seconds,
         ),
+        providers=providers_from(settings),
+        run_generated_code=settings.run_generated_code,
     )
     store = StoreActivities(repository)
     return Worker(

@@ -9,7 +9,7 @@ import uuid
 
 from temporalio import activity
 
-from activities.stages import StageActivities, StageWork
+from activities.stages import StageActivities, StageOutput, StageWork
 from genflow.domain import StageName
 from workflows.types import StageInput, StageResult
 
@@ -20,7 +20,7 @@ class ScriptedStages(StageActivities):
         script = generation.meta.get("test", {}) if generation else {}
         attempt = activity.info().attempt
 
-        async def scripted(generation_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        async def scripted(generation_id: uuid.UUID) -> StageOutput:
             await asyncio.sleep(float(script.get("pace", 0)))
             if script.get("fail_once") == stage and attempt == 1:
                 raise ConnectionError("transient failure injected by the test")

@@ -93,7 +93,7 @@ async def test_worker_killed_mid_stage_resumes_without_duplicates(
         server.should_exit = True
         await server_task
 
-    assert row.status == "completed"
+    assert row.status == "completed", (row.error_code, row.error_message)
     stages = {s.name: s for s in row.stages}
     assert [s.status for s in row.stages] == ["completed"] * len(STAGES)
     assert stages["code_generation"].attempts == 2

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from genflow.db.repository import FileOut
-from genflow.pipeline.codegen import generate_code, generate_docs
 from genflow.pipeline.review import SandboxLimits, review
 from genflow.pipeline.spec import BadRequirements, parse_requirements
+from genflow.pipeline.templates import generate_docs, render_project
 
 
 def test_sentences_become_entities_with_typed_fields() -> None:
@@ -49,7 +49,7 @@ async def test_generated_project_passes_its_own_tests() -> None:
         "Events. Venue has name (text, required, unique), capacity (integer). "
         "Show has starts_at (datetime, required), price (float), opening_on (date) and sold_out."
     )
-    result = await review(generate_code(spec), SandboxLimits(timeout_seconds=60))
+    result = await review(render_project(spec), SandboxLimits(timeout_seconds=60))
     tests = next(c for c in result.report["checks"] if c["name"] == "tests")
     assert tests["failed"] == 0 and tests["passed"] >= 7
     assert result.score == 100.0
@@ -61,7 +61,7 @@ async def test_generated_project_passes_its_own_tests() -> None:
 async def test_syntax_error_and_failing_test_lower_the_score() -> None:
     spec = parse_requirements("Notes. Note has text (text, required).")
     files = [
-        *generate_code(spec),
+        *render_project(spec),
         FileOut("notes/broken.py", "source", b"def broken(:\n"),
         FileOut("tests/test_fails.py", "test", b"def test_fails():\n    assert 1 == 2\n"),
     ]

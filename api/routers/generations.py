@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel
 
 from genflow.db.listing import Cursor, ListFilters
 from genflow.db.repository import GenerationRepository
@@ -103,16 +104,23 @@ def _aware(moment: datetime | None) -> datetime | None:
 ListDep = Annotated[ListQuery, Depends()]
 
 
+def as_json(model: BaseModel) -> Response:
+    """Serialize a response model once (FastAPI would validate it again first)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 async def _page(
     repository: GenerationRepository, user: str, query: ListQuery, **narrow: Any
-) -> GenerationPage:
+) -> Response:
     filters = ListFilters(**{**query.filters.__dict__, **narrow})
     rows, next_cursor = await repository.list_for_user(
         user, filters, limit=query.limit, cursor=query.cursor
     )
-    return GenerationPage(
-        items=[GenerationOut.from_row(row) for row in rows],
-        next_cursor=next_cursor.encode() if next_cursor else None,
+    return as_json(
+        GenerationPage(
+            items=[GenerationOut.from_row(row) for row in rows],
+            next_cursor=next_cursor.encode() if next_cursor else None,
+        )
     )
 
 
@@ -141,10 +149,12 @@ async def create_generation(
     return out
 
 
-@router.get("", summary="List your generations", responses=problems())
+@router.get(
+    "", summary="List your generations", response_model=GenerationPage, responses=problems()
+)
 async def list_generations(
     user: CurrentUser, repository: RepositoryDep, query: ListDep
-) -> GenerationPage:
+) -> Response:
     """Newest first, filtered. Pass `next_cursor` back as `cursor` for the next page;
     pages stay stable while new generations are created."""
     return await _page(repository, user, query)
@@ -158,20 +168,26 @@ async def generation_statistics(user: CurrentUser, statistics: StatisticsDep) ->
     return StatisticsOut.model_validate(stats, from_attributes=True)
 
 
-@router.get("/active", summary="Your active generations", responses=problems())
+@router.get(
+    "/active",
+    summary="Your active generations",
+    response_model=GenerationPage,
+    responses=problems(),
+)
 async def active_generations(
     user: CurrentUser, repository: RepositoryDep, query: ListDep
-) -> GenerationPage:
+) -> Response:
     """Generations that are pending, processing, awaiting approval or cancelling."""
     wanted = tuple(s for s in (query.filters.statuses or ACTIVE_STATUSES) if s in ACTIVE_STATUSES)
     if not wanted:  # only inactive statuses asked for
-        return GenerationPage(items=[], next_cursor=None)
+        return as_json(GenerationPage(items=[], next_cursor=None))
     return await _page(repository, user, query, statuses=wanted)
 
 
 @router.get(
     "/project/{project_id}",
     summary="List the generations of one project",
+    response_model=GenerationPage,
     responses=problems(404),
 )
 async def project_generations(
@@ -180,18 +196,23 @@ async def project_generations(
     repository: RepositoryDep,
     projects: ProjectsDep,
     query: ListDep,
-) -> GenerationPage:
+) -> Response:
     if await projects.get(project_id, user) is None:
         raise ProblemError(404, "No such project.")
     return await _page(repository, user, query, project_id=str(project_id))
 
 
-@router.get("/{generation_id}", summary="Get one generation", responses=problems(404))
+@router.get(
+    "/{generation_id}",
+    summary="Get one generation",
+    response_model=GenerationOut,
+    responses=problems(404),
+)
 async def get_generation(
     generation_id: uuid.UUID, user: CurrentUser, repository: RepositoryDep
-) -> GenerationOut:
+) -> Response:
     """The generation with its stages, artifacts, score and metrics."""
-    return GenerationOut.from_row(await _own(repository, generation_id, user))
+    return as_json(GenerationOut.from_row(await _own(repository, generation_id, user)))
 
 
 @router.patch(
@@ -244,11 +265,12 @@ async def cancel_generation(
 @router.get(
     "/{generation_id}/iterations",
     summary="Generations iterated from this one",
+    response_model=GenerationPage,
     responses=problems(404),
 )
 async def list_iterations(
     generation_id: uuid.UUID, user: CurrentUser, repository: RepositoryDep, query: ListDep
-) -> GenerationPage:
+) -> Response:
     await _own(repository, generation_id, user)
     return await _page(repository, user, query, parent_id=generation_id)
 

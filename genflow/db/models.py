@@ -50,6 +50,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+STATS_COLUMNS = (
+    "status",
+    "quality_score",
+    "created_at",
+    "completed_at",
+    "run_ms",
+    "schema_extraction_ms",
+    "code_generation_ms",
+    "code_review_ms",
+    "documentation_ms",
+)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: UTCDateTime}
 
@@ -86,6 +99,13 @@ class Generation(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # Durations copied from the stages at completion, so statistics read one
+    # covering index instead of joining every stage row.
+    run_ms: Mapped[int | None] = mapped_column(Integer)
+    schema_extraction_ms: Mapped[int | None] = mapped_column(Integer)
+    code_generation_ms: Mapped[int | None] = mapped_column(Integer)
+    code_review_ms: Mapped[int | None] = mapped_column(Integer)
+    documentation_ms: Mapped[int | None] = mapped_column(Integer)
 
     stages: Mapped[list[Stage]] = relationship(
         back_populates="generation",
@@ -108,6 +128,11 @@ class Generation(Base):
         Index("ix_generations_user_quality", "user_id", "quality_score"),
         Index("ix_generations_user_completed", "user_id", "completed_at"),
         Index("ix_generations_parent", "parent_id", "created_at"),
+        Index(
+            "ix_generations_user_stats",
+            "user_id",
+            postgresql_include=[*STATS_COLUMNS],
+        ),
         Index("ix_generations_tags", "tags", postgresql_using="gin"),
         Index(
             "ix_generations_title_trgm",

@@ -391,6 +391,7 @@ class GenerationRepository:
         files: Sequence[FileOut] = (),
         quality_score: float | None = None,
         quality_report: dict[str, Any] | None = None,
+        tokens: tuple[int, int] = (0, 0),
     ) -> bool:
         """Store the stage's files and mark it completed, in one transaction."""
         async with self._sessions.begin() as session:
@@ -430,12 +431,18 @@ class GenerationRepository:
                     },
                 )
             row = await self._stage(session, generation_id, stage)
+            if any(tokens) and row.status != StageStatus.COMPLETED:  # count a stage once
+                metrics = dict(generation.metrics)
+                metrics["tokens_in"] = int(metrics.get("tokens_in", 0)) + tokens[0]
+                metrics["tokens_out"] = int(metrics.get("tokens_out", 0)) + tokens[1]
+                generation.metrics = metrics
             now = utcnow()
             row.status = StageStatus.COMPLETED
             row.attempts = max(row.attempts, attempt)
             row.error = None
             row.ended_at = now
             row.duration_ms = _ms(row.started_at, now)
+            setattr(generation, f"{stage}_ms", row.duration_ms)
             if quality_score is not None:
                 generation.quality_score = quality_score
                 generation.quality_report = quality_report
@@ -470,6 +477,7 @@ class GenerationRepository:
             generation.stage = None
             generation.progress = 100
             generation.completed_at = utcnow()
+            generation.run_ms = _ms(generation.started_at, generation.completed_at)
             await self._finish(session, generation)
 
     async def fail(

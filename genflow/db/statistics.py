@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, cast, func, select
+from sqlalchemy import Date, cast, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from genflow.db.models import Generation, Stage
+from genflow.db.models import Generation
 from genflow.db.repository import dialect_of
-from genflow.domain import TERMINAL_STATUSES, Status
+from genflow.domain import STAGES, TERMINAL_STATUSES, Status
 
 DAYS = 30
 
@@ -44,6 +44,11 @@ class Statistics:
     daily: list[DayCounts] = field(default_factory=list)
 
 
+Totals = tuple[
+    dict[str, int], float | None, float | None, float | None, dict[str, "StageStatistics"]
+]
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float | None:
     """Linear interpolation between closest ranks, as PostgreSQL's percentile_cont."""
     if not sorted_values:
@@ -63,95 +68,85 @@ class StatisticsRepository:
         self._postgres = dialect_of(session_maker) == "postgresql"
 
     async def for_user(self, user_id: str, today: date | None = None) -> Statistics:
+        """Everything in one pass over the user's rows of the covering index
+        `ix_generations_user_stats` (PostgreSQL), or over the same columns (SQLite)."""
         today = today or datetime.now(UTC).date()
         first_day = today - timedelta(days=DAYS - 1)
         since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
-        mine = Generation.user_id == user_id
-        completed = Generation.status == Status.COMPLETED
         async with self._sessions() as session:
-            by_status = {
-                str(status): int(count)
-                for status, count in await session.execute(
-                    select(Generation.status, func.count()).where(mine).group_by(Generation.status)
-                )
-            }
-            average_quality = await session.scalar(
-                select(func.avg(Generation.quality_score)).where(mine, completed)
-            )
-            p50, p95 = await self._run_percentiles(session, mine, completed)
-            stages = await self._stage_statistics(session, user_id)
-            daily = await self._daily(session, mine, since, first_day)
+            if self._postgres:
+                # Percentile sorts of ~100k values stay in memory.
+                await session.execute(text("SET LOCAL work_mem = '64MB'"))
+                totals = await self._totals_in_sql(session, user_id)
+            else:
+                totals = await self._totals_in_python(session, user_id)
+            daily = await self._daily(session, Generation.user_id == user_id, since, first_day)
+        by_status, average_quality, p50, p95, stages = totals
         terminal = sum(by_status.get(status, 0) for status in TERMINAL_STATUSES)
+        completed = by_status.get(Status.COMPLETED, 0)
         return Statistics(
             total=sum(by_status.values()),
             by_status=by_status,
-            success_rate=round(by_status.get(Status.COMPLETED, 0) / terminal, 4)
-            if terminal
-            else None,
-            average_quality=round(float(average_quality), 2)
-            if average_quality is not None
-            else None,
+            success_rate=round(completed / terminal, 4) if terminal else None,
+            average_quality=_round(average_quality, 2),
             duration_p50_ms=p50,
             duration_p95_ms=p95,
             stages=stages,
             daily=daily,
         )
 
-    async def _run_percentiles(
-        self, session: AsyncSession, *conditions: Any
-    ) -> tuple[float | None, float | None]:
-        if self._postgres:
-            run_ms = func.extract("epoch", Generation.completed_at - Generation.started_at) * 1000
-            row = (
-                await session.execute(
-                    select(
-                        func.percentile_cont(0.5).within_group(run_ms),
-                        func.percentile_cont(0.95).within_group(run_ms),
-                    ).where(*conditions, Generation.started_at.is_not(None))
-                )
-            ).one()
-            return _round(row[0]), _round(row[1])
-        rows = await session.execute(
-            select(Generation.started_at, Generation.completed_at).where(
-                *conditions,
-                Generation.started_at.is_not(None),
-                Generation.completed_at.is_not(None),
-            )
-        )
-        durations = sorted(
-            (end - start).total_seconds() * 1000 for start, end in rows if start and end
-        )
-        return _round(percentile(durations, 0.5)), _round(percentile(durations, 0.95))
-
-    async def _stage_statistics(
-        self, session: AsyncSession, user_id: str
-    ) -> dict[str, StageStatistics]:
-        joined = (
-            select(Stage.name, Stage.duration_ms)
-            .join(Generation, Generation.id == Stage.generation_id)
-            .where(Generation.user_id == user_id, Stage.duration_ms.is_not(None))
-        )
-        if self._postgres:
-            durations = joined.subquery()
-            rows = await session.execute(
-                select(
-                    durations.c.name,
-                    func.avg(durations.c.duration_ms),
-                    func.percentile_cont(0.95).within_group(durations.c.duration_ms),
-                ).group_by(durations.c.name)
-            )
-            return {
-                name: StageStatistics(_round(average), _round(p95)) for name, average, p95 in rows
-            }
-        by_stage: dict[str, list[float]] = {}
-        for name, duration in await session.execute(joined):
-            by_stage.setdefault(name, []).append(float(duration or 0))
-        return {
-            name: StageStatistics(
-                _round(sum(values) / len(values)), _round(percentile(sorted(values), 0.95))
-            )
-            for name, values in by_stage.items()
+    async def _totals_in_sql(self, session: AsyncSession, user_id: str) -> Totals:
+        completed = Generation.status == Status.COMPLETED
+        columns: list[Any] = [
+            func.avg(Generation.quality_score).filter(completed),
+            func.percentile_cont(0.5).within_group(Generation.run_ms).filter(completed),
+            func.percentile_cont(0.95).within_group(Generation.run_ms).filter(completed),
+        ]
+        for stage in STAGES:
+            duration = getattr(Generation, f"{stage}_ms")
+            columns += [func.avg(duration), func.percentile_cont(0.95).within_group(duration)]
+        columns += [func.count().filter(Generation.status == status) for status in Status]
+        row = (await session.execute(select(*columns).where(Generation.user_id == user_id))).one()
+        counts = row[3 + 2 * len(STAGES) :]
+        by_status = {str(status): int(n) for status, n in zip(Status, counts, strict=True) if n}
+        stages = {
+            str(stage): StageStatistics(_round(row[3 + 2 * i]), _round(row[4 + 2 * i]))
+            for i, stage in enumerate(STAGES)
+            if row[3 + 2 * i] is not None
         }
+        return by_status, row[0], _round(row[1]), _round(row[2]), stages
+
+    async def _totals_in_python(self, session: AsyncSession, user_id: str) -> Totals:
+        # SQLite has no percentile function: read the few columns and compute here.
+        stage_columns = [getattr(Generation, f"{stage}_ms") for stage in STAGES]
+        rows = (
+            await session.execute(
+                select(
+                    Generation.status, Generation.quality_score, Generation.run_ms, *stage_columns
+                ).where(Generation.user_id == user_id)
+            )
+        ).all()
+        by_status: dict[str, int] = {}
+        for row in rows:
+            by_status[row[0]] = by_status.get(row[0], 0) + 1
+        completed = [row for row in rows if row[0] == Status.COMPLETED]
+        qualities = [row[1] for row in completed if row[1] is not None]
+        runs = sorted(float(row[2]) for row in completed if row[2] is not None)
+        stages: dict[str, StageStatistics] = {}
+        for i, stage in enumerate(STAGES):
+            values = sorted(float(row[3 + i]) for row in rows if row[3 + i] is not None)
+            if values:
+                stages[str(stage)] = StageStatistics(
+                    _round(sum(values) / len(values)), _round(percentile(values, 0.95))
+                )
+        average = sum(qualities) / len(qualities) if qualities else None
+        return (
+            by_status,
+            average,
+            _round(percentile(runs, 0.5)),
+            _round(percentile(runs, 0.95)),
+            stages,
+        )
 
     async def _daily(
         self, session: AsyncSession, mine: Any, since: datetime, first_day: date
@@ -160,7 +155,32 @@ class StatisticsRepository:
             first_day + timedelta(days=i): DayCounts(first_day + timedelta(days=i))
             for i in range(DAYS)
         }
-        created_day = self._date_of(Generation.created_at)
+        created_day = self._date_of(Generation.created_at).label("created_day")
+        completed_day = self._date_of(Generation.completed_at).label("completed_day")
+        if self._postgres:
+            # One scan for both countings.
+            rows = await session.execute(
+                select(created_day, completed_day, Generation.status, func.count())
+                .where(
+                    mine,
+                    or_(Generation.created_at >= since, Generation.completed_at >= since),
+                )
+                .group_by(
+                    func.grouping_sets(
+                        tuple_(created_day), tuple_(completed_day, Generation.status)
+                    )
+                )
+            )
+            for created, completed, status, count in rows:
+                if created is not None and _day(created) in days:
+                    days[_day(created)].created += int(count)
+                elif (
+                    completed is not None
+                    and status in (Status.COMPLETED, Status.FAILED)
+                    and _day(completed) in days
+                ):
+                    setattr(days[_day(completed)], str(status), int(count))
+            return list(days.values())
         for day, count in await session.execute(
             select(created_day, func.count())
             .where(mine, Generation.created_at >= since)
@@ -168,7 +188,6 @@ class StatisticsRepository:
         ):
             if _day(day) in days:
                 days[_day(day)].created = int(count)
-        completed_day = self._date_of(Generation.completed_at)
         for day, status, count in await session.execute(
             select(completed_day, Generation.status, func.count())
             .where(
@@ -188,5 +207,5 @@ class StatisticsRepository:
         return func.date(column)
 
 
-def _round(value: Any) -> float | None:
-    return None if value is None else round(float(value), 1)
+def _round(value: Any, digits: int = 1) -> float | None:
+    return None if value is None else round(float(value), digits)

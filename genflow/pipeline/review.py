@@ -4,15 +4,21 @@ Checks: every Python file compiles; the project's own tests run with pytest in a
 sandboxed subprocess; public functions and classes carry docstrings.
 
 Quality score (0-100), documented here and in the README:
-    score = 60 * test_pass_rate + 25 * compiling_files / python_files
-            + 15 * documented_definitions / public_definitions
-A project with no tests gets 0 for the test term.
+
+    score = 50 * test_pass_rate                      (passed / run; no tests run: 0)
+          + 20 * compiling_files / python_files      (syntax check of every file)
+          + 15 * max(0, 1 - lint_per_100_lines / 10) (ruff findings per 100 lines)
+          + 15 * documented / public_definitions     (docstrings)
+
+When running generated code is switched off, the test term is not measured and the
+score is the other terms rescaled to 100; the report lists what was not measured.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import json
 import os
 import re
 import resource
@@ -23,6 +29,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from genflow.db.repository import FileOut
+
+WEIGHTS = {"tests": 50, "compiles": 20, "lint": 15, "docs": 15}
+LINT_ZERO_AT = 10.0  # findings per 100 lines at which the lint term reaches 0
+LINT_RULES = "E,F,W,B"
+FORMULA = (
+    "50*test_pass_rate + 20*compiling_files/python_files "
+    "+ 15*max(0, 1 - lint_findings_per_100_lines/10) + 15*documented/public_definitions"
+)
 
 
 @dataclass(frozen=True)
@@ -53,60 +67,57 @@ def _limit(limits: SandboxLimits) -> None:
     os.setsid()
 
 
-async def run_tests(files: list[FileOut], limits: SandboxLimits) -> dict[str, Any]:
-    """Write the project into an empty temporary directory and run its tests with
-    pytest there: time-limited, CPU- and memory-limited, with a scrubbed environment."""
-    with tempfile.TemporaryDirectory(prefix="genflow-sandbox-") as tmp:
-        root = Path(tmp)
-        for file in files:
-            target = _safe_path(root, file.path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(file.content)
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": tmp,
-            "LANG": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONHASHSEED": "0",
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--no-header",
-            "-o",
-            "addopts=",
-            "-p",
-            "no:asyncio",
-            cwd=tmp,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=lambda: _limit(limits),
-        )
-        try:
-            output, _ = await asyncio.wait_for(process.communicate(), limits.timeout_seconds)
-            timed_out = False
-        except TimeoutError:
-            timed_out = True
-            output = b""
-        finally:
-            # A cancelled or timed-out run must not leave the sandbox behind.
-            if process.returncode is None:
-                os.killpg(process.pid, 9)
-                await process.wait()
-    text = output.decode(errors="replace")
-    counts = {
-        kind: int(n)
-        for n, kind in re.findall(
-            r"(\d+) (passed|failed|errors?|skipped)", text.splitlines()[-1] if text else ""
-        )
+def write_project(files: list[FileOut], root: Path) -> None:
+    for file in files:
+        target = _safe_path(root, file.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(file.content)
+
+
+async def run_tests(root: Path, limits: SandboxLimits) -> dict[str, Any]:
+    """Run the project's tests with pytest in `root`: time-limited, CPU-, memory- and
+    process-limited, with a scrubbed environment (no secrets, no DATABASE_URL)."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(root),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
     }
-    failures = re.findall(r"^FAILED (\S+)", text, re.M) + re.findall(r"^ERROR (\S+)", text, re.M)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--no-header",
+        "-o",
+        "addopts=",
+        "-p",
+        "no:asyncio",
+        cwd=root,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        preexec_fn=lambda: _limit(limits),
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), limits.timeout_seconds)
+        timed_out = False
+    except TimeoutError:
+        timed_out = True
+        output = b""
+    finally:
+        # A cancelled or timed-out run must not leave the sandbox behind.
+        if process.returncode is None:
+            os.killpg(process.pid, 9)
+            await process.wait()
+    text = output.decode(errors="replace")
+    summary = text.strip().splitlines()[-1] if text.strip() else ""
+    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|errors?)", summary)}
+    failures = re.findall(r"^(?:FAILED|ERROR) (\S+)", text, re.M)
     return {
         "passed": counts.get("passed", 0),
         "failed": counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0),
@@ -115,6 +126,44 @@ async def run_tests(files: list[FileOut], limits: SandboxLimits) -> dict[str, An
         "failures": failures,
         "output_tail": text[-2000:],
     }
+
+
+async def run_lint(root: Path, timeout: float) -> list[dict[str, Any]]:
+    """ruff on the project with genflow's own rule set (`--isolated`: a generated
+    project cannot switch its own checks off)."""
+    ruff = Path(sys.executable).parent / "ruff"
+    process = await asyncio.create_subprocess_exec(
+        str(ruff if ruff.exists() else "ruff"),
+        "check",
+        "--isolated",
+        "--select",
+        LINT_RULES,
+        "--line-length",
+        "100",
+        "--output-format",
+        "json",
+        "--exit-zero",
+        ".",
+        cwd=root,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return [
+        {
+            "path": finding["filename"].removeprefix(str(root) + "/"),
+            "line": finding["location"]["row"],
+            "code": finding["code"],
+            "message": finding["message"],
+        }
+        for finding in json.loads(output or b"[]")
+    ]
 
 
 def check_syntax(files: list[FileOut]) -> list[dict[str, Any]]:
@@ -146,24 +195,65 @@ def docstring_coverage(files: list[FileOut]) -> tuple[int, int]:
     return documented, total
 
 
-async def review(files: list[FileOut], limits: SandboxLimits) -> Review:
+async def review(
+    files: list[FileOut],
+    limits: SandboxLimits,
+    *,
+    run_tests_enabled: bool = True,
+    changes: dict[str, Any] | None = None,
+) -> Review:
+    """Check and score a project. See the module docstring for the formula."""
     python_files = [f for f in files if f.path.endswith(".py")]
+    lines = sum(f.content.count(b"\n") + 1 for f in python_files)
     syntax = check_syntax(files)
-    tests = await run_tests(files, limits)
+    with tempfile.TemporaryDirectory(prefix="genflow-sandbox-") as tmp:
+        root = Path(tmp)
+        write_project(files, root)
+        lint = await run_lint(root, limits.timeout_seconds)
+        tests = await run_tests(root, limits) if run_tests_enabled else None
     documented, public = docstring_coverage(files)
-    ran = tests["passed"] + tests["failed"]
-    pass_rate = tests["passed"] / ran if ran else 0.0
-    compiles = 1 - len(syntax) / len(python_files) if python_files else 0.0
-    docs = documented / public if public else 1.0
-    score = round(60 * pass_rate + 25 * compiles + 15 * docs, 1)
+    per_100 = 100 * len(lint) / lines if lines else 0.0
+    measured = {
+        "compiles": (
+            WEIGHTS["compiles"],
+            1 - len(syntax) / len(python_files) if python_files else 0.0,
+        ),
+        "lint": (WEIGHTS["lint"], max(0.0, 1 - per_100 / LINT_ZERO_AT)),
+        "docs": (WEIGHTS["docs"], documented / public if public else 1.0),
+    }
+    checks: list[dict[str, Any]] = [
+        {"name": "syntax", "files": len(python_files), "findings": syntax},
+        {
+            "name": "lint",
+            "rules": LINT_RULES,
+            "lines": lines,
+            "per_100_lines": round(per_100, 2),
+            "findings": lint,
+        },
+    ]
+    if tests is not None:
+        ran = tests["passed"] + tests["failed"]
+        pass_rate = tests["passed"] / ran if ran else 0.0
+        measured["tests"] = (WEIGHTS["tests"], pass_rate)
+        checks.append({"name": "tests", **tests, "pass_rate": round(pass_rate, 3)})
+    else:
+        checks.append(
+            {
+                "name": "tests",
+                "measured": False,
+                "reason": "running generated code is switched off in settings",
+            }
+        )
+    checks.append({"name": "docstrings", "documented": documented, "public": public})
+    if changes is not None:
+        checks.append({"name": "changes", **changes})
+    total = sum(weight for weight, _ in measured.values())
+    score = round(100 * sum(weight * value for weight, value in measured.values()) / total, 1)
     report = {
-        "formula": "60*test_pass_rate + 25*compiling_files/python_files "
-        "+ 15*documented/public_definitions",
-        "checks": [
-            {"name": "syntax", "files": len(python_files), "findings": syntax},
-            {"name": "tests", **tests, "pass_rate": round(pass_rate, 3)},
-            {"name": "docstrings", "documented": documented, "public": public},
-        ],
+        "formula": FORMULA,
+        "measured": sorted(measured),
+        "not_measured": sorted(set(WEIGHTS) - set(measured)),
+        "checks": checks,
         "score": score,
     }
     return Review(score, report)

@@ -1,0 +1,116 @@
+"""The generation engine end to end: each template yields a project whose own tests
+pass where a user unpacks it, bad requirements fail at once, iterations change the
+project and the review says what changed."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Stack
+
+SHOP = (
+    "An online shop. Customer has name (text, required), email (text, unique) and "
+    "tier (one of basic/gold). Product has title (text, required), price (decimal, required), "
+    "stock (integer) and released_on (date). An order links a customer to a product with "
+    "quantity (integer, required), placed_at (datetime) and paid (boolean)."
+)
+
+
+async def unpack_and_test(
+    stack: Stack, generation_id: str, into: Path
+) -> subprocess.CompletedProcess[str]:
+    archive = await stack.http.get(f"/v1/generations/{generation_id}/archive", headers=stack.auth())
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
+        zipped.extractall(into)
+    # The worker's own interpreter: nothing new is installed.
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=into,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def check(report: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in report["checks"] if c["name"] == name)
+    return found
+
+
+@pytest.mark.parametrize("template", ["python-library", "fastapi-service", "cli-tool"])
+async def test_each_template_yields_a_project_whose_tests_pass(
+    stack: Stack, template: str, tmp_path: Path
+) -> None:
+    created = await stack.create(prompt=SHOP, template=template)
+    done = await stack.finished(created["id"], timeout=120)
+    assert done["status"] == "completed", done["error"]
+    assert done["quality_score"] >= 90
+    kinds = {a["path"]: a["kind"] for a in done["artifacts"]}
+    assert kinds["spec.json"] == "spec" and kinds["review/quality_report.json"] == "review"
+    assert kinds["README.md"] == "doc" and "test" in kinds.values() and "source" in kinds.values()
+
+    result = await unpack_and_test(stack, created["id"], tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+    tests = check(done["quality_report"], "tests")
+    assert tests["failed"] == 0 and tests["passed"] >= 10
+
+
+@pytest.mark.parametrize(
+    ("prompt", "names"),
+    [
+        ("Please build me something lovely.", "no entity found"),
+        (
+            "A zoo. Animal has name (text) and legs (quantum).",
+            'sentence 2 ("Animal has name (text) and legs (quantum)")',
+        ),
+        (
+            "A club. Member has email (unique, not unique).",
+            'sentence 2 ("Member has email (unique, not unique)")',
+        ),
+    ],
+    ids=["no-entity", "unknown-type", "contradictory-uniqueness"],
+)
+async def test_bad_requirements_fail_once_naming_the_sentence(
+    stack: Stack, prompt: str, names: str
+) -> None:
+    created = await stack.create(prompt=prompt)
+    done = await stack.finished(created["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "invalid_requirements"
+    assert names in done["error"]["message"]
+    assert done["stages"][0]["attempts"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "expected", "check_in_code"),
+    [
+        ("Supplier has name (text, required) and country.", ["added entity Supplier"], "Supplier"),
+        ("Product has weight (float).", ["added field Product.weight"], "weight"),
+    ],
+    ids=["add-entity", "add-field"],
+)
+async def test_iteration_changes_the_project_and_the_review_lists_it(
+    stack: Stack, tmp_path: Path, change: str, expected: list[str], check_in_code: str
+) -> None:
+    parent = await stack.create(prompt=SHOP, template="fastapi-service")
+    assert (await stack.finished(parent["id"], timeout=120))["status"] == "completed"
+    response = await stack.http.post(
+        f"/v1/generations/{parent['id']}/iterate", json={"prompt": change}, headers=stack.auth()
+    )
+    assert response.status_code == 202
+    child = await stack.finished(response.json()["id"], timeout=120)
+    assert child["status"] == "completed", child["error"]
+    changes = check(child["quality_report"], "changes")
+    assert changes["changes"] == expected and changes["parent_id"] == parent["id"]
+    result = await unpack_and_test(stack, child["id"], tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert check_in_code in (tmp_path / "online_shop" / "models.py").read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -149,8 +150,17 @@ class GenerationOut(BaseModel):
     urls: GenerationUrls
 
     @classmethod
-    def from_row(cls, row: Generation) -> GenerationOut:
+    def from_row(
+        cls,
+        row: Generation,
+        stages: Sequence[Any] | None = None,
+        artifacts: Sequence[Any] | None = None,
+    ) -> GenerationOut:
+        """The resource; `stages` and `artifacts` (plain rows) replace the row's own
+        relationships when a list page loaded them separately."""
         base = f"/v1/generations/{row.id}"
+        stages = row.stages if stages is None else stages
+        artifacts = row.artifacts if artifacts is None else artifacts
         return cls(
             id=row.id,
             user_id=row.user_id,
@@ -167,7 +177,19 @@ class GenerationOut(BaseModel):
             status=Status(row.status),
             stage=row.stage,
             progress=row.progress,
-            stages=[StageOut.model_validate(s, from_attributes=True) for s in row.stages],
+            # Rows from our own read model: construct without validating again.
+            stages=[
+                StageOut.model_construct(
+                    name=s.name,
+                    status=StageStatus(s.status),
+                    attempts=s.attempts,
+                    started_at=s.started_at,
+                    ended_at=s.ended_at,
+                    duration_ms=s.duration_ms,
+                    error=s.error,
+                )
+                for s in stages
+            ],
             quality_score=row.quality_score,
             quality_report=row.quality_report,
             error=ErrorOut(code=row.error_code, message=row.error_message or "")
@@ -176,11 +198,21 @@ class GenerationOut(BaseModel):
             cancel_reason=row.cancel_reason,
             tags=row.tags,
             metadata=row.meta,
-            artifacts=[ArtifactOut.model_validate(a, from_attributes=True) for a in row.artifacts],
+            artifacts=[
+                ArtifactOut.model_construct(
+                    id=a.id,
+                    path=a.path,
+                    kind=a.kind,
+                    size_bytes=a.size_bytes,
+                    sha256=a.sha256,
+                    media_type=a.media_type,
+                )
+                for a in artifacts
+            ],
             metrics=MetricsOut(
                 queue_ms=_ms(row.created_at, row.started_at),
                 run_ms=_ms(row.started_at, row.completed_at),
-                stage_ms={s.name: s.duration_ms for s in row.stages if s.duration_ms is not None},
+                stage_ms={s.name: s.duration_ms for s in stages if s.duration_ms is not None},
                 tokens_in=int(row.metrics.get("tokens_in", 0)),
                 tokens_out=int(row.metrics.get("tokens_out", 0)),
             ),

@@ -18,6 +18,7 @@ from genflow.db.repository import GenerationRepository
 from genflow.pipeline.review import SandboxLimits
 from genflow.providers import Provider
 from genflow.providers.builtin import BuiltinProvider
+from genflow.providers.openai_compat import OpenAICompatibleProvider
 from genflow.settings import Settings
 from workflows.generation import GenerationWorkflow
 
@@ -57,7 +58,10 @@ async def register_search_attributes(client: Client, namespace: str) -> None:
 
 def providers_from(settings: Settings) -> dict[str, Provider]:
     """Every provider this worker offers, configured from settings."""
-    return {"builtin": BuiltinProvider()}
+    return {
+        "builtin": BuiltinProvider(),
+        "openai": OpenAICompatibleProvider.from_settings(settings),
+    }
 
 
 def build_worker(

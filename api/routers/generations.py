@@ -116,9 +116,10 @@ async def _page(
     rows, next_cursor = await repository.list_for_user(
         user, filters, limit=query.limit, cursor=query.cursor
     )
+    stages, artifacts = await repository.stages_and_artifacts([row.id for row in rows])
     return as_json(
         GenerationPage(
-            items=[GenerationOut.from_row(row) for row in rows],
+            items=[GenerationOut.from_row(row, stages[row.id], artifacts[row.id]) for row in rows],
             next_cursor=next_cursor.encode() if next_cursor else None,
         )
     )

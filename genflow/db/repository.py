@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import defer, selectinload
+from sqlalchemy.orm import defer, raiseload, selectinload
 
 from genflow.db.listing import Cursor, ListFilters, filtered, page_after
 from genflow.db.models import (
@@ -182,8 +182,7 @@ class GenerationRepository:
         """One page, newest first, and the cursor of the next page (None at the end)."""
         query = page_after(filtered(user_id, filters or ListFilters(), self._dialect), cursor)
         query = query.limit(limit + 1).options(
-            selectinload(Generation.stages),
-            selectinload(Generation.artifacts).options(defer(Artifact.content)),
+            raiseload(Generation.stages), raiseload(Generation.artifacts)
         )
         async with self._sessions() as session:
             rows = list((await session.scalars(query)).all())
@@ -191,6 +190,47 @@ class GenerationRepository:
             return rows, None
         last = rows[limit - 1]
         return rows[:limit], Cursor(last.created_at, last.id)
+
+    async def stages_and_artifacts(
+        self, generation_ids: Sequence[uuid.UUID]
+    ) -> tuple[dict[uuid.UUID, list[Any]], dict[uuid.UUID, list[Any]]]:
+        """Stage rows and artifact metadata of many generations, as plain rows (for
+        list pages: far cheaper than loading them as ORM objects)."""
+        stages: dict[uuid.UUID, list[Any]] = {i: [] for i in generation_ids}
+        artifacts: dict[uuid.UUID, list[Any]] = {i: [] for i in generation_ids}
+        if not generation_ids:
+            return stages, artifacts
+        async with self._sessions() as session:
+            for stage in await session.execute(
+                select(
+                    Stage.generation_id,
+                    Stage.name,
+                    Stage.status,
+                    Stage.attempts,
+                    Stage.started_at,
+                    Stage.ended_at,
+                    Stage.duration_ms,
+                    Stage.error,
+                )
+                .where(Stage.generation_id.in_(generation_ids))
+                .order_by(Stage.position)
+            ):
+                stages[stage.generation_id].append(stage)
+            for artifact in await session.execute(
+                select(
+                    Artifact.generation_id,
+                    Artifact.id,
+                    Artifact.path,
+                    Artifact.kind,
+                    Artifact.size_bytes,
+                    Artifact.sha256,
+                    Artifact.media_type,
+                )
+                .where(Artifact.generation_id.in_(generation_ids))
+                .order_by(Artifact.path)
+            ):
+                artifacts[artifact.generation_id].append(artifact)
+        return stages, artifacts
 
     async def events_after(
         self, generation_id: uuid.UUID, after: int, limit: int = 500

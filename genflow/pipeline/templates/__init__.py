@@ -10,6 +10,7 @@ project template; this module only derives the names and sample values they need
 from __future__ import annotations
 
 import keyword
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,15 @@ def _pytuple(items: object) -> str:
     return f"({quoted[0]},)" if len(quoted) == 1 else f"({', '.join(quoted)})"
 
 
+def _doc(text: str, indent: int = 0) -> str:
+    """`text` for a docstring opened at column `indent`: escaped and wrapped so that
+    no line, closing quotes included, passes 100 columns."""
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return textwrap.fill(text, width=94 - indent, subsequent_indent=" " * indent)
+
+
 _ENV.filters["pytuple"] = _pytuple
+_ENV.filters["doc"] = _doc
 
 # Attribute names a field cannot take as is: Python keywords and names used by
 # SQLAlchemy's declarative base or pydantic's BaseModel. Such fields get a trailing "_".

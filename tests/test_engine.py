@@ -4,6 +4,7 @@ project and the review says what changed."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 import sys
@@ -31,7 +32,8 @@ async def unpack_and_test(
     with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
         zipped.extractall(into)
     # The worker's own interpreter: nothing new is installed.
-    return subprocess.run(
+    return await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=into,
         capture_output=True,

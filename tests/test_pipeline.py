@@ -66,7 +66,23 @@ async def test_syntax_error_and_failing_test_lower_the_score() -> None:
         FileOut("tests/test_fails.py", "test", b"def test_fails():\n    assert 1 == 2\n"),
     ]
     result = await review(files, SandboxLimits(timeout_seconds=60))
-    syntax, tests, _ = result.report["checks"]
+    checks = {check["name"]: check for check in result.report["checks"]}
+    syntax, tests = checks["syntax"], checks["tests"]
     assert [f["path"] for f in syntax["findings"]] == ["notes/broken.py"]
     assert tests["failed"] == 1 and "tests/test_fails.py::test_fails" in tests["failures"]
     assert result.score < 95
+
+
+async def test_without_running_code_the_score_says_what_was_not_measured() -> None:
+    spec = parse_requirements("Notes. Note has text (text, required).")
+    files = [*render_project(spec), FileOut("notes/extra.py", "source", b"import os\n")]
+    result = await review(files, SandboxLimits(timeout_seconds=60), run_tests_enabled=False)
+    checks = {check["name"]: check for check in result.report["checks"]}
+    assert checks["tests"] == {
+        "name": "tests",
+        "measured": False,
+        "reason": "running generated code is switched off in settings",
+    }
+    assert result.report["not_measured"] == ["tests"]
+    assert [f["code"] for f in checks["lint"]["findings"]] == ["F401"]
+    assert 90 < result.score < 100

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import keyword
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from genflow.db.repository import FileOut
-from genflow.pipeline.spec import EntitySpec, FieldSpec, ProjectSpec, dependency_order, snake
+from genflow.pipeline.spec import (
+    EntitySpec,
+    FieldSpec,
+    ProjectSpec,
+    dependency_order,
+    pascal,
+    snake,
+)
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent),
@@ -29,9 +37,9 @@ _ENV = Environment(
 )
 
 
-def _pytuple(items: object) -> str:
+def _pytuple(items: Iterable[str]) -> str:
     """A Python tuple literal of strings."""
-    quoted = [f'"{item}"' for item in items]  # type: ignore[attr-defined]
+    quoted = [f'"{item}"' for item in items]
     return f"({quoted[0]},)" if len(quoted) == 1 else f"({', '.join(quoted)})"
 
 
@@ -237,7 +245,6 @@ class Entity:
     cls: str
     var: str
     plural: str
-    label: str
     fields: list[Field] = field(default_factory=list)
     referrers: list[Field] = field(default_factory=list)
 
@@ -285,14 +292,15 @@ def _entities(spec: ProjectSpec) -> list[Entity]:
     ordered = dependency_order(spec)
     vars_ = {snake(e.name) for e in ordered}
     out: dict[str, Entity] = {}
-    for entity in ordered:
-        var = snake(entity.name)
+    for entity_spec in ordered:
+        var = snake(entity_spec.name)
         plural = _plural(var)
         if plural in vars_ or plural == var:
             plural = f"{var}_list"
-        cls = entity.name if entity.name not in _TAKEN_CLASS_NAMES else f"{entity.name}Record"
-        label = entity.name
-        out[entity.name] = Entity(entity, cls, var, plural, label)
+        name = entity_spec.name
+        cls = name if name not in _TAKEN_CLASS_NAMES else f"{name}Record"
+        out[name] = Entity(entity_spec, cls, var, plural)
+    position = list(out).index
     for entity in out.values():
         for spec_field in entity.spec.fields:
             attr = spec_field.name
@@ -302,12 +310,9 @@ def _entities(spec: ProjectSpec) -> list[Entity]:
             item = Field(spec_field, attr, option if option != "--help" else "--help-text", entity)
             if spec_field.type == "enum":
                 item.choices = list(dict.fromkeys(spec_field.choices)) or ["unknown", "other"]
-                item.enum_cls = entity.cls + "".join(
-                    part.capitalize() for part in spec_field.name.split("_")
-                )
+                item.enum_cls = entity.cls + pascal(spec_field.name)
             if spec_field.type == "ref" and spec_field.ref is not None:
                 item.target = out[spec_field.ref]
-                position = list(out).index
                 item.in_sample = position(spec_field.ref) < position(entity.name)
                 item.target.referrers.append(item)
             entity.fields.append(item)

@@ -35,7 +35,7 @@ test: lint
 
 bench: install-dev
 	$(BIN)/python bench/api.py
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python -m bench.pipeline
 
 clean:
 	rm -rf $(VENV) .genflow .pytest_cache .mypy_cache .ruff_cache

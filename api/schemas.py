@@ -161,7 +161,8 @@ class GenerationOut(BaseModel):
         base = f"/v1/generations/{row.id}"
         stages = row.stages if stages is None else stages
         artifacts = row.artifacts if artifacts is None else artifacts
-        return cls(
+        # Rows from our own read model: construct without validating them again.
+        return cls.model_construct(
             id=row.id,
             user_id=row.user_id,
             project_id=row.project_id,
@@ -177,7 +178,6 @@ class GenerationOut(BaseModel):
             status=Status(row.status),
             stage=row.stage,
             progress=row.progress,
-            # Rows from our own read model: construct without validating again.
             stages=[
                 StageOut.model_construct(
                     name=s.name,
@@ -192,7 +192,7 @@ class GenerationOut(BaseModel):
             ],
             quality_score=row.quality_score,
             quality_report=row.quality_report,
-            error=ErrorOut(code=row.error_code, message=row.error_message or "")
+            error=ErrorOut.model_construct(code=row.error_code, message=row.error_message or "")
             if row.error_code
             else None,
             cancel_reason=row.cancel_reason,
@@ -209,7 +209,7 @@ class GenerationOut(BaseModel):
                 )
                 for a in artifacts
             ],
-            metrics=MetricsOut(
+            metrics=MetricsOut.model_construct(
                 queue_ms=_ms(row.created_at, row.started_at),
                 run_ms=_ms(row.started_at, row.completed_at),
                 stage_ms={s.name: s.duration_ms for s in stages if s.duration_ms is not None},
@@ -221,7 +221,7 @@ class GenerationOut(BaseModel):
             updated_at=row.updated_at,
             started_at=row.started_at,
             completed_at=row.completed_at,
-            urls=GenerationUrls(
+            urls=GenerationUrls.model_construct(
                 self=base,
                 stream=f"{base}/stream",
                 cancel=f"{base}/cancel",

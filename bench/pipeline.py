@@ -3,7 +3,8 @@
 functions called directly in one process (the naive in-process design).
 
 Prints the median wall time of each stage and of the whole generation, and the
-ratio Temporal / in-process. Run: `.venv/bin/python bench/pipeline.py [--runs N]`.
+ratio Temporal / in-process. Run: `.venv/bin/python -m bench.pipeline [--runs N]` (as a
+module, so that `bench/api.py` does not shadow the `api` package).
 """
 
 from __future__ import annotations

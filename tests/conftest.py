@@ -19,7 +19,12 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -147,6 +152,20 @@ class Stack:
             lambda g: g["status"] in ("completed", "failed", "cancelled"),
             timeout,
         )
+
+
+async def closed(
+    handle: WorkflowHandle[Any, Any], timeout: float = 10
+) -> WorkflowExecutionDescription:
+    """The workflow's description once it has closed: the read model records the final
+    status one workflow task before the workflow itself completes."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return description
+        assert asyncio.get_running_loop().time() < deadline, "the workflow did not close"
+        await asyncio.sleep(0.05)
 
 
 LIBRARY = (

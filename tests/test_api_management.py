@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus
 
 from genflow.db.models import Artifact, Event, Generation, Stage
-from tests.conftest import Stack
+from tests.conftest import Stack, closed
 
 
 async def count_rows(stack: Stack, model: type, generation_id: str) -> int:
@@ -75,11 +75,7 @@ async def test_delete_removes_everything_and_cancels_an_active_one(stack: Stack)
         await stack.http.delete(f"/v1/generations/{active['id']}", headers=stack.auth())
     ).status_code == 204
     handle = stack.temporal.get_workflow_handle(active["workflow_id"])
-    for _ in range(100):
-        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
-            break
-        await asyncio.sleep(0.05)
-    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    assert (await closed(handle)).status == WorkflowExecutionStatus.CANCELED
     await asyncio.sleep(1.2)  # the interrupted stage finishing must not bring it back
     for model in (Generation, Stage, Event, Artifact):
         assert await count_rows(stack, model, active["id"]) == 0

@@ -18,7 +18,7 @@ from api.app import create_app
 from genflow.db.models import Generation
 from genflow.db.repository import GenerationRepository
 from genflow.domain import STAGES
-from tests.conftest import LIBRARY, Stack, serve
+from tests.conftest import LIBRARY, Stack, closed, serve
 from tests.test_lifecycle import EXPECTED_PATHS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,7 +164,7 @@ async def test_api_dying_after_workflow_start_leaves_no_orphan(
     row = await wait_for_row(stack.repository, generation_id, lambda r: r.status == "completed")
     assert row.user_id == "crash-user"
     assert row.prompt == LIBRARY
-    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert (await closed(handle)).status == WorkflowExecutionStatus.COMPLETED
     events = await stack.repository.events_after(generation_id, 0)
     assert [e.data["status"] for e in events if e.event == "status"] == [
         "pending",

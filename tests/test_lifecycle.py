@@ -10,7 +10,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from genflow import search_attributes as sa
 from genflow.domain import STAGES
-from tests.conftest import Stack
+from tests.conftest import Stack, closed
 from workflows.generation import GenerationWorkflow
 
 EXPECTED_PATHS = {
@@ -50,7 +50,7 @@ async def test_generation_completes_with_four_stages_artifacts_and_done(stack: S
     assert sum(e.event == "artifact" for e in events) == len(EXPECTED_PATHS)
 
     handle = stack.temporal.get_workflow_handle(created["workflow_id"])
-    description = await handle.describe()
+    description = await closed(handle)
     assert description.status == WorkflowExecutionStatus.COMPLETED
     assert description.typed_search_attributes.get(sa.GENERATION_STATUS) == "completed"
     assert description.typed_search_attributes.get(sa.USER_ID) == "alice"
@@ -99,7 +99,7 @@ async def test_bad_requirements_fail_at_once_with_error_code(stack: Stack) -> No
     assert events[-1].event == "done"
     assert events[-1].data["status"] == "failed"
     assert events[-1].data["error"]["code"] == "invalid_requirements"
-    description = await stack.temporal.get_workflow_handle(created["workflow_id"]).describe()
+    description = await closed(stack.temporal.get_workflow_handle(created["workflow_id"]))
     assert description.status == WorkflowExecutionStatus.FAILED
     assert description.typed_search_attributes.get(sa.GENERATION_STATUS) == "failed"
 
@@ -149,13 +149,7 @@ async def test_cancel_during_each_stage_ends_cancelled_within_2s(stack: Stack, s
     assert statuses[-1] == "cancelled" and statuses[-2] in ("cancelling", "processing")
 
     handle = stack.temporal.get_workflow_handle(created["workflow_id"])
-    result = await handle.describe()
-    for _ in range(100):
-        if result.status != WorkflowExecutionStatus.RUNNING:
-            break
-        await asyncio.sleep(0.05)
-        result = await handle.describe()
-    assert result.status == WorkflowExecutionStatus.CANCELED
+    assert (await closed(handle)).status == WorkflowExecutionStatus.CANCELED
 
     # The interrupted stage never writes after the cancel was recorded.
     await asyncio.sleep(1.6)

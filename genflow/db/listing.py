@@ -6,12 +6,14 @@ import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
 from genflow.db.models import Generation
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -94,14 +96,27 @@ def filtered(user_id: str, filters: ListFilters, dialect: str) -> Select[Any]:
     return query.where(and_(true(), *conditions))
 
 
-def page_after(query: Select[Any], cursor: Cursor | None) -> Select[Any]:
-    """Newest first; strictly after `cursor`, so rows inserted meanwhile (newer) never
-    shift the pages still to come."""
+def keyset(query: Select[Any], created_at: Any, ident: Any, cursor: Cursor | None) -> Select[Any]:
+    """Newest first by (created_at, id); strictly after `cursor`, so rows inserted
+    meanwhile (newer) never shift the pages still to come."""
     if cursor is not None:
         query = query.where(
             or_(
-                Generation.created_at < cursor.created_at,
-                and_(Generation.created_at == cursor.created_at, Generation.id < cursor.id),
+                created_at < cursor.created_at,
+                and_(created_at == cursor.created_at, ident < cursor.id),
             )
         )
-    return query.order_by(Generation.created_at.desc(), Generation.id.desc())
+    return query.order_by(created_at.desc(), ident.desc())
+
+
+def page_after(query: Select[Any], cursor: Cursor | None) -> Select[Any]:
+    return keyset(query, Generation.created_at, Generation.id, cursor)
+
+
+def split_page(rows: list[T], limit: int) -> tuple[list[T], Cursor | None]:
+    """The first `limit` of `limit + 1` fetched rows, and the cursor after them when
+    there is a next page."""
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], Cursor(last.created_at, last.id)  # type: ignore[attr-defined]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from genflow.db.listing import Cursor
+from genflow.db.listing import Cursor, keyset, split_page
 from genflow.db.models import Project, utcnow
 
 
@@ -36,18 +36,12 @@ class ProjectRepository:
     async def list_for_user(
         self, user_id: str, *, limit: int, cursor: Cursor | None
     ) -> tuple[list[Project], Cursor | None]:
-        query = select(Project).where(Project.user_id == user_id)
-        if cursor is not None:
-            query = query.where(
-                or_(
-                    Project.created_at < cursor.created_at,
-                    and_(Project.created_at == cursor.created_at, Project.id < cursor.id),
-                )
-            )
-        query = query.order_by(Project.created_at.desc(), Project.id.desc()).limit(limit + 1)
+        query = keyset(
+            select(Project).where(Project.user_id == user_id),
+            Project.created_at,
+            Project.id,
+            cursor,
+        )
         async with self._sessions() as session:
-            rows = list((await session.scalars(query)).all())
-        if len(rows) <= limit:
-            return rows, None
-        last = rows[limit - 1]
-        return rows[:limit], Cursor(last.created_at, last.id)
+            rows = list((await session.scalars(query.limit(limit + 1))).all())
+        return split_page(rows, limit)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer, raiseload, selectinload
 
-from genflow.db.listing import Cursor, ListFilters, filtered, page_after
+from genflow.db.listing import Cursor, ListFilters, filtered, page_after, split_page
 from genflow.db.models import (
     Artifact,
     DeletedGeneration,
@@ -150,21 +150,17 @@ class GenerationRepository:
             await session.execute(select(1))
 
     async def get_for_user(self, generation_id: uuid.UUID, user_id: str) -> Generation | None:
-        async with self._sessions() as session:
-            return await session.scalar(
-                select(Generation)
-                .where(Generation.id == generation_id, Generation.user_id == user_id)
-                .options(
-                    selectinload(Generation.stages),
-                    selectinload(Generation.artifacts).options(defer(Artifact.content)),
-                )
-            )
+        """The user's generation with its stages and artifact list (no contents)."""
+        return await self._load(Generation.id == generation_id, Generation.user_id == user_id)
 
     async def get(self, generation_id: uuid.UUID) -> Generation | None:
+        return await self._load(Generation.id == generation_id)
+
+    async def _load(self, *conditions: Any) -> Generation | None:
         async with self._sessions() as session:
             return await session.scalar(
                 select(Generation)
-                .where(Generation.id == generation_id)
+                .where(*conditions)
                 .options(
                     selectinload(Generation.stages),
                     selectinload(Generation.artifacts).options(defer(Artifact.content)),
@@ -186,10 +182,7 @@ class GenerationRepository:
         )
         async with self._sessions() as session:
             rows = list((await session.scalars(query)).all())
-        if len(rows) <= limit:
-            return rows, None
-        last = rows[limit - 1]
-        return rows[:limit], Cursor(last.created_at, last.id)
+        return split_page(rows, limit)
 
     async def stages_and_artifacts(
         self, generation_ids: Sequence[uuid.UUID]

@@ -9,14 +9,14 @@ import signal
 from genflow.db.engine import make_engine, make_session_maker
 from genflow.db.repository import GenerationRepository
 from genflow.settings import Settings
-from genflow.temporal import build_worker, connect
+from genflow.temporal import build_worker, connect, metrics_runtime
 
 
 async def run_worker(settings: Settings) -> None:
     """Build settings, engine and client once, then poll the task queue until stopped."""
     engine = make_engine(settings.resolved_database_url)
     try:
-        client = await connect(settings, wait_seconds=30)
+        client = await connect(settings, wait_seconds=30, runtime=metrics_runtime(settings))
         repository = GenerationRepository(make_session_maker(engine))
         worker = build_worker(client, settings, repository)
         stop = asyncio.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class StageActivities:
         if not await self._repository.stage_started(generation_id, stage, attempt):
             return StageResult(stage=stage, attempt=attempt, recorded=False)
         activity.heartbeat()
+        started = time.monotonic()
         try:
             output = await heartbeat_while(work(generation_id))
         except BadRequirements as err:
@@ -89,6 +91,10 @@ class StageActivities:
         except Exception as err:
             await self._repository.stage_retrying(generation_id, stage, attempt, _describe(err))
             raise
+        meter = activity.metric_meter()
+        meter.create_histogram("genflow_stage_duration", "Stage work time", "ms").record(
+            int((time.monotonic() - started) * 1000), {"stage": str(stage)}
+        )
         recorded = await self._repository.stage_completed(
             generation_id,
             stage,

@@ -18,6 +18,7 @@ from genflow.db.statistics import StatisticsRepository
 from genflow.settings import Settings
 from genflow.temporal import connect
 
+from .metrics import ApiMetrics, install_metrics
 from .middleware import BodyLimitMiddleware
 from .problems import install_problem_handlers
 from .routers import content, generations, health, projects
@@ -32,6 +33,7 @@ def create_app(
     """Build the app. Settings, engine and Temporal client are made once, in the
     lifespan, unless passed in (tests share theirs)."""
     settings = settings or Settings()
+    metrics = ApiMetrics()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -49,6 +51,7 @@ def create_app(
                 "projects": ProjectRepository(sessions),
                 "statistics": StatisticsRepository(sessions),
                 "temporal": client,
+                "metrics": metrics,
             }
         finally:
             if own_engine:
@@ -65,6 +68,7 @@ def create_app(
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
+    install_metrics(app, metrics)
     app.include_router(health.router)
     app.include_router(generations.router)
     app.include_router(content.router)

@@ -14,6 +14,7 @@ from genflow.db.repository import GenerationRepository
 from genflow.db.statistics import StatisticsRepository
 from genflow.settings import Settings
 
+from .metrics import ApiMetrics
 from .problems import ProblemError
 from .service import GenerationService
 
@@ -45,7 +46,13 @@ def get_temporal(request: Request) -> Client:
     return client
 
 
+def get_metrics(request: Request) -> ApiMetrics:
+    metrics: ApiMetrics = request.state.metrics
+    return metrics
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 RepositoryDep = Annotated[GenerationRepository, Depends(get_repository)]
 ProjectsDep = Annotated[ProjectRepository, Depends(get_projects)]
 StatisticsDep = Annotated[StatisticsRepository, Depends(get_statistics)]

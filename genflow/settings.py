@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     max_creates_per_minute: int = 120
     idempotency_ttl_hours: int = 24
 
+    # Prometheus endpoint of a worker (Temporal runtime metrics plus genflow's own);
+    # unset: none.
+    worker_metrics_port: int | None = None
+    worker_metrics_host: str = "127.0.0.1"
+
     sse_poll_seconds: float = 0.25
     sse_keepalive_seconds: float = 15.0
 

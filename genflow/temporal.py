@@ -8,6 +8,7 @@ from datetime import timedelta
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
@@ -23,14 +24,18 @@ from genflow.settings import Settings
 from workflows.generation import GenerationWorkflow
 
 
-async def connect(settings: Settings, wait_seconds: float = 0) -> Client:
+async def connect(
+    settings: Settings, wait_seconds: float = 0, runtime: Runtime | None = None
+) -> Client:
     """Connect to Temporal, retrying for up to `wait_seconds` while it starts."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:
         try:
             return await Client.connect(
-                settings.resolved_temporal_address, namespace=settings.temporal_namespace
+                settings.resolved_temporal_address,
+                namespace=settings.temporal_namespace,
+                runtime=runtime,
             )
         except RuntimeError:
             if loop.time() >= deadline:
@@ -54,6 +59,15 @@ async def register_search_attributes(client: Client, namespace: str) -> None:
     except RPCError as err:
         if err.status != RPCStatusCode.ALREADY_EXISTS:
             raise
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime that serves Prometheus metrics (Temporal's and those genflow
+    records through `activity.metric_meter()`), when a port is configured."""
+    if settings.worker_metrics_port is None:
+        return None
+    address = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
 def providers_from(settings: Settings) -> dict[str, Provider]:

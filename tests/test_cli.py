@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,11 +67,13 @@ def test_token_command_prints_a_token_for_the_user() -> None:
 
 def test_up_serves_the_api_restarts_the_worker_and_stops_everything(tmp_path: Path) -> None:
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    metrics_port = free_port()
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS") and not k.startswith("GENFLOW_")
     }
+    env["GENFLOW_WORKER_METRICS_PORT"] = str(metrics_port)
     up = subprocess.Popen(
         [
             BIN / "genflow",
@@ -122,6 +125,16 @@ def test_up_serves_the_api_restarts_the_worker_and_stops_everything(tmp_path: Pa
             ).stdout
             ids = [w["execution"]["workflowId"] for w in json.loads(listed or "[]")]
             assert ids == [f"gen-{first['id']}"]
+
+            worker_metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+            assert re.search(
+                r'genflow_stage_duration_count\{[^}]*stage="code_review"', worker_metrics
+            )
+            assert re.search(
+                r'genflow_generations_finished\{[^}]*status="completed"[^}]*\} [1-9]',
+                worker_metrics,
+            )
+            assert "temporal_workflow_completed" in worker_metrics
 
             workers = [p for p, cmd in children(up.pid).items() if "genflow.cli worker" in cmd]
             assert len(workers) == 1

@@ -16,6 +16,7 @@ from genflow.domain import ACTIVE_STATUSES, Status
 from ..deps import (
     CurrentUser,
     IdempotencyKeyHeader,
+    MetricsDep,
     ProjectsDep,
     RepositoryDep,
     ServiceDep,
@@ -139,6 +140,7 @@ async def create_generation(
     body: GenerationCreate,
     user: CurrentUser,
     service: ServiceDep,
+    metrics: MetricsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerationOut:
@@ -146,6 +148,7 @@ async def create_generation(
     `urls.self` or `urls.stream`. With an `Idempotency-Key`, a retry returns the same
     generation."""
     out = GenerationOut.from_row(await service.create(user, body, idempotency_key))
+    metrics.generations_created.inc()
     response.headers["Location"] = out.urls.self
     return out
 
@@ -287,12 +290,14 @@ async def iterate_generation(
     body: IterationCreate,
     user: CurrentUser,
     service: ServiceDep,
+    metrics: MetricsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerationOut:
     """A new generation whose pipeline starts from this one's spec and files, with
     `parent_id`, `root_id` and `iteration` set. The parent must be completed (else 409)."""
     row = await service.iterate(user, generation_id, body, idempotency_key)
+    metrics.generations_created.inc()
     out = GenerationOut.from_row(row)
     response.headers["Location"] = out.urls.self
     return out

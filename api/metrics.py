@@ -1,0 +1,70 @@
+"""Prometheus metrics of the API: request latency by route and status, and
+generations created. Each app has its own registry (no process globals)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.request_seconds = Histogram(
+            "genflow_http_request_duration_seconds",
+            "HTTP request latency by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.generations_created = Counter(
+            "genflow_generations_created",
+            "Generations created through the API (iterations included).",
+            registry=self.registry,
+        )
+
+
+class MetricsMiddleware:
+    """Times every request under its route template (`/v1/generations/{generation_id}`,
+    never the raw path, so the label set stays small)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            self.metrics.request_seconds.labels(
+                _route(scope), scope["method"], str(status)
+            ).observe(time.perf_counter() - started)
+
+
+def _route(scope: Scope) -> str:
+    # The router leaves the matched route in the scope.
+    route = scope.get("route")
+    return str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
+
+
+def install_metrics(app: FastAPI, metrics: ApiMetrics) -> None:
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @app.get("/metrics", summary="Prometheus metrics", tags=["health"], include_in_schema=False)
+    async def prometheus_metrics(_request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

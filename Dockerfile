@@ -1,0 +1,20 @@
+# The genflow image: API, worker and migrations all run from it.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY genflow ./genflow
+COPY api ./api
+COPY activities ./activities
+COPY workflows ./workflows
+COPY migrations ./migrations
+COPY worker.py ./
+RUN pip install --no-cache-dir -e .
+
+RUN useradd --create-home genflow
+USER genflow
+
+EXPOSE 8000
+CMD ["genflow", "api", "--host", "0.0.0.0"]

@@ -1,0 +1,73 @@
+"""The production stack, checked by parsing (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import AliasChoices
+
+from genflow import search_attributes as sa
+from genflow.cli import app as cli
+from genflow.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+OURS = {name: s for name, s in SERVICES.items() if s.get("image") == "genflow:latest"}
+
+
+def settings_variables() -> set[str]:
+    names = set()
+    for field_name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        else:
+            names.add(f"GENFLOW_{field_name.upper()}")
+    return names
+
+
+def test_every_genflow_service_runs_a_real_entry_point() -> None:
+    commands = {command.name or command.callback.__name__ for command in cli.registered_commands}
+    assert set(OURS) == {"migrate", "api", "worker"}
+    for name, service in OURS.items():
+        program, subcommand, *_ = service["command"]
+        assert program == "genflow", name
+        assert subcommand in commands, (name, subcommand)
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("genflow", "api", "activities", "workflows", "migrations"):
+        assert f"COPY {package} ./{package}" in dockerfile
+
+
+def test_every_environment_variable_is_one_the_settings_read() -> None:
+    known = settings_variables()
+    for name, service in OURS.items():
+        unknown = set(service["environment"]) - known
+        assert not unknown, (name, unknown)
+    assert {"DATABASE_URL", "TEMPORAL_ADDRESS", "GENFLOW_JWT_SECRET"} <= set(
+        OURS["api"]["environment"]
+    )
+
+
+def test_search_attributes_match_the_code() -> None:
+    command = " ".join(SERVICES["temporal-setup"]["command"])
+    declared = set(re.findall(r"--name (\w+) --type (\w+)", command))
+    kinds = {"KEYWORD": "Keyword", "DOUBLE": "Double"}
+    assert declared == {(key.name, kinds[key.indexed_value_type.name]) for key in sa.ALL}
+
+
+def test_migrations_run_once_before_the_api_and_workers_scale() -> None:
+    for name in ("api", "worker"):
+        depends = OURS[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+        assert depends["temporal-setup"]["condition"] == "service_completed_successfully"
+        assert "healthcheck" in OURS[name]
+    worker = OURS["worker"]
+    assert "ports" not in worker and "container_name" not in worker  # --scale worker=N
+    assert OURS["migrate"]["restart"] == "no"
+    assert all("healthcheck" in SERVICES[name] for name in ("postgres", "temporal"))
+    temporal = SERVICES["temporal"]["environment"]
+    assert temporal["DB"].startswith("postgres") and temporal["POSTGRES_SEEDS"] == "postgres"

@@ -43,6 +43,14 @@ class StoreActivities:
         )
         return await self._repository.mark_processing(generation_id)
 
+    @activity.defn(name="await_approval")
+    async def await_approval(self, input: GenerationRef) -> None:
+        await self._repository.mark_awaiting_approval(uuid.UUID(input.generation_id))
+
+    @activity.defn(name="record_approved")
+    async def record_approved(self, input: GenerationRef) -> None:
+        await self._repository.mark_approved(uuid.UUID(input.generation_id))
+
     @activity.defn(name="complete_generation")
     async def complete_generation(self, input: GenerationRef) -> None:
         await self._repository.complete(uuid.UUID(input.generation_id))

@@ -70,9 +70,21 @@ class GenerationCreate(BaseModel):
     model: Text | None = Field(default=None, max_length=200)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] = Field(default_factory=dict)
+    require_approval: bool = Field(
+        default=False,
+        description="Pause after schema extraction (`awaiting_approval`) until approved",
+    )
 
 
 class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text | None = Field(default=None, max_length=1000)
+
+
+class DecisionRequest(BaseModel):
+    """Body of approve and reject."""
+
     model_config = ConfigDict(extra="forbid")
 
     reason: Text | None = Field(default=None, max_length=1000)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -24,7 +24,7 @@ from genflow.db.repository import GenerationRepository, NewGeneration, new_gener
 from genflow.domain import ACTIVE_STATUSES, TERMINAL_STATUSES, Status, workflow_id_for
 from genflow.settings import Settings
 from workflows.generation import GenerationWorkflow
-from workflows.types import GenerationInput
+from workflows.types import ApprovalDecision, GenerationInput
 
 from .problems import ProblemError
 from .schemas import GenerationCreate, IterationCreate
@@ -74,6 +74,7 @@ class GenerationService:
             model=body.model,
             tags=body.tags,
             metadata=body.metadata,
+            require_approval=body.require_approval,
         )
         fingerprint = request_hash("create", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)
@@ -237,6 +238,8 @@ class GenerationService:
                     parent_id=str(new.parent_id) if new.parent_id else None,
                     root_id=str(new.root_id) if new.root_id else None,
                     iteration=new.iteration,
+                    require_approval=new.require_approval,
+                    approval_timeout_seconds=self._settings.approval_timeout_seconds,
                 ),
                 id=new.workflow_id,
                 task_queue=self._settings.task_queue,
@@ -270,6 +273,31 @@ class GenerationService:
             raise ProblemError(404, "No such generation.")
         if updated.status in (Status.COMPLETED, Status.FAILED):
             raise ProblemError(409, f"The generation is already {updated.status}.")
+        refreshed = await self._repository.get_for_user(generation_id, user_id)
+        if refreshed is None:
+            raise ProblemError(404, "No such generation.")
+        return refreshed
+
+    async def decide(
+        self, user_id: str, generation_id: uuid.UUID, approve: bool, reason: str | None
+    ) -> Generation:
+        """Approve or reject a generation waiting after schema extraction, through a
+        Temporal update that the workflow validates."""
+        row = await self._repository.get_for_user(generation_id, user_id)
+        if row is None:
+            raise ProblemError(404, "No such generation.")
+        if row.status != Status.AWAITING_APPROVAL:
+            raise ProblemError(409, f"The generation is {row.status}, not awaiting approval.")
+        handle = self._temporal.get_workflow_handle(row.workflow_id)
+        decision = ApprovalDecision(reason)
+        try:
+            update = GenerationWorkflow.approve if approve else GenerationWorkflow.reject
+            outcome = await handle.execute_update(update, decision)
+            log.info("%s: %s", row.workflow_id, outcome)
+        except WorkflowUpdateFailedError as err:
+            raise ProblemError(409, f"The workflow refused: {err.cause or err}.") from err
+        except (RPCError, RuntimeError) as err:
+            raise ProblemError(503, "The decision could not be delivered; try again.") from err
         refreshed = await self._repository.get_for_user(generation_id, user_id)
         if refreshed is None:
             raise ProblemError(404, "No such generation.")

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     max_active_per_user: int = 20
     max_creates_per_minute: int = 120
     idempotency_ttl_hours: int = 24
+    # A generation created with require_approval fails with approval_timeout after this.
+    approval_timeout_seconds: float = 24 * 3600
 
     # Prometheus endpoint of a worker (Temporal runtime metrics plus genflow's own);
     # unset: none.

@@ -106,6 +106,8 @@ def build_worker(
             stages.review_code,
             stages.write_documentation,
             store.start_generation,
+            store.await_approval,
+            store.record_approved,
             store.complete_generation,
             store.fail_generation,
             store.record_cancelled,

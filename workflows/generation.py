@@ -12,8 +12,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
-    TimeoutError,
     is_cancelled_exception,
+)
+from temporalio.exceptions import (
+    TimeoutError as TemporalTimeoutError,
 )
 
 with workflow.unsafe.imports_passed_through():
@@ -22,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from genflow import search_attributes as sa
     from genflow.domain import STAGE_PROGRESS, STAGES, WORKFLOW_TYPE, StageName, Status
     from workflows.types import (
+        ApprovalDecision,
         CancelInput,
         FailureInput,
         GenerationInput,
@@ -75,6 +78,7 @@ class GenerationWorkflow:
             percent=0,
             stages={stage: StageProgress() for stage in STAGES},
         )
+        self._decision: tuple[bool, str | None] | None = None
 
     @workflow.query(name="progress")
     def progress(self) -> Progress:
@@ -101,6 +105,8 @@ class GenerationWorkflow:
                     retry_policy=STAGE_RETRY,
                 )
                 self._leave(stage, result)
+                if stage == StageName.SCHEMA_EXTRACTION and input.require_approval:
+                    await self._await_approval(input)
             current = None
             await workflow.execute_activity_method(
                 StoreActivities.complete_generation,
@@ -111,7 +117,7 @@ class GenerationWorkflow:
             return GenerationOutcome(
                 input.generation_id, Status.COMPLETED, self._progress.quality_score
             )
-        except (ActivityError, asyncio.CancelledError) as err:
+        except (ActivityError, ApplicationError, asyncio.CancelledError) as err:
             if is_cancelled_exception(err):
                 await workflow.execute_activity_method(
                     StoreActivities.record_cancelled,
@@ -130,6 +136,56 @@ class GenerationWorkflow:
                 self._progress.stages[current].status = "failed"
             self._set_status(Status.FAILED, stage=current)
             raise ApplicationError(message, type=code, non_retryable=True) from err
+
+    @workflow.update(name="approve")
+    async def approve(self, decision: ApprovalDecision) -> str:
+        """Continue a generation waiting for approval after schema extraction."""
+        self._decision = (True, decision.reason)
+        return "approved"
+
+    @approve.validator
+    def _approve_allowed(self, decision: ApprovalDecision) -> None:
+        self._require_waiting()
+
+    @workflow.update(name="reject")
+    async def reject(self, decision: ApprovalDecision) -> str:
+        """End a generation waiting for approval; it fails with `rejected`."""
+        self._decision = (False, decision.reason)
+        return "rejected"
+
+    @reject.validator
+    def _reject_allowed(self, decision: ApprovalDecision) -> None:
+        self._require_waiting()
+
+    def _require_waiting(self) -> None:
+        if self._progress.status != Status.AWAITING_APPROVAL or self._decision is not None:
+            raise ValueError(f"the generation is {self._progress.status}, not awaiting approval")
+
+    async def _await_approval(self, input: GenerationInput) -> None:
+        ref = GenerationRef(input.generation_id)
+        await workflow.execute_activity_method(StoreActivities.await_approval, ref, **STORE_OPTIONS)
+        self._set_status(Status.AWAITING_APPROVAL)
+        try:
+            await workflow.wait_condition(
+                lambda: self._decision is not None,
+                timeout=timedelta(seconds=input.approval_timeout_seconds),
+            )
+        except TimeoutError as err:  # wait_condition's own timeout
+            raise ApplicationError(
+                f"no approval within {input.approval_timeout_seconds:g} s",
+                type="approval_timeout",
+                non_retryable=True,
+            ) from err
+        assert self._decision is not None
+        approved, reason = self._decision
+        if not approved:
+            raise ApplicationError(
+                f"rejected: {reason or 'no reason given'}", type="rejected", non_retryable=True
+            )
+        await workflow.execute_activity_method(
+            StoreActivities.record_approved, ref, **STORE_OPTIONS
+        )
+        self._set_status(Status.PROCESSING)
 
     def _enter(self, stage: StageName) -> None:
         self._progress.stage = stage
@@ -156,11 +212,13 @@ class GenerationWorkflow:
 
 def _failure(err: BaseException) -> tuple[str, str]:
     """An error code and message for the read model, from an activity failure."""
+    if isinstance(err, ApplicationError):
+        return err.type or "failed", err.message
     cause = err.cause if isinstance(err, ActivityError) else None
     while isinstance(cause, ActivityError):
         cause = cause.cause
     if isinstance(cause, ApplicationError):
         return cause.type or "stage_failed", cause.message
-    if isinstance(cause, TimeoutError):
+    if isinstance(cause, TemporalTimeoutError):
         return "stage_timeout", f"the stage timed out ({cause.type.name if cause.type else ''})"
     return "stage_failed", str(cause or err)

@@ -26,6 +26,8 @@ class GenerationInput:
     parent_id: str | None = None
     root_id: str | None = None
     iteration: int = 0
+    require_approval: bool = False
+    approval_timeout_seconds: float = 86_400.0
 
 
 @dataclass
@@ -85,3 +87,10 @@ class GenerationOutcome:
     generation_id: str
     status: str
     quality_score: float | None = None
+
+
+@dataclass
+class ApprovalDecision:
+    """The body of the `approve` and `reject` updates."""
+
+    reason: str | None = None

@@ -25,6 +25,7 @@ from ..deps import (
 from ..problems import ProblemError
 from ..schemas import (
     CancelRequest,
+    DecisionRequest,
     GenerationCreate,
     GenerationOut,
     GenerationPage,
@@ -301,3 +302,39 @@ async def iterate_generation(
     out = GenerationOut.from_row(row)
     response.headers["Location"] = out.urls.self
     return out
+
+
+@router.post(
+    "/{generation_id}/approve",
+    status_code=202,
+    summary="Approve a generation waiting after schema extraction",
+    responses=problems(404, 409, 503),
+)
+async def approve_generation(
+    generation_id: uuid.UUID,
+    user: CurrentUser,
+    service: ServiceDep,
+    body: DecisionRequest | None = None,
+) -> GenerationOut:
+    """The spec is `artifacts/spec.json`; approving continues with code generation.
+    Not awaiting approval: 409."""
+    row = await service.decide(user, generation_id, True, body.reason if body else None)
+    return GenerationOut.from_row(row)
+
+
+@router.post(
+    "/{generation_id}/reject",
+    status_code=202,
+    summary="Reject a generation waiting after schema extraction",
+    responses=problems(404, 409, 503),
+)
+async def reject_generation(
+    generation_id: uuid.UUID,
+    user: CurrentUser,
+    service: ServiceDep,
+    body: DecisionRequest | None = None,
+) -> GenerationOut:
+    """Ends it `failed` with `error.code = rejected` and the reason. Not awaiting
+    approval: 409."""
+    row = await service.decide(user, generation_id, False, body.reason if body else None)
+    return GenerationOut.from_row(row)

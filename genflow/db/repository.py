@@ -61,6 +61,7 @@ class NewGeneration:
     parent_id: uuid.UUID | None = None
     root_id: uuid.UUID | None = None
     iteration: int = 0
+    require_approval: bool = False  # for the workflow only; not a column
 
 
 @dataclass(frozen=True)
@@ -369,6 +370,22 @@ class GenerationRepository:
                 {"status": Status.PROCESSING},
             )
             return True
+
+    async def mark_awaiting_approval(self, generation_id: uuid.UUID) -> None:
+        await self._set_status(generation_id, Status.AWAITING_APPROVAL, "status:awaiting_approval")
+
+    async def mark_approved(self, generation_id: uuid.UUID) -> None:
+        await self._set_status(generation_id, Status.PROCESSING, "status:approved")
+
+    async def _set_status(self, generation_id: uuid.UUID, status: Status, key: str) -> None:
+        """Move an active generation to `status` (a cancel in flight keeps `cancelling`)."""
+        async with self._sessions.begin() as session:
+            generation = await self._lock(session, generation_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return
+            if generation.status != Status.CANCELLING:
+                generation.status = status
+            await self._append(session, generation, key, EventType.STATUS, {"status": status})
 
     async def stage_started(self, generation_id: uuid.UUID, stage: StageName, attempt: int) -> bool:
         """Record attempt `attempt` of `stage` as running. False if the generation

@@ -77,9 +77,12 @@ def write_project(files: list[FileOut], root: Path) -> None:
 async def run_tests(root: Path, limits: SandboxLimits) -> dict[str, Any]:
     """Run the project's tests with pytest in `root`: time-limited, CPU-, memory- and
     process-limited, with a scrubbed environment (no secrets, no DATABASE_URL)."""
+    scratch = root / ".tmp"  # the project's own tmp_path and tempfile area
+    scratch.mkdir(exist_ok=True)
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(root),
+        "TMPDIR": str(scratch),
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",

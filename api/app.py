@@ -15,14 +15,13 @@ from genflow.db.engine import make_engine, make_session_maker
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
 from genflow.db.statistics import StatisticsRepository
-from genflow.db.webhooks import WebhookSecretRepository
 from genflow.settings import Settings
 from genflow.temporal import connect
 
 from .metrics import ApiMetrics, install_metrics
 from .middleware import BodyLimitMiddleware
 from .problems import install_problem_handlers
-from .routers import content, generations, health, projects, webhooks
+from .routers import content, generations, health, projects
 
 
 def create_app(
@@ -51,7 +50,6 @@ def create_app(
                 "repository": GenerationRepository(sessions),
                 "projects": ProjectRepository(sessions),
                 "statistics": StatisticsRepository(sessions),
-                "webhook_secrets": WebhookSecretRepository(sessions),
                 "temporal": client,
                 "metrics": metrics,
             }
@@ -75,5 +73,4 @@ def create_app(
     app.include_router(generations.router)
     app.include_router(content.router)
     app.include_router(projects.router)
-    app.include_router(webhooks.router)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -24,9 +23,8 @@ from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository, NewGeneration, new_generation_row
 from genflow.domain import ACTIVE_STATUSES, TERMINAL_STATUSES, Status, workflow_id_for
 from genflow.settings import Settings
-from genflow.webhooks import EVENTS, RefusedAddress, check_url
 from workflows.generation import GenerationWorkflow
-from workflows.types import ApprovalDecision, GenerationInput, WebhookTarget
+from workflows.types import ApprovalDecision, GenerationInput
 
 from .problems import ProblemError
 from .schemas import GenerationCreate, IterationCreate
@@ -63,7 +61,6 @@ class GenerationService:
     ) -> Generation:
         if body.project_id is not None:
             await self._require_project(user_id, body.project_id)
-        webhook = await self._webhook_target(body)
         new = NewGeneration(
             id=uuid.uuid4(),
             user_id=user_id,
@@ -78,7 +75,6 @@ class GenerationService:
             tags=body.tags,
             metadata=body.metadata,
             require_approval=body.require_approval,
-            webhook=webhook,
         )
         fingerprint = request_hash("create", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)
@@ -202,38 +198,19 @@ class GenerationService:
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
 
-    async def _webhook_target(self, body: GenerationCreate) -> WebhookTarget | None:
-        if body.webhook_url is None:
-            if body.webhook_events is not None:
-                raise self._invalid("webhook_events", "needs a webhook_url")
-            return None
-        try:
-            await asyncio.to_thread(
-                check_url, body.webhook_url, self._settings.webhook_allow_private
-            )
-        except RefusedAddress as err:
-            raise self._invalid("webhook_url", str(err)) from err
-        return WebhookTarget(
-            url=body.webhook_url,
-            events=list(body.webhook_events if body.webhook_events is not None else EVENTS),
-            schedule_seconds=list(self._settings.webhook_retry_schedule_seconds),
-        )
-
-    @staticmethod
-    def _invalid(field: str, message: str) -> ProblemError:
-        return ProblemError(
-            422,
-            "The request is invalid.",
-            errors=[{"loc": ["body", field], "msg": message, "type": "value_error"}],
-        )
-
     async def _require_project(self, user_id: str, project_id: str) -> None:
         try:
             found = await self._projects.get(uuid.UUID(project_id), user_id)
         except ValueError:
             found = None
         if found is None:
-            raise self._invalid("project_id", "no such project")
+            raise ProblemError(
+                422,
+                "The request is invalid.",
+                errors=[
+                    {"loc": ["body", "project_id"], "msg": "no such project", "type": "value_error"}
+                ],
+            )
 
     async def _start_workflow(self, new: NewGeneration) -> None:
         attributes: list[SearchAttributePair[Any]] = [
@@ -262,7 +239,6 @@ class GenerationService:
                     root_id=str(new.root_id) if new.root_id else None,
                     iteration=new.iteration,
                     require_approval=new.require_approval,
-                    webhook=new.webhook,
                     approval_timeout_seconds=self._settings.approval_timeout_seconds,
                 ),
                 id=new.workflow_id,

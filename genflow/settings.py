@@ -47,11 +47,6 @@ class Settings(BaseSettings):
     # A generation created with require_approval fails with approval_timeout after this.
     approval_timeout_seconds: float = 24 * 3600
 
-    # Webhooks: delays between delivery attempts (immediately, 5 s, 5 min, 30 min, 2 h,
-    # then every 5 h up to 24 h); URLs inside the network are refused unless allowed.
-    webhook_retry_schedule_seconds: list[float] = [0.0, 5.0, 300.0, 1800.0, 7200.0] + [18000.0] * 4
-    webhook_allow_private: bool = False
-
     # Prometheus endpoint of a worker (Temporal runtime metrics plus genflow's own);
     # unset: none.
     worker_metrics_port: int | None = None

@@ -17,7 +17,6 @@ from temporalio.exceptions import (
 from temporalio.exceptions import (
     TimeoutError as TemporalTimeoutError,
 )
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.stages import StageActivities
@@ -35,9 +34,7 @@ with workflow.unsafe.imports_passed_through():
         StageInput,
         StageProgress,
         StageResult,
-        WebhookDelivery,
     )
-    from workflows.webhook import WebhookDeliveryWorkflow
 
 STAGE_ACTIVITIES = {
     StageName.SCHEMA_EXTRACTION: StageActivities.extract_schema,
@@ -97,7 +94,6 @@ class GenerationWorkflow:
                 StoreActivities.start_generation, input, **STORE_OPTIONS
             )
             self._set_status(Status.PROCESSING)
-            await self._notify(input, "started")
             for stage in STAGES:
                 current = stage
                 self._enter(stage)
@@ -109,7 +105,6 @@ class GenerationWorkflow:
                     retry_policy=STAGE_RETRY,
                 )
                 self._leave(stage, result)
-                await self._notify(input, "stage.completed", stage=stage)
                 if stage == StageName.SCHEMA_EXTRACTION and input.require_approval:
                     await self._await_approval(input)
             current = None
@@ -119,7 +114,6 @@ class GenerationWorkflow:
                 **STORE_OPTIONS,
             )
             self._set_status(Status.COMPLETED)
-            await self._notify(input, "completed")
             return GenerationOutcome(
                 input.generation_id, Status.COMPLETED, self._progress.quality_score
             )
@@ -131,7 +125,6 @@ class GenerationWorkflow:
                     **STORE_OPTIONS,
                 )
                 self._set_status(Status.CANCELLED, stage=current)
-                await self._notify(input, "cancelled", stage=current)
                 raise
             code, message = _failure(err)
             await workflow.execute_activity_method(
@@ -142,9 +135,6 @@ class GenerationWorkflow:
             if current is not None:
                 self._progress.stages[current].status = "failed"
             self._set_status(Status.FAILED, stage=current)
-            await self._notify(
-                input, "failed", stage=current, error={"code": code, "message": message}
-            )
             raise ApplicationError(message, type=code, non_retryable=True) from err
 
     @workflow.update(name="approve")
@@ -196,43 +186,6 @@ class GenerationWorkflow:
             StoreActivities.record_approved, ref, **STORE_OPTIONS
         )
         self._set_status(Status.PROCESSING)
-
-    async def _notify(
-        self,
-        input: GenerationInput,
-        event: str,
-        stage: str | None = None,
-        error: dict[str, str] | None = None,
-    ) -> None:
-        """Start the delivery of `event` as an abandoned child workflow: its retries
-        never block, delay or fail this generation."""
-        target = input.webhook
-        if target is None or event not in target.events:
-            return
-        message_id = f"msg_{input.generation_id}_{event}" + (f"_{stage}" if stage else "")
-        payload = {
-            "type": f"generation.{event}",
-            "timestamp": workflow.now().isoformat(),
-            "data": {
-                "generation_id": input.generation_id,
-                "status": self._progress.status,
-                "stage": stage,
-                "quality_score": self._progress.quality_score,
-                "error": error,
-            },
-        }
-        try:
-            await workflow.start_child_workflow(
-                WebhookDeliveryWorkflow.run,
-                WebhookDelivery(
-                    message_id, input.user_id, target.url, event, payload, target.schedule_seconds
-                ),
-                id=f"webhook-{message_id}",
-                task_queue=workflow.info().task_queue,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-            )
-        except Exception:  # a webhook must never fail the generation
-            workflow.logger.exception("could not start webhook delivery %s", message_id)
 
     def _enter(self, stage: StageName) -> None:
         self._progress.stage = stage

@@ -62,7 +62,6 @@ class NewGeneration:
     root_id: uuid.UUID | None = None
     iteration: int = 0
     require_approval: bool = False  # for the workflow only; not a column
-    webhook: Any = None  # workflows.types.WebhookTarget, for the workflow only
 
 
 @dataclass(frozen=True)
@@ -119,10 +118,6 @@ class GenerationRepository:
     def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = session_maker
         self._dialect = dialect_of(session_maker)
-
-    @property
-    def session_maker(self) -> async_sessionmaker[AsyncSession]:
-        return self._sessions
 
     # -- creation ---------------------------------------------------------------
 

@@ -115,7 +115,7 @@ async def test_unreadable_sentence_is_named_in_the_error(stack: Stack) -> None:
 
 @pytest.mark.parametrize("stage", list(STAGES))
 async def test_cancel_during_each_stage_ends_cancelled_within_2s(stack: Stack, stage: str) -> None:
-    created = await stack.create(metadata={"test": {"pace": 1.0}})
+    created = await stack.create(metadata={"test": {"pace": 1.5}})
     generation_id = uuid.UUID(created["id"])
     await stack.wait_until(
         created["id"],
@@ -152,7 +152,7 @@ async def test_cancel_during_each_stage_ends_cancelled_within_2s(stack: Stack, s
     assert (await closed(handle)).status == WorkflowExecutionStatus.CANCELED
 
     # The interrupted stage never writes after the cancel was recorded.
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(1.6)
     assert (await stack.repository.events_after(generation_id, events[-1].id)) == []
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from temporalio import activity
 
 from genflow.db.repository import GenerationRepository, NewGeneration
-from genflow.domain import workflow_id_for
 from workflows.types import CancelInput, FailureInput, GenerationInput, GenerationRef
 
 
@@ -20,28 +18,9 @@ class StoreActivities:
     async def start_generation(self, input: GenerationInput) -> bool:
         """Insert the row if the API did not (it may have died after starting the
         workflow), then mark the generation processing. False if it already ended."""
-        generation_id = uuid.UUID(input.generation_id)
-        await self._repository.insert_generation(
-            NewGeneration(
-                id=generation_id,
-                user_id=input.user_id,
-                prompt=input.prompt,
-                provider=input.provider,
-                workflow_id=workflow_id_for(input.generation_id),
-                title=input.title,
-                project_id=input.project_id,
-                template=input.template,
-                variables=input.variables,
-                model=input.model,
-                tags=input.tags,
-                metadata=input.metadata,
-                created_at=datetime.fromisoformat(input.created_at) if input.created_at else None,
-                parent_id=uuid.UUID(input.parent_id) if input.parent_id else None,
-                root_id=uuid.UUID(input.root_id) if input.root_id else None,
-                iteration=input.iteration,
-            )
-        )
-        return await self._repository.mark_processing(generation_id)
+        new = NewGeneration.from_workflow_input(input)
+        await self._repository.insert_generation(new)
+        return await self._repository.mark_processing(new.id)
 
     @activity.defn(name="await_approval")
     async def await_approval(self, input: GenerationRef) -> None:

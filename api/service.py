@@ -24,7 +24,7 @@ from genflow.db.repository import GenerationRepository, NewGeneration, new_gener
 from genflow.domain import ACTIVE_STATUSES, TERMINAL_STATUSES, Status, workflow_id_for
 from genflow.settings import Settings
 from workflows.generation import GenerationWorkflow
-from workflows.types import ApprovalDecision, GenerationInput
+from workflows.types import ApprovalDecision
 
 from .problems import ProblemError
 from .schemas import GenerationCreate, IterationCreate
@@ -222,25 +222,7 @@ class GenerationService:
         try:
             await self._temporal.start_workflow(
                 GenerationWorkflow.run,
-                GenerationInput(
-                    generation_id=str(new.id),
-                    user_id=new.user_id,
-                    prompt=new.prompt,
-                    provider=new.provider,
-                    title=new.title,
-                    project_id=new.project_id,
-                    template=new.template,
-                    variables=new.variables,
-                    model=new.model,
-                    tags=new.tags,
-                    metadata=new.metadata,
-                    created_at=new.created_at.isoformat() if new.created_at else None,
-                    parent_id=str(new.parent_id) if new.parent_id else None,
-                    root_id=str(new.root_id) if new.root_id else None,
-                    iteration=new.iteration,
-                    require_approval=new.require_approval,
-                    approval_timeout_seconds=self._settings.approval_timeout_seconds,
-                ),
+                new.to_workflow_input(self._settings.approval_timeout_seconds),
                 id=new.workflow_id,
                 task_queue=self._settings.task_queue,
                 search_attributes=TypedSearchAttributes(attributes),

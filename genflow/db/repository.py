@@ -38,7 +38,9 @@ from genflow.domain import (
     StageName,
     StageStatus,
     Status,
+    workflow_id_for,
 )
+from workflows.types import GenerationInput
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,51 @@ class NewGeneration:
     root_id: uuid.UUID | None = None
     iteration: int = 0
     require_approval: bool = False  # for the workflow only; not a column
+
+    def to_workflow_input(self, approval_timeout_seconds: float) -> GenerationInput:
+        """The workflow's input: everything needed to insert this row again."""
+        return GenerationInput(
+            generation_id=str(self.id),
+            user_id=self.user_id,
+            prompt=self.prompt,
+            provider=self.provider,
+            title=self.title,
+            project_id=self.project_id,
+            template=self.template,
+            variables=self.variables,
+            model=self.model,
+            tags=self.tags,
+            metadata=self.metadata,
+            created_at=self.created_at.isoformat() if self.created_at else None,
+            parent_id=str(self.parent_id) if self.parent_id else None,
+            root_id=str(self.root_id) if self.root_id else None,
+            iteration=self.iteration,
+            require_approval=self.require_approval,
+            approval_timeout_seconds=approval_timeout_seconds,
+        )
+
+    @classmethod
+    def from_workflow_input(cls, input: GenerationInput) -> NewGeneration:
+        """The inverse of `to_workflow_input`."""
+        return cls(
+            id=uuid.UUID(input.generation_id),
+            user_id=input.user_id,
+            prompt=input.prompt,
+            provider=input.provider,
+            workflow_id=workflow_id_for(input.generation_id),
+            title=input.title,
+            project_id=input.project_id,
+            template=input.template,
+            variables=input.variables,
+            model=input.model,
+            tags=input.tags,
+            metadata=input.metadata,
+            created_at=datetime.fromisoformat(input.created_at) if input.created_at else None,
+            parent_id=uuid.UUID(input.parent_id) if input.parent_id else None,
+            root_id=uuid.UUID(input.root_id) if input.root_id else None,
+            iteration=input.iteration,
+            require_approval=input.require_approval,
+        )
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import signal
 
 from genflow.db.engine import make_engine, make_session_maker
 from genflow.db.repository import GenerationRepository
+from genflow.logs import configure as configure_logging
 from genflow.settings import Settings
 from genflow.temporal import build_worker, connect, metrics_runtime
 
@@ -33,8 +34,9 @@ async def run_worker(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run_worker(Settings()))
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    asyncio.run(run_worker(settings))
 
 
 if __name__ == "__main__":

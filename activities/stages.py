@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from genflow.db.models import Generation
 from genflow.db.repository import FileOut, GenerationRepository
-from genflow.domain import StageName
+from genflow.domain import STAGE_ACTIVITY_TYPES, StageName
 from genflow.pipeline.review import SandboxLimits, review
 from genflow.pipeline.spec import BadRequirements, ProjectSpec
 from genflow.pipeline.templates import generate_docs
@@ -90,10 +90,18 @@ class StageActivities:
             raise
         except Exception as err:
             await self._repository.stage_retrying(generation_id, stage, attempt, _describe(err))
+            activity.logger.warning("stage attempt failed, Temporal retries it: %s", _describe(err))
             raise
+        elapsed_ms = int((time.monotonic() - started) * 1000)
         meter = activity.metric_meter()
         meter.create_histogram("genflow_stage_duration", "Stage work time", "ms").record(
-            int((time.monotonic() - started) * 1000), {"stage": str(stage)}
+            elapsed_ms, {"stage": str(stage)}
+        )
+        activity.logger.info(
+            "stage work done in %d ms, %d file(s), quality score %s",
+            elapsed_ms,
+            len(output.files),
+            output.quality_score,
         )
         recorded = await self._repository.stage_completed(
             generation_id,
@@ -136,7 +144,7 @@ class StageActivities:
             )
         return ProjectSpec.model_validate_json(file.content)
 
-    @activity.defn(name="extract_schema")
+    @activity.defn(name=STAGE_ACTIVITY_TYPES[StageName.SCHEMA_EXTRACTION])
     async def extract_schema(self, input: StageInput) -> StageResult:
         """Requirements (and for an iteration the parent's spec) to a typed
         ProjectSpec, stored as `spec.json`; an iteration's changes as `changes.json`."""
@@ -167,7 +175,7 @@ class StageActivities:
 
         return await self._run(input, StageName.SCHEMA_EXTRACTION, work)
 
-    @activity.defn(name="generate_code")
+    @activity.defn(name=STAGE_ACTIVITY_TYPES[StageName.CODE_GENERATION])
     async def generate_code(self, input: StageInput) -> StageResult:
         """The spec to source and test files; an iteration starts from its parent's."""
 
@@ -185,7 +193,7 @@ class StageActivities:
 
         return await self._run(input, StageName.CODE_GENERATION, work)
 
-    @activity.defn(name="review_code")
+    @activity.defn(name=STAGE_ACTIVITY_TYPES[StageName.CODE_REVIEW])
     async def review_code(self, input: StageInput) -> StageResult:
         """Compile and lint every file, run the project's tests in a sandbox, score it."""
 
@@ -202,7 +210,7 @@ class StageActivities:
 
         return await self._run(input, StageName.CODE_REVIEW, work)
 
-    @activity.defn(name="write_documentation")
+    @activity.defn(name=STAGE_ACTIVITY_TYPES[StageName.DOCUMENTATION])
     async def write_documentation(self, input: StageInput) -> StageResult:
         """README and API reference of the generated project."""
 

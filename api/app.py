@@ -15,13 +15,14 @@ from genflow.db.engine import make_engine, make_session_maker
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
 from genflow.db.statistics import StatisticsRepository
+from genflow.db.webhooks import WebhookSecretRepository
 from genflow.settings import Settings
 from genflow.temporal import connect
 
 from .metrics import ApiMetrics, install_metrics
 from .middleware import BodyLimitMiddleware
 from .problems import install_problem_handlers
-from .routers import content, generations, health, projects
+from .routers import content, generations, health, projects, webhooks
 
 
 def create_app(
@@ -50,6 +51,7 @@ def create_app(
                 "repository": GenerationRepository(sessions),
                 "projects": ProjectRepository(sessions),
                 "statistics": StatisticsRepository(sessions),
+                "webhook_secrets": WebhookSecretRepository(sessions),
                 "temporal": client,
                 "metrics": metrics,
             }
@@ -73,4 +75,5 @@ def create_app(
     app.include_router(generations.router)
     app.include_router(content.router)
     app.include_router(projects.router)
+    app.include_router(webhooks.router)
     return app

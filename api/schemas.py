@@ -51,6 +51,7 @@ def _json_at_most(limit: int) -> AfterValidator:
 
 Text = Annotated[str, AfterValidator(clean_text)]
 Tag = Annotated[Text, Field(min_length=1, max_length=64)]
+WebhookEvent = Literal["started", "stage.completed", "completed", "failed", "cancelled"]
 
 
 class GenerationCreate(BaseModel):
@@ -73,6 +74,12 @@ class GenerationCreate(BaseModel):
     require_approval: bool = Field(
         default=False,
         description="Pause after schema extraction (`awaiting_approval`) until approved",
+    )
+    webhook_url: Text | None = Field(
+        default=None, max_length=2000, description="Receives signed events (Standard Webhooks)"
+    )
+    webhook_events: list[WebhookEvent] | None = Field(
+        default=None, description="Which events to send; default all", max_length=5
     )
 
 
@@ -328,3 +335,7 @@ class StatisticsOut(BaseModel):
     duration_p95_ms: float | None
     stages: dict[str, StageStatisticsOut]
     daily: list[DayCountsOut] = Field(description="The last 30 days, oldest first (UTC)")
+
+
+class WebhookSecretOut(BaseModel):
+    secret: str = Field(description="`whsec_` + base64 key for the HMAC-SHA256 signatures")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -23,8 +24,9 @@ from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository, NewGeneration, new_generation_row
 from genflow.domain import ACTIVE_STATUSES, TERMINAL_STATUSES, Status, workflow_id_for
 from genflow.settings import Settings
+from genflow.webhooks import EVENTS, RefusedAddress, check_url
 from workflows.generation import GenerationWorkflow
-from workflows.types import ApprovalDecision
+from workflows.types import ApprovalDecision, WebhookTarget
 
 from .problems import ProblemError
 from .schemas import GenerationCreate, IterationCreate
@@ -61,6 +63,7 @@ class GenerationService:
     ) -> Generation:
         if body.project_id is not None:
             await self._require_project(user_id, body.project_id)
+        webhook = await self._webhook_target(body)
         new = NewGeneration(
             id=uuid.uuid4(),
             user_id=user_id,
@@ -75,6 +78,7 @@ class GenerationService:
             tags=body.tags,
             metadata=body.metadata,
             require_approval=body.require_approval,
+            webhook=webhook,
         )
         fingerprint = request_hash("create", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)
@@ -142,11 +146,13 @@ class GenerationService:
                 new = replace(new, id=claimed.generation_id)
         new = replace(new, workflow_id=workflow_id_for(str(new.id)), created_at=utcnow())
         await self._start_workflow(new)
+        context = {"generation_id": new.id}
         try:
             inserted = await self._repository.insert_generation(new)
         except SQLAlchemyError:
-            log.exception("insert of %s failed; its workflow will insert it", new.id)
+            log.exception("insert failed; the workflow will insert the row", extra=context)
             return new_generation_row(new)
+        log.info("generation created for %s", new.user_id, extra=context)
         if inserted:
             return new_generation_row(new)  # as inserted; no need to read it back
         row = await self._repository.get_for_user(new.id, new.user_id)
@@ -198,19 +204,38 @@ class GenerationService:
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
 
+    async def _webhook_target(self, body: GenerationCreate) -> WebhookTarget | None:
+        if body.webhook_url is None:
+            if body.webhook_events is not None:
+                raise self._invalid("webhook_events", "needs a webhook_url")
+            return None
+        try:
+            await asyncio.to_thread(
+                check_url, body.webhook_url, self._settings.webhook_allow_private
+            )
+        except RefusedAddress as err:
+            raise self._invalid("webhook_url", str(err)) from err
+        return WebhookTarget(
+            url=body.webhook_url,
+            events=list(body.webhook_events if body.webhook_events is not None else EVENTS),
+            schedule_seconds=list(self._settings.webhook_retry_schedule_seconds),
+        )
+
+    @staticmethod
+    def _invalid(field: str, message: str) -> ProblemError:
+        return ProblemError(
+            422,
+            "The request is invalid.",
+            errors=[{"loc": ["body", field], "msg": message, "type": "value_error"}],
+        )
+
     async def _require_project(self, user_id: str, project_id: str) -> None:
         try:
             found = await self._projects.get(uuid.UUID(project_id), user_id)
         except ValueError:
             found = None
         if found is None:
-            raise ProblemError(
-                422,
-                "The request is invalid.",
-                errors=[
-                    {"loc": ["body", "project_id"], "msg": "no such project", "type": "value_error"}
-                ],
-            )
+            raise self._invalid("project_id", "no such project")
 
     async def _start_workflow(self, new: NewGeneration) -> None:
         attributes: list[SearchAttributePair[Any]] = [
@@ -227,11 +252,13 @@ class GenerationService:
                 task_queue=self._settings.task_queue,
                 search_attributes=TypedSearchAttributes(attributes),
                 memo={"title": new.title, "user_id": new.user_id, "project_id": new.project_id},
+                static_summary=new.title or " ".join(new.prompt.split())[:200],
+                static_details=f"Generation {new.id} of user {new.user_id}",
             )
         except WorkflowAlreadyStartedError:
             pass  # an earlier request with the same Idempotency-Key got this far
         except (RPCError, RuntimeError) as err:  # RuntimeError: Temporal unreachable
-            log.error("could not start workflow %s: %s", new.workflow_id, err)
+            log.error("could not start the workflow: %s", err, extra={"generation_id": new.id})
             raise ProblemError(
                 503, "The generation could not be started; nothing was created. Try again."
             ) from err
@@ -250,6 +277,7 @@ class GenerationService:
         if row.status in TERMINAL_STATUSES:
             raise ProblemError(409, f"The generation is already {row.status}.")
         await self._cancel_workflow(row.workflow_id, reason)
+        log.info("cancel requested: %s", reason or "-", extra={"generation_id": row.id})
         updated = await self._repository.request_cancel(generation_id, user_id, reason)
         if updated is None:
             raise ProblemError(404, "No such generation.")
@@ -275,7 +303,7 @@ class GenerationService:
         try:
             update = GenerationWorkflow.approve if approve else GenerationWorkflow.reject
             outcome = await handle.execute_update(update, decision)
-            log.info("%s: %s", row.workflow_id, outcome)
+            log.info("approval decision: %s", outcome, extra={"generation_id": row.id})
         except WorkflowUpdateFailedError as err:
             raise ProblemError(409, f"The workflow refused: {err.cause or err}.") from err
         except (RPCError, RuntimeError) as err:
@@ -292,6 +320,7 @@ class GenerationService:
         if row.status in ACTIVE_STATUSES:
             await self._cancel_workflow(row.workflow_id, "deleted")
         await self._repository.delete(generation_id, user_id)
+        log.info("generation deleted", extra={"generation_id": row.id})
 
     async def _cancel_workflow(self, workflow_id: str, reason: str | None) -> None:
         handle = self._temporal.get_workflow_handle(workflow_id)

@@ -49,13 +49,15 @@ def api(
     import uvicorn
 
     from api.app import create_app
+    from genflow.logs import configure as configure_logging
 
     settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,
         port=port or settings.api_port,
-        log_level="info",
+        log_config=None,  # the handlers configure_logging set up
     )
 
 

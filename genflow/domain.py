@@ -42,6 +42,13 @@ class StageName(StrEnum):
 
 
 STAGES: tuple[StageName, ...] = tuple(StageName)
+# The Temporal activity type that runs each stage.
+STAGE_ACTIVITY_TYPES: dict[StageName, str] = {
+    StageName.SCHEMA_EXTRACTION: "extract_schema",
+    StageName.CODE_GENERATION: "generate_code",
+    StageName.CODE_REVIEW: "review_code",
+    StageName.DOCUMENTATION: "write_documentation",
+}
 
 # Share of the overall progress reached when each stage completes.
 STAGE_PROGRESS: dict[StageName, int] = {
@@ -60,5 +67,8 @@ class EventType(StrEnum):
     DONE = "done"
 
 
+WORKFLOW_ID_PREFIX = "gen-"
+
+
 def workflow_id_for(generation_id: str) -> str:
-    return f"gen-{generation_id}"
+    return f"{WORKFLOW_ID_PREFIX}{generation_id}"

@@ -47,10 +47,20 @@ class Settings(BaseSettings):
     # A generation created with require_approval fails with approval_timeout after this.
     approval_timeout_seconds: float = 24 * 3600
 
+    # Webhooks: delays between delivery attempts (immediately, 5 s, 5 min, 30 min, 2 h,
+    # then every 5 h up to 24 h); URLs inside the network are refused unless allowed.
+    webhook_retry_schedule_seconds: list[float] = [0.0, 5.0, 300.0, 1800.0, 7200.0] + [18000.0] * 4
+    webhook_allow_private: bool = False
+
     # Prometheus endpoint of a worker (Temporal runtime metrics plus genflow's own);
     # unset: none.
     worker_metrics_port: int | None = None
     worker_metrics_host: str = "127.0.0.1"
+
+    # Log lines of the API and the worker: one JSON object per line (with
+    # generation_id, workflow_id, stage and attempt where they apply), or plain text.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     sse_poll_seconds: float = 0.25
     sse_keepalive_seconds: float = 15.0

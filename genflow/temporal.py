@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import httpx
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -14,14 +15,17 @@ from temporalio.worker import Worker
 
 from activities.stages import StageActivities
 from activities.store import StoreActivities
+from activities.webhooks import WebhookActivities
 from genflow import search_attributes as sa
 from genflow.db.repository import GenerationRepository
+from genflow.db.webhooks import WebhookSecretRepository
 from genflow.pipeline.review import SandboxLimits
 from genflow.providers import Provider
 from genflow.providers.builtin import BuiltinProvider
 from genflow.providers.openai_compat import OpenAICompatibleProvider
 from genflow.settings import Settings
 from workflows.generation import GenerationWorkflow
+from workflows.webhook import WebhookDeliveryWorkflow
 
 
 async def connect(
@@ -96,10 +100,15 @@ def build_worker(
         run_generated_code=settings.run_generated_code,
     )
     store = StoreActivities(repository)
+    webhooks = WebhookActivities(
+        WebhookSecretRepository(repository.session_maker),
+        httpx.AsyncClient(timeout=10, follow_redirects=False),
+        settings.webhook_allow_private,
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[GenerationWorkflow],
+        workflows=[GenerationWorkflow, WebhookDeliveryWorkflow],
         activities=[
             stages.extract_schema,
             stages.generate_code,
@@ -111,6 +120,7 @@ def build_worker(
             store.complete_generation,
             store.fail_generation,
             store.record_cancelled,
+            webhooks.deliver_webhook,
         ],
         # Send heartbeats at least every second so a cancel reaches a stage quickly.
         max_heartbeat_throttle_interval=timedelta(seconds=1),

@@ -195,7 +195,13 @@ def test_settings(database_url: str, temporal_address: str, **extra: Any) -> Set
         task_queue=f"test-{uuid.uuid4()}",
         jwt_secret=SECRET,
         sse_poll_seconds=0.05,
-        **{"max_active_per_user": 1000, "max_creates_per_minute": 10_000, **extra},
+        **{
+            "max_active_per_user": 1000,
+            "max_creates_per_minute": 10_000,
+            "webhook_allow_private": True,  # receivers run on loopback
+            "webhook_retry_schedule_seconds": [0, 0.3, 0.3, 0.3],
+            **extra,
+        },
     )
 
 

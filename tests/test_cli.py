@@ -136,6 +136,22 @@ def test_up_serves_the_api_restarts_the_worker_and_stops_everything(tmp_path: Pa
             )
             assert "temporal_workflow_completed" in worker_metrics
 
+            # The worker's and the API's logs are JSON lines naming the generation.
+            logs = tmp_path / "home" / "logs"
+            worker_lines = [json.loads(line) for line in (logs / "worker.log").open()]
+            review = [
+                e
+                for e in worker_lines
+                if e.get("generation_id") == first["id"] and e.get("stage") == "code_review"
+            ]
+            assert {e["logger"] for e in review} >= {"temporalio.workflow", "temporalio.activity"}
+            assert all(e["workflow_id"] == f"gen-{first['id']}" and e["attempt"] for e in review)
+            api_lines = [json.loads(line) for line in (logs / "api.log").open()]
+            assert any(
+                e["message"].startswith("generation created") and e["generation_id"] == first["id"]
+                for e in api_lines
+            )
+
             workers = [p for p, cmd in children(up.pid).items() if "genflow.cli worker" in cmd]
             assert len(workers) == 1
             os.kill(workers[0], signal.SIGKILL)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Stack
+from api.app import create_app
+from tests.conftest import Stack, serve
 
 ST = Path(sys.executable).parent / "st"
 EXAMPLES = 100
@@ -40,6 +41,22 @@ async def test_schemathesis_finds_no_server_error_or_schema_violation(
     if stack.settings.resolved_database_url.startswith("sqlite"):
         pytest.skip("the fuzz run uses the PostgreSQL stack (the production read model)")
     generations, projects = await seed(stack)
+    # The fuzzer talks to a second API on the same read model and task queue whose
+    # settings refuse webhook URLs inside the network, as in production: its made-up
+    # URLs never become deliveries that occupy the worker for the rest of the run.
+    settings = stack.settings.model_copy(update={"webhook_allow_private": False})
+    app = create_app(settings, engine=stack.engine, temporal=stack.temporal)
+    server, server_task, base_url = await serve(app)
+    try:
+        await fuzz(base_url, stack.token(USER, ttl=3600), generations, projects, tmp_path)
+    finally:
+        server.should_exit = True
+        await server_task
+
+
+async def fuzz(
+    base_url: str, token: str, generations: list[str], projects: list[str], tmp_path: Path
+) -> None:
     config = tmp_path / "schemathesis.toml"
     config.write_text(
         "\n".join(
@@ -63,9 +80,9 @@ async def test_schemathesis_finds_no_server_error_or_schema_violation(
         "--config-file",
         str(config),
         "run",
-        str(stack.http.base_url.join("/openapi.json")),
+        f"{base_url}/openapi.json",
         "--header",
-        f"Authorization: Bearer {stack.token(USER, ttl=3600)}",
+        f"Authorization: Bearer {token}",
         "--checks",
         "not_a_server_error,response_schema_conformance,content_type_conformance",
         "--max-examples",

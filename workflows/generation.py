@@ -17,6 +17,7 @@ from temporalio.exceptions import (
 from temporalio.exceptions import (
     TimeoutError as TemporalTimeoutError,
 )
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.stages import StageActivities
@@ -34,8 +35,17 @@ with workflow.unsafe.imports_passed_through():
         StageInput,
         StageProgress,
         StageResult,
+        WebhookDelivery,
     )
+    from workflows.webhook import WebhookDeliveryWorkflow
 
+_log = workflow.logger
+STAGE_SUMMARIES = {
+    StageName.SCHEMA_EXTRACTION: "extract the project spec from the requirements",
+    StageName.CODE_GENERATION: "generate the project's files",
+    StageName.CODE_REVIEW: "review: syntax, lint and the project's own tests",
+    StageName.DOCUMENTATION: "write the documentation",
+}
 STAGE_ACTIVITIES = {
     StageName.SCHEMA_EXTRACTION: StageActivities.extract_schema,
     StageName.CODE_GENERATION: StageActivities.generate_code,
@@ -91,10 +101,15 @@ class GenerationWorkflow:
         current: StageName | None = None
         try:
             await workflow.execute_activity_method(
-                StoreActivities.start_generation, input, **STORE_OPTIONS
+                StoreActivities.start_generation,
+                input,
+                summary=f"Record the generation: {_excerpt(input.title or input.prompt)}",
+                **STORE_OPTIONS,
             )
             self._set_status(Status.PROCESSING)
-            for stage in STAGES:
+            _log.info("generation started")
+            await self._notify(input, "started")
+            for number, stage in enumerate(STAGES, start=1):
                 current = stage
                 self._enter(stage)
                 result: StageResult = await workflow.execute_activity_method(
@@ -103,17 +118,22 @@ class GenerationWorkflow:
                     start_to_close_timeout=STAGE_TIMEOUT[stage],
                     heartbeat_timeout=HEARTBEAT_TIMEOUT,
                     retry_policy=STAGE_RETRY,
+                    summary=f"Stage {number} of {len(STAGES)}: {STAGE_SUMMARIES[stage]}",
                 )
                 self._leave(stage, result)
+                await self._notify(input, "stage.completed", stage=stage)
                 if stage == StageName.SCHEMA_EXTRACTION and input.require_approval:
                     await self._await_approval(input)
             current = None
             await workflow.execute_activity_method(
                 StoreActivities.complete_generation,
                 GenerationRef(input.generation_id),
+                summary="Mark the generation completed",
                 **STORE_OPTIONS,
             )
             self._set_status(Status.COMPLETED)
+            _log.info("generation completed, quality score %s", self._progress.quality_score)
+            await self._notify(input, "completed")
             return GenerationOutcome(
                 input.generation_id, Status.COMPLETED, self._progress.quality_score
             )
@@ -122,19 +142,27 @@ class GenerationWorkflow:
                 await workflow.execute_activity_method(
                     StoreActivities.record_cancelled,
                     CancelInput(input.generation_id, workflow.cancellation_reason() or None),
+                    summary="Record the cancel; skip the remaining stages",
                     **STORE_OPTIONS,
                 )
                 self._set_status(Status.CANCELLED, stage=current)
+                _log.info("generation cancelled", extra={"stage": current})
+                await self._notify(input, "cancelled", stage=current)
                 raise
             code, message = _failure(err)
             await workflow.execute_activity_method(
                 StoreActivities.fail_generation,
                 FailureInput(input.generation_id, current, code, message),
+                summary=f"Record the failure: {code}",
                 **STORE_OPTIONS,
             )
             if current is not None:
                 self._progress.stages[current].status = "failed"
             self._set_status(Status.FAILED, stage=current)
+            _log.warning("generation failed: %s: %s", code, message, extra={"stage": current})
+            await self._notify(
+                input, "failed", stage=current, error={"code": code, "message": message}
+            )
             raise ApplicationError(message, type=code, non_retryable=True) from err
 
     @workflow.update(name="approve")
@@ -163,8 +191,11 @@ class GenerationWorkflow:
 
     async def _await_approval(self, input: GenerationInput) -> None:
         ref = GenerationRef(input.generation_id)
-        await workflow.execute_activity_method(StoreActivities.await_approval, ref, **STORE_OPTIONS)
+        await workflow.execute_activity_method(
+            StoreActivities.await_approval, ref, summary="Wait for approval", **STORE_OPTIONS
+        )
         self._set_status(Status.AWAITING_APPROVAL)
+        _log.info("waiting for approval of the extracted schema")
         try:
             await workflow.wait_condition(
                 lambda: self._decision is not None,
@@ -183,14 +214,55 @@ class GenerationWorkflow:
                 f"rejected: {reason or 'no reason given'}", type="rejected", non_retryable=True
             )
         await workflow.execute_activity_method(
-            StoreActivities.record_approved, ref, **STORE_OPTIONS
+            StoreActivities.record_approved, ref, summary="Record the approval", **STORE_OPTIONS
         )
+        _log.info("approved: %s", reason or "no reason given")
         self._set_status(Status.PROCESSING)
+
+    async def _notify(
+        self,
+        input: GenerationInput,
+        event: str,
+        stage: str | None = None,
+        error: dict[str, str] | None = None,
+    ) -> None:
+        """Start the delivery of `event` as an abandoned child workflow: its retries
+        never block, delay or fail this generation."""
+        target = input.webhook
+        if target is None or event not in target.events:
+            return
+        message_id = f"msg_{input.generation_id}_{event}" + (f"_{stage}" if stage else "")
+        payload = {
+            "type": f"generation.{event}",
+            "timestamp": workflow.now().isoformat(),
+            "data": {
+                "generation_id": input.generation_id,
+                "status": self._progress.status,
+                "stage": stage,
+                "quality_score": self._progress.quality_score,
+                "error": error,
+            },
+        }
+        try:
+            await workflow.start_child_workflow(
+                WebhookDeliveryWorkflow.run,
+                WebhookDelivery(
+                    message_id, input.user_id, target.url, event, payload, target.schedule_seconds
+                ),
+                id=f"webhook-{message_id}",
+                task_queue=workflow.info().task_queue,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"Webhook {event} of generation {input.generation_id}",
+            )
+        except Exception:  # a webhook must never fail the generation
+            _log.exception("could not start webhook delivery %s", message_id)
 
     def _enter(self, stage: StageName) -> None:
         self._progress.stage = stage
         self._progress.stages[stage].status = "running"
         workflow.upsert_search_attributes([sa.GENERATION_STAGE.value_set(stage)])
+        self._describe()
+        _log.info("stage started", extra={"stage": stage})
 
     def _leave(self, stage: StageName, result: StageResult) -> None:
         entry = self._progress.stages[stage]
@@ -200,6 +272,11 @@ class GenerationWorkflow:
         if result.quality_score is not None:
             self._progress.quality_score = result.quality_score
             workflow.upsert_search_attributes([sa.QUALITY_SCORE.value_set(result.quality_score)])
+        _log.info(
+            "stage completed after %d attempt(s)",
+            result.attempt,
+            extra={"stage": stage, "attempt": result.attempt},
+        )
 
     def _set_status(self, status: Status, stage: StageName | None = None) -> None:
         self._progress.status = status
@@ -208,6 +285,22 @@ class GenerationWorkflow:
         if stage is None:
             updates.append(sa.GENERATION_STAGE.value_unset())
         workflow.upsert_search_attributes(updates)
+        self._describe()
+
+    def _describe(self) -> None:
+        """The "current details" the Web UI shows on the workflow's page."""
+        progress = self._progress
+        lines = [f"**{progress.status}**, {progress.percent}% done"]
+        if progress.stage is not None:
+            lines.append(f"stage: {progress.stage}")
+        if progress.quality_score is not None:
+            lines.append(f"quality score: {progress.quality_score:g}")
+        workflow.set_current_details("\n\n".join(lines))
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _failure(err: BaseException) -> tuple[str, str]:

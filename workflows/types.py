@@ -7,6 +7,25 @@ from typing import Any
 
 
 @dataclass
+class WebhookTarget:
+    url: str
+    events: list[str]
+    schedule_seconds: list[float]
+
+
+@dataclass
+class WebhookDelivery:
+    """One event for one receiver; `message_id` is the stable `webhook-id`."""
+
+    message_id: str
+    user_id: str
+    url: str
+    event: str
+    payload: dict[str, Any]
+    schedule_seconds: list[float]
+
+
+@dataclass
 class GenerationInput:
     """Everything needed to (re)create the generation's row: the workflow inserts it
     itself if the API died before it could."""
@@ -28,6 +47,7 @@ class GenerationInput:
     iteration: int = 0
     require_approval: bool = False
     approval_timeout_seconds: float = 86_400.0
+    webhook: WebhookTarget | None = None
 
 
 @dataclass

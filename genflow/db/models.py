@@ -239,3 +239,13 @@ class DeletedGeneration(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookSecret(Base):
+    """Each user's signing secret for webhook deliveries (Standard Webhooks)."""
+
+    __tablename__ = "webhook_secrets"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

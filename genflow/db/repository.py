@@ -40,7 +40,7 @@ from genflow.domain import (
     Status,
     workflow_id_for,
 )
-from workflows.types import GenerationInput
+from workflows.types import GenerationInput, WebhookTarget
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class NewGeneration:
     root_id: uuid.UUID | None = None
     iteration: int = 0
     require_approval: bool = False  # for the workflow only; not a column
+    webhook: WebhookTarget | None = None  # for the workflow only; not a column
 
     def to_workflow_input(self, approval_timeout_seconds: float) -> GenerationInput:
         """The workflow's input: everything needed to insert this row again."""
@@ -85,6 +86,7 @@ class NewGeneration:
             iteration=self.iteration,
             require_approval=self.require_approval,
             approval_timeout_seconds=approval_timeout_seconds,
+            webhook=self.webhook,
         )
 
     @classmethod
@@ -108,6 +110,7 @@ class NewGeneration:
             root_id=uuid.UUID(input.root_id) if input.root_id else None,
             iteration=input.iteration,
             require_approval=input.require_approval,
+            webhook=input.webhook,
         )
 
 
@@ -165,6 +168,10 @@ class GenerationRepository:
     def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = session_maker
         self._dialect = dialect_of(session_maker)
+
+    @property
+    def session_maker(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
 
     # -- creation ---------------------------------------------------------------
 

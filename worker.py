@@ -11,13 +11,19 @@ from genflow.db.repository import GenerationRepository
 from genflow.logs import configure as configure_logging
 from genflow.settings import Settings
 from genflow.temporal import build_worker, connect, metrics_runtime
+from genflow.tracing import shutdown_tracing
 
 
 async def run_worker(settings: Settings) -> None:
     """Build settings, engine and client once, then poll the task queue until stopped."""
     engine = make_engine(settings.resolved_database_url)
     try:
-        client = await connect(settings, wait_seconds=30, runtime=metrics_runtime(settings))
+        client = await connect(
+            settings,
+            wait_seconds=30,
+            runtime=metrics_runtime(settings),
+            service_name=f"{settings.otel_service_name}-worker",
+        )
         repository = GenerationRepository(make_session_maker(engine))
         worker = build_worker(client, settings, repository)
         stop = asyncio.Event()
@@ -31,6 +37,7 @@ async def run_worker(settings: Settings) -> None:
             await stop.wait()
     finally:
         await engine.dispose()
+        await asyncio.to_thread(shutdown_tracing)  # export the last spans
 
 
 def main() -> None:

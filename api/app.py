@@ -41,7 +41,9 @@ def create_app(
         own_engine = engine is None
         db = engine or make_engine(settings.resolved_database_url)
         try:
-            client = temporal or await connect(settings, wait_seconds=30)
+            client = temporal or await connect(
+                settings, wait_seconds=30, service_name=f"{settings.otel_service_name}-api"
+            )
             sessions = make_session_maker(db)
             # Long-lived start-up objects leave the collector's sight: fewer, shorter
             # collections while requests allocate ORM objects.

@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # OpenTelemetry traces of Temporal calls (OTLP/HTTP base URL, `/v1/traces` appended);
+    # unset: no tracing.
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GENFLOW_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    otel_service_name: str = Field(
+        default="genflow",
+        validation_alias=AliasChoices("GENFLOW_OTEL_SERVICE_NAME", "OTEL_SERVICE_NAME"),
+    )
+
     sse_poll_seconds: float = 0.25
     sse_keepalive_seconds: float = 15.0
 

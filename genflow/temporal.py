@@ -24,14 +24,21 @@ from genflow.providers import Provider
 from genflow.providers.builtin import BuiltinProvider
 from genflow.providers.openai_compat import OpenAICompatibleProvider
 from genflow.settings import Settings
+from genflow.tracing import tracing_interceptors
 from workflows.generation import GenerationWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
 
 async def connect(
-    settings: Settings, wait_seconds: float = 0, runtime: Runtime | None = None
+    settings: Settings,
+    wait_seconds: float = 0,
+    runtime: Runtime | None = None,
+    service_name: str | None = None,
 ) -> Client:
-    """Connect to Temporal, retrying for up to `wait_seconds` while it starts."""
+    """Connect to Temporal, retrying for up to `wait_seconds` while it starts. With an
+    OTLP endpoint configured, the client (and workers built from it) trace through
+    OpenTelemetry as `service_name` (default: `settings.otel_service_name`)."""
+    interceptors = tracing_interceptors(settings, service_name)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:
@@ -40,6 +47,7 @@ async def connect(
                 settings.resolved_temporal_address,
                 namespace=settings.temporal_namespace,
                 runtime=runtime,
+                interceptors=interceptors,
             )
         except RuntimeError:
             if loop.time() >= deadline:

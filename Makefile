@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOURCES := genflow api activities workflows worker.py
 
-.PHONY: up test lint bench install install-dev clean
+.PHONY: up test lint browser bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(SOURCES)
 
-test: lint
+# Headless Chromium from Debian for the Web UI test (tests/test_web_ui.py); needs root.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update && apt-get install -y --no-install-recommends chromium; \
+	fi
+
+test: lint browser
 	$(BIN)/pytest
 
 bench: install-dev

@@ -1,14 +1,22 @@
-"""Prometheus metrics of the API: request latency by route and status, and
-generations created. Each app has its own registry (no process globals)."""
+"""Prometheus metrics of the API: request latency by route and status, generations
+created, and generations by status as the read model has them. Each app has its own
+registry (no process globals). Stage durations and final statuses as they happen are
+the worker's (`genflow_stage_duration`, `genflow_generations_finished`)."""
 
 from __future__ import annotations
 
+import math
 import time
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from genflow.db.repository import GenerationRepository
+from genflow.domain import Status
+
+STATUS_COUNT_SECONDS = 10.0
 
 
 class ApiMetrics:
@@ -25,6 +33,24 @@ class ApiMetrics:
             "Generations created through the API (iterations included).",
             registry=self.registry,
         )
+        self.generations = Gauge(
+            "genflow_generations",
+            "Generations in the read model by status (counted at most every 10 s).",
+            ["status"],
+            registry=self.registry,
+        )
+        self.counted_at = -math.inf
+
+    async def count_generations(self, repository: GenerationRepository) -> None:
+        """Refresh the by-status gauge, at most every STATUS_COUNT_SECONDS: a scrape
+        should not scan the table each time."""
+        now = time.monotonic()
+        if now - self.counted_at < STATUS_COUNT_SECONDS:
+            return
+        self.counted_at = now
+        counts = await repository.count_by_status()
+        for status in Status:
+            self.generations.labels(status.value).set(counts.get(status.value, 0))
 
 
 class MetricsMiddleware:
@@ -66,5 +92,6 @@ def install_metrics(app: FastAPI, metrics: ApiMetrics) -> None:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     @app.get("/metrics", summary="Prometheus metrics", tags=["health"], include_in_schema=False)
-    async def prometheus_metrics(_request: Request) -> Response:
+    async def prometheus_metrics(request: Request) -> Response:
+        await metrics.count_generations(request.state.repository)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

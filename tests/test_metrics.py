@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from genflow.domain import Status
 from tests.conftest import Stack
 
 
@@ -30,3 +31,7 @@ async def test_api_metrics_name_routes_statuses_and_creates(stack: Stack) -> Non
     )
     created_total = re.search(r"^genflow_generations_created_total (\S+)$", text, re.M)
     assert created_total and float(created_total[1]) >= 1
+
+    by_status = dict(re.findall(r'^genflow_generations\{status="(\w+)"\} (\S+)$', text, re.M))
+    assert set(by_status) == {s.value for s in Status}
+    assert float(by_status["completed"]) >= 1

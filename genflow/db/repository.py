@@ -222,6 +222,14 @@ class GenerationRepository:
                 )
             )
 
+    async def count_by_status(self) -> dict[str, int]:
+        """How many generations (of every user) are in each status."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Generation.status, func.count()).group_by(Generation.status)
+            )
+            return {str(status): count for status, count in rows.tuples()}
+
     async def list_for_user(
         self,
         user_id: str,

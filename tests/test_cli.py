@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -65,21 +66,32 @@ def test_token_command_prints_a_token_for_the_user() -> None:
     assert verify_token(out, DEV_JWT_SECRET) == "carol"
 
 
-def test_up_serves_the_api_restarts_the_worker_and_stops_everything(tmp_path: Path) -> None:
-    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
-    metrics_port = free_port()
+@dataclass
+class Up:
+    """`genflow up` in a child process, on free loopback ports."""
+
+    process: subprocess.Popen[str]
+    api_port: int
+    temporal_port: int
+    ui_port: int
+    metrics_port: int
+
+
+def start_up(home: Path) -> Up:
+    """Start `genflow up` as a user would, with no genflow settings in the environment."""
+    api_port, temporal_port, ui_port, metrics_port = (free_port() for _ in range(4))
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS") and not k.startswith("GENFLOW_")
     }
     env["GENFLOW_WORKER_METRICS_PORT"] = str(metrics_port)
-    up = subprocess.Popen(
+    process = subprocess.Popen(
         [
             BIN / "genflow",
             "up",
             "--home",
-            str(tmp_path / "home"),
+            str(home),
             "--api-port",
             str(api_port),
             "--temporal-port",
@@ -92,9 +104,36 @@ def test_up_serves_the_api_restarts_the_worker_and_stops_everything(tmp_path: Pa
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return Up(process, api_port, temporal_port, ui_port, metrics_port)
+
+
+def listed(temporal_port: int, query: str) -> list[str]:
+    """Workflow ids that `temporal workflow list --query` finds."""
+    out = subprocess.run(
+        [
+            BIN / "temporal",
+            "workflow",
+            "list",
+            "--address",
+            f"127.0.0.1:{temporal_port}",
+            "--query",
+            query,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [w["execution"]["workflowId"] for w in json.loads(out or "[]")]
+
+
+def test_up_serves_the_api_restarts_the_worker_and_stops_everything(tmp_path: Path) -> None:
+    started = start_up(tmp_path / "home")
+    up, temporal_port, metrics_port = started.process, started.temporal_port, started.metrics_port
     try:
         token = wait_for_line(up, "Bearer token:").split()[-1]
-        api = f"http://127.0.0.1:{api_port}"
+        api = f"http://127.0.0.1:{started.api_port}"
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=api, headers=headers, timeout=10) as http:
             assert http.get("/healthz").json() == {"status": "ok"}
@@ -107,24 +146,7 @@ def test_up_serves_the_api_restarts_the_worker_and_stops_everything(tmp_path: Pa
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
 
-            listed = subprocess.run(
-                [
-                    BIN / "temporal",
-                    "workflow",
-                    "list",
-                    "--address",
-                    f"127.0.0.1:{temporal_port}",
-                    "--query",
-                    "GenerationStatus='completed'",
-                    "--output",
-                    "json",
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            ids = [w["execution"]["workflowId"] for w in json.loads(listed or "[]")]
-            assert ids == [f"gen-{first['id']}"]
+            assert listed(temporal_port, "GenerationStatus='completed'") == [f"gen-{first['id']}"]
 
             worker_metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
             assert re.search(

@@ -12,7 +12,7 @@ import pytest
 from temporalio import activity, workflow
 
 from genflow.logs import JsonFormatter
-from tests.conftest import Stack
+from tests.conftest import Stack, closed
 
 FIELDS = {"generation_id", "workflow_id", "stage", "attempt"}
 
@@ -58,6 +58,7 @@ async def test_every_line_about_a_generation_names_it_its_stage_and_attempt(
     done = await stack.finished(created["id"])
     assert done["status"] == "completed"
     workflow_id = f"gen-{created['id']}"
+    await closed(stack.temporal.get_workflow_handle(workflow_id))  # its last line is logged
 
     about = lines.about(created["id"])
     assert about, lines.lines[-20:]
@@ -91,6 +92,7 @@ async def test_a_failed_generation_logs_its_error_with_the_failing_stage(
     created = await stack.create(prompt="Nothing to see here.")
     done = await stack.finished(created["id"])
     assert done["status"] == "failed"
+    await closed(stack.temporal.get_workflow_handle(f"gen-{created['id']}"))
     about = lines.about(created["id"])
     failure = [e for e in about if e["message"].startswith("generation failed")]
     assert len(failure) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -41,10 +42,17 @@ async def test_schemathesis_finds_no_server_error_or_schema_violation(
     if stack.settings.resolved_database_url.startswith("sqlite"):
         pytest.skip("the fuzz run uses the PostgreSQL stack (the production read model)")
     generations, projects = await seed(stack)
-    # The fuzzer talks to a second API on the same read model and task queue whose
-    # settings refuse webhook URLs inside the network, as in production: its made-up
-    # URLs never become deliveries that occupy the worker for the rest of the run.
-    settings = stack.settings.model_copy(update={"webhook_allow_private": False})
+    # The fuzzer talks to a second API on the same read model whose settings refuse
+    # webhook URLs inside the network, as in production. The workflows it starts go to
+    # a task queue no worker polls: the HTTP contract is what is under test, and
+    # hundreds of full pipelines (each reviewing a project) would only slow it down.
+    settings = stack.settings.model_copy(
+        update={
+            "webhook_allow_private": False,
+            "task_queue": f"fuzz-unpolled-{uuid.uuid4()}",
+            "max_active_per_user": 1_000_000,
+        }
+    )
     app = create_app(settings, engine=stack.engine, temporal=stack.temporal)
     server, server_task, base_url = await serve(app)
     try:
@@ -61,7 +69,8 @@ async def fuzz(
     config.write_text(
         "\n".join(
             [
-                "max-stream-events = 3",
+                # Every generation has an event stored; waiting for more would take a while.
+                "max-stream-events = 1",
                 "[dictionaries.generations]",
                 f"values = {json.dumps(generations)}",
                 "[dictionaries.projects]",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,31 +13,11 @@ import httpx
 import pytest
 
 from tests.browser import Browser, chromium_path
-from tests.conftest import LIBRARY, free_port
-from tests.test_cli import BIN, wait_for_line
+from tests.conftest import LIBRARY
+from tests.test_cli import listed, start_up, wait_for_line
 
 # The builtin provider finds no entity in this prompt: schema extraction fails.
 NO_ENTITIES = "No entities here."
-
-
-def listed(temporal_port: int, query: str) -> list[str]:
-    out = subprocess.run(
-        [
-            BIN / "temporal",
-            "workflow",
-            "list",
-            "--address",
-            f"127.0.0.1:{temporal_port}",
-            "--query",
-            query,
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [w["execution"]["workflowId"] for w in json.loads(out or "[]")]
 
 
 def test_web_ui_finds_the_completed_generation_by_its_status(tmp_path: Path) -> None:
@@ -49,37 +28,14 @@ def test_web_ui_finds_the_completed_generation_by_its_status(tmp_path: Path) -> 
             pytest.fail(message)
         pytest.skip(message)
 
-    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS") and not k.startswith("GENFLOW_")
-    }
-    env["GENFLOW_WORKER_METRICS_PORT"] = str(free_port())
-    up = subprocess.Popen(
-        [
-            BIN / "genflow",
-            "up",
-            "--home",
-            str(tmp_path / "home"),
-            "--api-port",
-            str(api_port),
-            "--temporal-port",
-            str(temporal_port),
-            "--ui-port",
-            str(ui_port),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    started = start_up(tmp_path / "home")
+    up, temporal_port = started.process, started.temporal_port
     browser = Browser(tmp_path / "chromium-profile", chromium)
     try:
         token = wait_for_line(up, "Bearer token:").split()[-1]
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(
-            base_url=f"http://127.0.0.1:{api_port}", headers=headers, timeout=10
+            base_url=f"http://127.0.0.1:{started.api_port}", headers=headers, timeout=10
         ) as http:
             done = http.post("/v1/generations", json={"prompt": LIBRARY}).json()
             failed = http.post("/v1/generations", json={"prompt": NO_ENTITIES}).json()
@@ -100,7 +56,7 @@ def test_web_ui_finds_the_completed_generation_by_its_status(tmp_path: Path) -> 
 
         browser.start()
         browser.set_viewport(1600, 900)
-        ui = f"http://127.0.0.1:{ui_port}/namespaces/default/workflows?query="
+        ui = f"http://127.0.0.1:{started.ui_port}/namespaces/default/workflows?query="
         browser.navigate(ui + quote('GenerationStatus="completed"', safe=""))
         # A SvelteKit app: the list arrives after the page loads.
         text = browser.wait_for_text(done_id, 'GenerationStatus = "completed"', timeout=60)

@@ -368,6 +368,7 @@ async def test_bodies_over_one_mebibyte_are_413(stack: Stack) -> None:
 
 async def test_cancel_and_delete_without_temporal_are_503_and_change_nothing(stack: Stack) -> None:
     from temporalio.client import Client
+    from temporalio.service import RetryConfig
 
     from api.app import create_app
     from tests.conftest import serve
@@ -375,7 +376,10 @@ async def test_cancel_and_delete_without_temporal_are_503_and_change_nothing(sta
     created = await stack.create(metadata={"test": {"pace": 1.0}})
     await stack.wait_until(created["id"], lambda g: g["status"] == "processing")
     before = await stack.repository.events_after(uuid.UUID(created["id"]), 0)
-    unreachable = await Client.connect("127.0.0.1:1", lazy=True)
+    # Calls give up after ~1 s (the default retries for 10 s first: a blip is not down).
+    unreachable = await Client.connect(
+        "127.0.0.1:1", lazy=True, retry_config=RetryConfig(max_elapsed_time_millis=1000)
+    )
     app = create_app(stack.settings, engine=stack.engine, temporal=unreachable)
     server, task, base_url = await serve(app)
     try:

@@ -47,18 +47,11 @@ def check(report: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def engine_only_once(stack: Stack) -> None:
-    """The engine's output does not depend on the read model: these slow tests (real
-    reviews of whole projects) run on the PostgreSQL stack only."""
-    if stack.settings.resolved_database_url.startswith("sqlite"):
-        pytest.skip("engine tests run once, on the PostgreSQL stack")
-
-
+@pytest.mark.postgresql_only  # the engine does not depend on the read model
 @pytest.mark.parametrize("template", ["python-library", "fastapi-service", "cli-tool"])
 async def test_each_template_yields_a_project_whose_tests_pass(
     stack: Stack, template: str, tmp_path: Path
 ) -> None:
-    engine_only_once(stack)
     created = await stack.create(prompt=SHOP, template=template)
     done = await stack.finished(created["id"], timeout=120)
     assert done["status"] == "completed", done["error"]
@@ -100,6 +93,7 @@ async def test_bad_requirements_fail_once_naming_the_sentence(
     assert done["stages"][0]["attempts"] == 1
 
 
+@pytest.mark.postgresql_only
 @pytest.mark.parametrize(
     ("change", "expected", "check_in_code"),
     [
@@ -111,7 +105,6 @@ async def test_bad_requirements_fail_once_naming_the_sentence(
 async def test_iteration_changes_the_project_and_the_review_lists_it(
     stack: Stack, tmp_path: Path, change: str, expected: list[str], check_in_code: str
 ) -> None:
-    engine_only_once(stack)
     parent = await stack.create(prompt=SHOP, template="fastapi-service")
     assert (await stack.finished(parent["id"], timeout=120))["status"] == "completed"
     response = await stack.http.post(

@@ -14,6 +14,9 @@ from temporalio import activity, workflow
 from genflow.logs import JsonFormatter
 from tests.conftest import Stack, closed
 
+# Worker-side behaviour: the read model's backend does not change it.
+pytestmark = pytest.mark.postgresql_only
+
 FIELDS = {"generation_id", "workflow_id", "stage", "attempt"}
 
 

@@ -29,6 +29,9 @@ from genflow.temporal import build_worker
 from tests.conftest import Stack, serve
 from tests.fake_openai import FILES, FakeOpenAI
 
+# Worker-side behaviour: the read model's backend does not change it.
+pytestmark = pytest.mark.postgresql_only
+
 DEFAULT_MODEL = "fake-default-model"
 API_KEY = "sk-test-key"
 PROMPT = "An inventory. Item has name (text, required, unique) and quantity (integer)."

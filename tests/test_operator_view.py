@@ -4,12 +4,16 @@ workflow's current details."""
 
 from __future__ import annotations
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.converter import DataConverter
 
 from genflow import search_attributes as sa
 from tests.conftest import Stack, closed
+
+# Worker-side behaviour: the read model's backend does not change it.
+pytestmark = pytest.mark.postgresql_only
 
 
 async def test_workflow_and_activities_carry_summaries_for_the_web_ui(stack: Stack) -> None:

@@ -92,6 +92,7 @@ async def test_deliveries_are_signed_and_cover_the_chosen_events(
     assert other["secret"] != secret
 
 
+@pytest.mark.postgresql_only  # the schedule is the worker's, not the read model's
 async def test_a_receiver_failing_twice_gets_the_third_try_with_the_same_id(
     stack: Stack, receiver: Receiver
 ) -> None:
@@ -105,6 +106,7 @@ async def test_a_receiver_failing_twice_gets_the_third_try_with_the_same_id(
     assert len(ids) == 3 and len(set(ids)) == 1
 
 
+@pytest.mark.postgresql_only  # the schedule is the worker's, not the read model's
 async def test_410_stops_deliveries_and_failures_never_change_the_outcome(
     stack: Stack, receiver: Receiver
 ) -> None:

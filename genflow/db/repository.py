@@ -228,7 +228,7 @@ class GenerationRepository:
             rows = await session.execute(
                 select(Generation.status, func.count()).group_by(Generation.status)
             )
-            return {str(status): count for status, count in rows.tuples()}
+            return {str(status): count for status, count in rows}
 
     async def list_for_user(
         self,

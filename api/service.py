@@ -22,7 +22,7 @@ from genflow import search_attributes as sa
 from genflow.db.models import Generation, IdempotencyKey, utcnow
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository, NewGeneration, new_generation_row
-from genflow.domain import ACTIVE_STATUSES, TERMINAL_STATUSES, Status, workflow_id_for
+from genflow.domain import ACTIVE_STATUSES, TERMINAL_STATUSES, Status, excerpt, workflow_id_for
 from genflow.settings import Settings
 from genflow.webhooks import EVENTS, RefusedAddress, check_url
 from workflows.generation import GenerationWorkflow
@@ -252,7 +252,7 @@ class GenerationService:
                 task_queue=self._settings.task_queue,
                 search_attributes=TypedSearchAttributes(attributes),
                 memo={"title": new.title, "user_id": new.user_id, "project_id": new.project_id},
-                static_summary=new.title or " ".join(new.prompt.split())[:200],
+                static_summary=new.title or excerpt(new.prompt, 200),
                 static_details=f"Generation {new.id} of user {new.user_id}",
             )
         except WorkflowAlreadyStartedError:

@@ -72,3 +72,9 @@ WORKFLOW_ID_PREFIX = "gen-"
 
 def workflow_id_for(generation_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{generation_id}"
+
+
+def excerpt(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` characters (ending in an ellipsis if cut)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -17,7 +17,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 
-from genflow.domain import STAGE_ACTIVITY_TYPES, WORKFLOW_ID_PREFIX
+from genflow.domain import STAGE_ACTIVITY_TYPES, WORKFLOW_ID_PREFIX, workflow_id_for
 
 GENERATION_FIELDS = ("generation_id", "workflow_id", "stage", "attempt")
 STAGE_OF_ACTIVITY = {activity: str(stage) for stage, activity in STAGE_ACTIVITY_TYPES.items()}
@@ -51,7 +51,7 @@ def generation_fields(record: logging.LogRecord) -> dict[str, Any]:
     if not fields.get("generation_id"):
         return {}
     if not workflow_id:
-        fields["workflow_id"] = WORKFLOW_ID_PREFIX + fields["generation_id"]
+        fields["workflow_id"] = workflow_id_for(fields["generation_id"])
     return {name: fields.get(name) for name in GENERATION_FIELDS}
 
 

@@ -23,7 +23,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.stages import StageActivities
     from activities.store import StoreActivities
     from genflow import search_attributes as sa
-    from genflow.domain import STAGE_PROGRESS, STAGES, WORKFLOW_TYPE, StageName, Status
+    from genflow.domain import (
+        STAGE_PROGRESS,
+        STAGES,
+        WORKFLOW_TYPE,
+        StageName,
+        Status,
+        excerpt,
+    )
     from workflows.types import (
         ApprovalDecision,
         CancelInput,
@@ -103,7 +110,7 @@ class GenerationWorkflow:
             await workflow.execute_activity_method(
                 StoreActivities.start_generation,
                 input,
-                summary=f"Record the generation: {_excerpt(input.title or input.prompt)}",
+                summary=f"Record the generation: {excerpt(input.title or input.prompt, 80)}",
                 **STORE_OPTIONS,
             )
             self._set_status(Status.PROCESSING)
@@ -296,11 +303,6 @@ class GenerationWorkflow:
         if progress.quality_score is not None:
             lines.append(f"quality score: {progress.quality_score:g}")
         workflow.set_current_details("\n\n".join(lines))
-
-
-def _excerpt(text: str, limit: int = 80) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _failure(err: BaseException) -> tuple[str, str]:

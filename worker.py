@@ -31,7 +31,11 @@ async def run_worker(settings: Settings) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         logging.getLogger("genflow.worker").info(
-            "worker polling %s on %s", settings.task_queue, settings.resolved_temporal_address
+            "worker (%s) polling %s on %s, %d sandbox slot(s)",
+            settings.worker_role,
+            settings.task_queue,
+            settings.resolved_temporal_address,
+            settings.sandbox_slots,
         )
         async with worker:  # shuts down gracefully when the block ends
             await stop.wait()

@@ -9,12 +9,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from genflow.db.errors import is_database_outage
 from genflow.db.models import Generation
 from genflow.db.repository import FileOut, GenerationRepository
 from genflow.domain import STAGE_ACTIVITY_TYPES, StageName
@@ -72,14 +73,24 @@ class StageActivities:
         self._run_generated_code = run_generated_code
 
     async def _run(self, input: StageInput, stage: StageName, work: StageWork) -> StageResult:
+        """One attempt of `stage`, heartbeating through all of its I/O (the read-model
+        writes included), so it stays alive and cancellable from start to end."""
+        return await heartbeat_while(self._attempt(input, stage, work))
+
+    async def _attempt(self, input: StageInput, stage: StageName, work: StageWork) -> StageResult:
         generation_id = uuid.UUID(input.generation_id)
-        attempt = activity.info().attempt
-        if not await self._repository.stage_started(generation_id, stage, attempt):
+        info = activity.info()
+        attempt = info.attempt
+        queued = datetime.now(UTC) - info.current_attempt_scheduled_time
+        queue_ms = max(0, int(queued.total_seconds() * 1000))
+        activity.metric_meter().create_histogram(
+            "genflow_stage_schedule_to_start", "Time a stage attempt waited in the queue", "ms"
+        ).record(queue_ms, {"stage": str(stage)})
+        if not await self._repository.stage_started(generation_id, stage, attempt, queue_ms):
             return StageResult(stage=stage, attempt=attempt, recorded=False)
-        activity.heartbeat()
         started = time.monotonic()
         try:
-            output = await heartbeat_while(work(generation_id))
+            output = await work(generation_id)
         except BadRequirements as err:
             raise ApplicationError(
                 str(err), type="invalid_requirements", non_retryable=True
@@ -89,8 +100,7 @@ class StageActivities:
         except ApplicationError:
             raise
         except Exception as err:
-            await self._repository.stage_retrying(generation_id, stage, attempt, _describe(err))
-            activity.logger.warning("stage attempt failed, Temporal retries it: %s", _describe(err))
+            await self._record_failure(input, stage, attempt, err)
             raise
         elapsed_ms = int((time.monotonic() - started) * 1000)
         meter = activity.metric_meter()
@@ -118,6 +128,31 @@ class StageActivities:
             files=len(output.files),
             quality_score=output.quality_score,
             recorded=recorded,
+        )
+
+    async def _record_failure(
+        self, input: StageInput, stage: StageName, attempt: int, err: Exception
+    ) -> None:
+        """Record a failed attempt. A database outage is an infrastructure fault:
+        retried until the stage's deadline, not counted. The stage's own errors count,
+        and the one that reaches `input.max_attempts` ends the stage, naming it."""
+        generation_id = uuid.UUID(input.generation_id)
+        error = _describe(err)
+        if is_database_outage(err):
+            activity.logger.warning("stage attempt lost the read model, retried: %s", error)
+            return
+        failures = await self._repository.stage_retrying(generation_id, stage, attempt, error)
+        if failures >= input.max_attempts:
+            raise ApplicationError(
+                f"{stage} failed {failures} time(s); last error: {error}",
+                type="stage_failed",
+                non_retryable=True,
+            ) from err
+        activity.logger.warning(
+            "stage attempt failed (%d of %d allowed), Temporal retries it: %s",
+            failures,
+            input.max_attempts,
+            error,
         )
 
     async def _generation(self, generation_id: uuid.UUID) -> Generation:

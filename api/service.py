@@ -26,7 +26,7 @@ from genflow.domain import ACTIVE_STATUSES, TERMINAL_STATUSES, Status, excerpt, 
 from genflow.settings import Settings
 from genflow.webhooks import EVENTS, RefusedAddress, check_url
 from workflows.generation import GenerationWorkflow
-from workflows.types import ApprovalDecision, WebhookTarget
+from workflows.types import ApprovalDecision, StagePolicy, WebhookTarget
 
 from .problems import ProblemError
 from .schemas import GenerationCreate, IterationCreate
@@ -36,6 +36,14 @@ log = logging.getLogger("genflow.api")
 # A claimed Idempotency-Key whose generation has not appeared after this long belongs
 # to a request that died; a retry with the same key finishes creating it.
 STALE_CLAIM = timedelta(seconds=30)
+
+
+def stage_policy(settings: Settings) -> StagePolicy:
+    return StagePolicy(
+        deadline_seconds=settings.stage_deadline_seconds,
+        max_attempts=settings.stage_max_attempts,
+        heartbeat_timeout_seconds=settings.stage_heartbeat_timeout_seconds,
+    )
 
 
 def request_hash(kind: str, body: dict[str, Any]) -> str:
@@ -247,7 +255,9 @@ class GenerationService:
         try:
             await self._temporal.start_workflow(
                 GenerationWorkflow.run,
-                new.to_workflow_input(self._settings.approval_timeout_seconds),
+                new.to_workflow_input(
+                    self._settings.approval_timeout_seconds, stage_policy(self._settings)
+                ),
                 id=new.workflow_id,
                 task_queue=self._settings.task_queue,
                 search_attributes=TypedSearchAttributes(attributes),

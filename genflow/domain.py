@@ -5,6 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 TASK_QUEUE = "generations"
+# Work that runs generated code (the review) has its own task queue beside each
+# generation's queue, served by a worker with a bounded number of sandbox slots.
+SANDBOX_QUEUE_SUFFIX = "-sandbox"
 WORKFLOW_TYPE = "GenerationWorkflow"
 PROGRESS_QUERY = "progress"
 
@@ -72,6 +75,11 @@ WORKFLOW_ID_PREFIX = "gen-"
 
 def workflow_id_for(generation_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{generation_id}"
+
+
+def sandbox_task_queue(task_queue: str) -> str:
+    """The task queue of the sandboxed stages of generations started on `task_queue`."""
+    return f"{task_queue}{SANDBOX_QUEUE_SUFFIX}"
 
 
 def excerpt(text: str, limit: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -81,6 +82,22 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr = SecretStr("")
     openai_model: str = "gpt-4o-mini"
     openai_timeout_seconds: float = 120.0
+
+    # Stage retries. Infrastructure faults (a worker killed, stopped or starved, a lost
+    # database connection) are retried until the stage's deadline, a schedule-to-close
+    # long enough for hours of outage (queue time included); errors the stage raises
+    # itself use up at most `stage_max_attempts` attempts. A worker that stops
+    # heartbeating is noticed after `stage_heartbeat_timeout_seconds`.
+    stage_deadline_seconds: float = Field(default=6 * 3600.0, gt=0)
+    stage_max_attempts: int = Field(default=5, ge=1)
+    stage_heartbeat_timeout_seconds: float = Field(default=5.0, ge=1)
+
+    # Which task queues this worker serves: "all" (the default: workflows, the light
+    # stages and the sandboxed review), "orchestration" (no generated code) or
+    # "sandbox" (only the review, `sandbox_slots` at a time).
+    worker_role: Literal["all", "orchestration", "sandbox"] = "all"
+    # Sandboxed reviews one worker runs at once; the rest wait in Temporal's queue.
+    sandbox_slots: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
     # Review: run each generated project's tests in a sandbox (off: not measured).
     run_generated_code: bool = True

@@ -1,6 +1,6 @@
 """Stage activities whose pace and faults a test scripts per generation, through
-`metadata["test"]`: {"pace": seconds per stage, "fail_once": stage name}. The real
-stage work still runs after the scripted part."""
+`metadata["test"]`: {"pace": seconds per stage, "fail_once": stage name, "fail_always":
+stage name}. The real stage work still runs after the scripted part."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ class ScriptedStages(StageActivities):
         async def scripted(generation_id: uuid.UUID) -> StageOutput:
             await asyncio.sleep(float(script.get("pace", 0)))
             if script.get("fail_once") == stage and attempt == 1:
-                raise ConnectionError("transient failure injected by the test")
+                raise RuntimeError("transient failure injected by the test")
+            if script.get("fail_always") == stage:
+                raise RuntimeError(f"the stage's own error, attempt {attempt}")
             return await work(generation_id)
 
         return await super()._run(input, stage, scripted)

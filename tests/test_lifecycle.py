@@ -76,7 +76,8 @@ async def test_transient_failure_is_retried_and_attempts_are_visible(stack: Stac
             "stage": "code_generation",
             "status": "retrying",
             "attempt": 1,
-            "error": "ConnectionError: transient failure injected by the test",
+            "error": "RuntimeError: transient failure injected by the test",
+            "counted": True,
         }
     ]
     assert sum(e.event == "artifact" for e in events) == len(EXPECTED_PATHS)

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         StageName,
         Status,
         excerpt,
+        sandbox_task_queue,
     )
     from workflows.types import (
         ApprovalDecision,
@@ -60,21 +61,26 @@ STAGE_ACTIVITIES = {
     StageName.DOCUMENTATION: StageActivities.write_documentation,
 }
 
-# Stage retries: transient failures back off 1 s, 2 s, 4 s, ... up to 30 s.
+# Stages that run generated code go to the sandbox task queue, whose workers take a
+# bounded number at once; the rest wait there, with no schedule-to-start timeout.
+SANDBOXED_STAGES = frozenset({StageName.CODE_REVIEW})
+# Stage retries back off 1 s, 2 s, 4 s, ... up to 30 s, with no attempt limit here:
+# infrastructure faults (a worker killed or starved) are retried until the stage's
+# deadline (schedule-to-close, from the input's policy); the stage activity itself
+# ends its own errors as non-retryable after `StagePolicy.max_attempts`.
 STAGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
+    maximum_attempts=0,
 )
+# The longest one attempt of each stage may run.
 STAGE_TIMEOUT = {
     StageName.SCHEMA_EXTRACTION: timedelta(minutes=5),
     StageName.CODE_GENERATION: timedelta(minutes=15),
     StageName.CODE_REVIEW: timedelta(minutes=10),
     StageName.DOCUMENTATION: timedelta(minutes=5),
 }
-# Stages heartbeat every second; a worker killed mid-stage is noticed after this.
-HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 STORE_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(
@@ -116,14 +122,18 @@ class GenerationWorkflow:
             self._set_status(Status.PROCESSING)
             _log.info("generation started")
             await self._notify(input, "started")
+            policy = input.policy
             for number, stage in enumerate(STAGES, start=1):
                 current = stage
                 self._enter(stage)
+                queue = workflow.info().task_queue
                 result: StageResult = await workflow.execute_activity_method(
                     STAGE_ACTIVITIES[stage],
-                    StageInput(input.generation_id, stage),
+                    StageInput(input.generation_id, stage, policy.max_attempts),
+                    task_queue=sandbox_task_queue(queue) if stage in SANDBOXED_STAGES else queue,
+                    schedule_to_close_timeout=timedelta(seconds=policy.deadline_seconds),
                     start_to_close_timeout=STAGE_TIMEOUT[stage],
-                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                    heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
                     retry_policy=STAGE_RETRY,
                     summary=f"Stage {number} of {len(STAGES)}: {STAGE_SUMMARIES[stage]}",
                 )
@@ -315,5 +325,8 @@ def _failure(err: BaseException) -> tuple[str, str]:
     if isinstance(cause, ApplicationError):
         return cause.type or "stage_failed", cause.message
     if isinstance(cause, TemporalTimeoutError):
-        return "stage_timeout", f"the stage timed out ({cause.type.name if cause.type else ''})"
+        kind = cause.type.name if cause.type else ""
+        if kind == "SCHEDULE_TO_CLOSE":
+            return "stage_timeout", "the stage did not finish before its deadline"
+        return "stage_timeout", f"the stage timed out ({kind})"
     return "stage_failed", str(cause or err)

@@ -26,6 +26,16 @@ class WebhookDelivery:
 
 
 @dataclass
+class StagePolicy:
+    """How a stage is retried: infrastructure faults until `deadline_seconds` (a
+    schedule-to-close), the stage's own errors at most `max_attempts` times."""
+
+    deadline_seconds: float = 6 * 3600.0
+    max_attempts: int = 5
+    heartbeat_timeout_seconds: float = 5.0
+
+
+@dataclass
 class GenerationInput:
     """Everything needed to (re)create the generation's row: the workflow inserts it
     itself if the API died before it could."""
@@ -48,12 +58,14 @@ class GenerationInput:
     require_approval: bool = False
     approval_timeout_seconds: float = 86_400.0
     webhook: WebhookTarget | None = None
+    policy: StagePolicy = field(default_factory=StagePolicy)
 
 
 @dataclass
 class StageInput:
     generation_id: str
     stage: str
+    max_attempts: int = 5  # of the stage's own errors; infrastructure faults not counted
 
 
 @dataclass

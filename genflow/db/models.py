@@ -20,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -163,8 +164,26 @@ class Stage(Base):
     ended_at: Mapped[datetime | None]
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    # Since when the stage waits in Temporal's task queue (set when the stage before it
+    # ends; a stage is queued while it is pending with queued_at set), and how long
+    # its latest attempt waited there (schedule-to-start).
+    queued_at: Mapped[datetime | None]
+    queue_ms: Mapped[int | None] = mapped_column(Integer)
+    # Attempts that ended in the stage's own error (infrastructure faults not counted).
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     generation: Mapped[Generation] = relationship(back_populates="stages")
+
+    __table_args__ = (
+        # The backlog: queued stages only, so counting it stays cheap at any size.
+        Index(
+            "ix_generation_stages_queued",
+            "name",
+            "queued_at",
+            postgresql_where=text("status = 'pending' AND queued_at IS NOT NULL"),
+            sqlite_where=text("status = 'pending' AND queued_at IS NOT NULL"),
+        ),
+    )
 
 
 class Event(Base):

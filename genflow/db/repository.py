@@ -40,7 +40,7 @@ from genflow.domain import (
     Status,
     workflow_id_for,
 )
-from workflows.types import GenerationInput, WebhookTarget
+from workflows.types import GenerationInput, StagePolicy, WebhookTarget
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,9 @@ class NewGeneration:
     require_approval: bool = False  # for the workflow only; not a column
     webhook: WebhookTarget | None = None  # for the workflow only; not a column
 
-    def to_workflow_input(self, approval_timeout_seconds: float) -> GenerationInput:
+    def to_workflow_input(
+        self, approval_timeout_seconds: float, policy: StagePolicy | None = None
+    ) -> GenerationInput:
         """The workflow's input: everything needed to insert this row again."""
         return GenerationInput(
             generation_id=str(self.id),
@@ -87,6 +89,7 @@ class NewGeneration:
             require_approval=self.require_approval,
             approval_timeout_seconds=approval_timeout_seconds,
             webhook=self.webhook,
+            policy=policy or StagePolicy(),
         )
 
     @classmethod
@@ -155,7 +158,7 @@ def new_generation_row(new: NewGeneration) -> Generation:
         created_at=created_at,
         updated_at=created_at,
         stages=[
-            Stage(name=name, position=i, status=StageStatus.PENDING, attempts=0)
+            Stage(name=name, position=i, status=StageStatus.PENDING, attempts=0, failures=0)
             for i, name in enumerate(STAGES)
         ],
         artifacts=[],
@@ -424,6 +427,8 @@ class GenerationRepository:
             if generation.status == Status.PENDING:
                 generation.status = Status.PROCESSING
                 generation.started_at = generation.started_at or utcnow()
+                first = await self._stage(session, generation_id, STAGES[0])
+                first.queued_at = first.queued_at or generation.started_at
             await self._append(
                 session,
                 generation,
@@ -434,24 +439,45 @@ class GenerationRepository:
             return True
 
     async def mark_awaiting_approval(self, generation_id: uuid.UUID) -> None:
-        await self._set_status(generation_id, Status.AWAITING_APPROVAL, "status:awaiting_approval")
+        # The next stage is not queued while the generation waits for a person.
+        await self._set_status(
+            generation_id, Status.AWAITING_APPROVAL, "status:awaiting_approval", queued=False
+        )
 
     async def mark_approved(self, generation_id: uuid.UUID) -> None:
-        await self._set_status(generation_id, Status.PROCESSING, "status:approved")
+        await self._set_status(generation_id, Status.PROCESSING, "status:approved", queued=True)
 
-    async def _set_status(self, generation_id: uuid.UUID, status: Status, key: str) -> None:
-        """Move an active generation to `status` (a cancel in flight keeps `cancelling`)."""
+    async def _set_status(
+        self, generation_id: uuid.UUID, status: Status, key: str, queued: bool
+    ) -> None:
+        """Move an active generation to `status` (a cancel in flight keeps `cancelling`)
+        and mark its next pending stage queued or not."""
         async with self._sessions.begin() as session:
             generation = await self._lock(session, generation_id)
             if generation is None or generation.status in TERMINAL_STATUSES:
                 return
             if generation.status != Status.CANCELLING:
                 generation.status = status
+            pending = [
+                row
+                for row in await self._stages(session, generation_id)
+                if row.status == StageStatus.PENDING
+            ]
+            if pending:
+                following = min(pending, key=lambda row: row.position)
+                following.queued_at = (following.queued_at or utcnow()) if queued else None
             await self._append(session, generation, key, EventType.STATUS, {"status": status})
 
-    async def stage_started(self, generation_id: uuid.UUID, stage: StageName, attempt: int) -> bool:
-        """Record attempt `attempt` of `stage` as running. False if the generation
-        has ended (cancelled meanwhile): the caller must not do the work."""
+    async def stage_started(
+        self,
+        generation_id: uuid.UUID,
+        stage: StageName,
+        attempt: int,
+        queue_ms: int | None = None,
+    ) -> bool:
+        """Record attempt `attempt` of `stage` as running, after waiting `queue_ms` in
+        the task queue. False if the generation has ended (cancelled meanwhile): the
+        caller must not do the work."""
         async with self._sessions.begin() as session:
             generation = await self._lock(session, generation_id)
             if generation is None or generation.status in TERMINAL_STATUSES:
@@ -460,6 +486,8 @@ class GenerationRepository:
             row.status = StageStatus.RUNNING
             row.attempts = max(row.attempts, attempt)
             row.error = None
+            if queue_ms is not None:
+                row.queue_ms = queue_ms
             if row.started_at is None:
                 row.started_at = utcnow()
             generation.stage = stage
@@ -473,16 +501,24 @@ class GenerationRepository:
             return True
 
     async def stage_retrying(
-        self, generation_id: uuid.UUID, stage: StageName, attempt: int, error: str
-    ) -> None:
+        self,
+        generation_id: uuid.UUID,
+        stage: StageName,
+        attempt: int,
+        error: str,
+        own_error: bool = True,
+    ) -> int:
+        """Record that attempt `attempt` failed and will be retried. Returns how many
+        attempts ended in the stage's own error (`own_error`; an infrastructure fault
+        is recorded but not counted), each attempt counted once."""
         async with self._sessions.begin() as session:
             generation = await self._lock(session, generation_id)
             if generation is None or generation.status in TERMINAL_STATUSES:
-                return
+                return 0
             row = await self._stage(session, generation_id, stage)
             row.status = StageStatus.RETRYING
             row.error = error
-            await self._append(
+            appended = await self._append(
                 session,
                 generation,
                 f"stage:{stage}:retrying:{attempt}",
@@ -492,8 +528,12 @@ class GenerationRepository:
                     "status": StageStatus.RETRYING,
                     "attempt": attempt,
                     "error": error,
+                    "counted": own_error,
                 },
             )
+            if appended and own_error:
+                row.failures = (row.failures or 0) + 1
+            return row.failures or 0
 
     async def stage_completed(
         self,
@@ -542,7 +582,11 @@ class GenerationRepository:
                         "sha256": digest,
                     },
                 )
-            row = await self._stage(session, generation_id, stage)
+            stages = {row.name: row for row in await self._stages(session, generation_id)}
+            row = stages[stage]
+            following = stages.get(STAGES[STAGES.index(stage) + 1]) if stage != STAGES[-1] else None
+            if following is not None and following.status == StageStatus.PENDING:
+                following.queued_at = following.queued_at or utcnow()
             if any(tokens) and row.status != StageStatus.COMPLETED:  # count a stage once
                 metrics = dict(generation.metrics)
                 metrics["tokens_in"] = int(metrics.get("tokens_in", 0)) + tokens[0]
@@ -719,15 +763,15 @@ class GenerationRepository:
         key: str,
         event: EventType,
         data: dict[str, Any],
-    ) -> None:
-        """Append an event once: a second call with the same key does nothing."""
+    ) -> bool:
+        """Append an event once: a second call with the same key does nothing (False)."""
         seen = await session.scalar(
             select(func.count())
             .select_from(Event)
             .where(Event.generation_id == generation.id, Event.key == key)
         )
         if seen:
-            return
+            return False
         generation.last_event_id += 1
         generation.updated_at = utcnow()
         await session.execute(
@@ -740,6 +784,7 @@ class GenerationRepository:
                 created_at=utcnow(),
             )
         )
+        return True
 
 
 def _ms(start: datetime | None, end: datetime) -> int | None:

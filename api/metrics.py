@@ -13,8 +13,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from genflow.db.models import utcnow
 from genflow.db.repository import GenerationRepository
-from genflow.domain import Status
+from genflow.db.statistics import backlog_of
+from genflow.domain import STAGES, Status
 
 STATUS_COUNT_SECONDS = 10.0
 
@@ -39,6 +41,18 @@ class ApiMetrics:
             ["status"],
             registry=self.registry,
         )
+        self.backlog = Gauge(
+            "genflow_backlog",
+            "Stages waiting in Temporal's task queue for a worker slot, by stage "
+            "(counted at most every 10 s).",
+            ["stage"],
+            registry=self.registry,
+        )
+        self.backlog_oldest = Gauge(
+            "genflow_backlog_oldest_seconds",
+            "How long the longest-waiting queued stage has waited (0: none waits).",
+            registry=self.registry,
+        )
         self.counted_at = -math.inf
 
     async def count_generations(self, repository: GenerationRepository) -> None:
@@ -51,6 +65,12 @@ class ApiMetrics:
         counts = await repository.count_by_status()
         for status in Status:
             self.generations.labels(status.value).set(counts.get(status.value, 0))
+        async with repository.session_maker() as session:
+            backlog = await backlog_of(session)
+        for stage in STAGES:
+            self.backlog.labels(stage.value).set(backlog.by_stage.get(stage.value, 0))
+        oldest = backlog.oldest_queued_at
+        self.backlog_oldest.set((utcnow() - oldest).total_seconds() if oldest else 0)
 
 
 class MetricsMiddleware:

@@ -11,7 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from genflow.db.errors import is_database_outage
+
 PROBLEM_JSON = "application/problem+json"
+# How long a client should wait before retrying while the read model is unreachable.
+OUTAGE_RETRY_AFTER_SECONDS = 2
 log = logging.getLogger("genflow.api")
 
 
@@ -78,5 +82,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_database_outage(exc):  # an outage, not a bug: the client retries
+            log.warning(
+                "read model unreachable on %s %s: %s", request.method, request.url.path, exc
+            )
+            return problem_response(
+                503,
+                "The database is unreachable for the moment. Try again shortly.",
+                headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+            )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "An unexpected error occurred.")

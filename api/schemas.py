@@ -105,6 +105,20 @@ class StageOut(BaseModel):
     ended_at: datetime | None
     duration_ms: int | None
     error: str | None
+    queued_at: datetime | None = Field(
+        default=None, description="Since when the stage waits in the task queue (if it does)"
+    )
+    queue_ms: int | None = Field(
+        default=None, description="How long its latest attempt waited in the queue"
+    )
+
+
+class QueueOut(BaseModel):
+    """Present while a stage of this generation waits in Temporal's task queue for a
+    free worker slot (a burst larger than the workers); absent otherwise."""
+
+    stage: str
+    since: datetime
 
 
 class ArtifactOut(BaseModel):
@@ -152,6 +166,9 @@ class GenerationOut(BaseModel):
     status: Status
     stage: str | None
     progress: int = Field(ge=0, le=100)
+    queue: QueueOut | None = Field(
+        default=None, description="The stage waiting for a worker, and since when"
+    )
     stages: list[StageOut]
     quality_score: float | None
     quality_report: dict[str, Any] | None
@@ -197,6 +214,7 @@ class GenerationOut(BaseModel):
             status=Status(row.status),
             stage=row.stage,
             progress=row.progress,
+            queue=_queue(row.status, stages),
             stages=[
                 StageOut.model_construct(
                     name=s.name,
@@ -206,6 +224,8 @@ class GenerationOut(BaseModel):
                     ended_at=s.ended_at,
                     duration_ms=s.duration_ms,
                     error=s.error,
+                    queued_at=s.queued_at,
+                    queue_ms=s.queue_ms,
                 )
                 for s in stages
             ],
@@ -247,6 +267,15 @@ class GenerationOut(BaseModel):
                 archive=f"{base}/archive",
             ),
         )
+
+
+def _queue(status: str, stages: Sequence[Any]) -> QueueOut | None:
+    if status not in (Status.PENDING, Status.PROCESSING):
+        return None
+    for stage in stages:
+        if stage.status == StageStatus.PENDING and stage.queued_at is not None:
+            return QueueOut.model_construct(stage=stage.name, since=stage.queued_at)
+    return None
 
 
 class GenerationPage(BaseModel):
@@ -326,6 +355,18 @@ class DayCountsOut(BaseModel):
     failed: int
 
 
+class QueueLatencyOut(BaseModel):
+    p50_ms: float | None
+    p95_ms: float | None
+    samples: int
+
+
+class BacklogOut(BaseModel):
+    queued: int = Field(description="Your stages waiting in the task queue for a worker")
+    by_stage: dict[str, int]
+    oldest_queued_at: datetime | None
+
+
 class StatisticsOut(BaseModel):
     total: int
     by_status: dict[str, int]
@@ -335,6 +376,10 @@ class StatisticsOut(BaseModel):
     duration_p95_ms: float | None
     stages: dict[str, StageStatisticsOut]
     daily: list[DayCountsOut] = Field(description="The last 30 days, oldest first (UTC)")
+    backlog: BacklogOut
+    schedule_to_start: dict[str, QueueLatencyOut] = Field(
+        description="Per stage: how long attempts waited in the queue (last 24 hours)"
+    )
 
 
 class WebhookSecretOut(BaseModel):

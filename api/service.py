@@ -185,6 +185,8 @@ class GenerationService:
         row = await self._repository.get_for_user(record.generation_id, record.user_id)
         if row is not None:
             return row
+        if await self._workflow_exists(workflow_id_for(str(record.generation_id))):
+            return None  # it got as far as the start: finish the job (insert the row) now
         if utcnow() - record.created_at < STALE_CLAIM:
             raise ProblemError(
                 409,
@@ -192,6 +194,18 @@ class GenerationService:
                 headers={"Retry-After": "1"},
             )
         return None
+
+    async def _workflow_exists(self, workflow_id: str) -> bool:
+        """Whether Temporal has this workflow; an unreachable Temporal answers 503."""
+        try:
+            await self._temporal.get_workflow_handle(workflow_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise ProblemError(
+                503, "Temporal is unreachable; nothing was created. Try again."
+            ) from err
+        return True
 
     async def _enforce_limits(self, user_id: str) -> None:
         active = await self._repository.count_active(user_id)

@@ -24,12 +24,19 @@ def up(
     api_port: Annotated[int, typer.Option(help="API port.")] = 8000,
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port.")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Run the embedded stack: Temporal dev server, a worker and the API."""
+    """Run the embedded stack: Temporal dev server, worker(s) and the API."""
     from genflow.supervisor import run_stack
 
     settings = Settings(home=home, api_port=api_port)
-    run_stack(settings, api_port=api_port, temporal_port=temporal_port, ui_port=ui_port)
+    run_stack(
+        settings,
+        api_port=api_port,
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        workers=workers,
+    )
 
 
 @app.command()

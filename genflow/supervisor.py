@@ -1,9 +1,10 @@
 """`genflow up`: the embedded stack as supervised child processes.
 
-Children: the Temporal dev server (unless TEMPORAL_ADDRESS is set), one worker and
-the API. A child that dies is restarted with backoff; SIGINT or SIGTERM stops them
-all. Children also get SIGTERM from the kernel if this process dies (PDEATHSIG), so
-no process is left behind even after a SIGKILL.
+Children: the Temporal dev server (unless TEMPORAL_ADDRESS is set), one or more
+workers and the API. A child that dies is restarted at once if it had run healthily
+for HEALTHY_SECONDS; one that keeps dying sooner backs off 1 s, 2 s, 4 s ... 30 s.
+SIGINT or SIGTERM stops them all. Children also get SIGTERM from the kernel if this
+process dies (PDEATHSIG), so no process is left behind even after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from genflow.settings import Settings
 from genflow.temporal import connect, register_search_attributes
 
 PR_SET_PDEATHSIG = 1
+# A child that ran this long before dying was healthy: restart it at once.
+HEALTHY_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 30.0
 
 
 def _die_with_parent() -> None:
@@ -55,6 +59,16 @@ class Child:
     restarts: int = 0
     next_start: float = 0.0
     started: list[float] = field(default_factory=list)
+    quick_deaths: int = 0  # deaths in a row, each before HEALTHY_SECONDS of running
+
+    def restart_delay(self, now: float) -> float:
+        """Seconds to wait before restarting this (dead) child: none after a healthy
+        run, then 1 s, 2 s, 4 s ... while it keeps dying young."""
+        if not self.started or now - self.started[-1] >= HEALTHY_SECONDS:
+            self.quick_deaths = 0
+        delay = 0.0 if self.quick_deaths == 0 else 2.0 ** (self.quick_deaths - 1)
+        self.quick_deaths += 1
+        return min(MAX_BACKOFF_SECONDS, delay)
 
     def start(self) -> None:
         with self.log.open("ab") as log:
@@ -87,6 +101,7 @@ class Stack:
         temporal_port: int,
         ui_port: int,
         echo: Callable[[str], None] = print,
+        workers: int = 1,
     ) -> None:
         self.settings = settings
         self.home = settings.home.resolve()
@@ -94,6 +109,7 @@ class Stack:
         self.temporal_port = temporal_port
         self.ui_port = ui_port
         self.echo = echo
+        self.workers = workers
         self.children: list[Child] = []
         self.stopping = False
         self.embedded_temporal = settings.temporal_address is None
@@ -105,6 +121,8 @@ class Stack:
         env["TEMPORAL_ADDRESS"] = self.temporal_address
         env["GENFLOW_API_PORT"] = str(self.api_port)
         env["GENFLOW_API_HOST"] = self.settings.api_host
+        if "GENFLOW_SANDBOX_SLOTS" not in env:  # the machine's cores, shared by the workers
+            env["GENFLOW_SANDBOX_SLOTS"] = str(max(1, (os.cpu_count() or 1) // self.workers))
         return env
 
     def _child(self, name: str, argv: list[str]) -> Child:
@@ -143,7 +161,9 @@ class Stack:
             )
         asyncio.run(self._prepare())
         python = sys.executable
-        self._child("worker", [python, "-m", "genflow.cli", "worker"])
+        for number in range(1, self.workers + 1):
+            name = "worker" if number == 1 else f"worker-{number}"
+            self._child(name, [python, "-m", "genflow.cli", "worker"])
         self._child("api", [python, "-m", "genflow.cli", "api"])
         self._wait_for_api()
 
@@ -197,10 +217,9 @@ class Stack:
                 if code is None or self.stopping:
                     continue
                 if child.next_start == 0.0:
-                    # Back off when a child keeps dying: 1 s, 2 s, 4 s ... 30 s.
-                    recent = [t for t in child.started if now - t < 60]
-                    child.next_start = now + min(30.0, 2.0 ** max(0, len(recent) - 1))
-                    self.echo(f"{child.name} exited with {code}; restarting")
+                    delay = child.restart_delay(now)
+                    child.next_start = now + delay
+                    self.echo(f"{child.name} exited with {code}; restarting in {delay:g} s")
                 elif now >= child.next_start:
                     child.next_start = 0.0
                     child.restarts += 1
@@ -213,8 +232,10 @@ class Stack:
             child.stop()
 
 
-def run_stack(settings: Settings, api_port: int, temporal_port: int, ui_port: int) -> None:
-    stack = Stack(settings, api_port, temporal_port, ui_port)
+def run_stack(
+    settings: Settings, api_port: int, temporal_port: int, ui_port: int, workers: int = 1
+) -> None:
+    stack = Stack(settings, api_port, temporal_port, ui_port, workers=workers)
 
     def request_stop(_signum: int, _frame: object) -> None:
         stack.stopping = True

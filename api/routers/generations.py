@@ -48,7 +48,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Request body over 1 MiB",
         422: "Invalid request",
         429: "Per-user limit reached; see Retry-After",
-        503: "Temporal unavailable; nothing changed",
+        503: "Temporal or the database unreachable for the moment; retry after Retry-After",
     }
     return {
         status: {
@@ -56,7 +56,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": described[status],
             "content": {"application/problem+json": {}},
         }
-        for status in (401, 422, *statuses)
+        for status in sorted({401, 422, 503, *statuses})
     }
 
 

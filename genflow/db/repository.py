@@ -270,6 +270,8 @@ class GenerationRepository:
                     Stage.ended_at,
                     Stage.duration_ms,
                     Stage.error,
+                    Stage.queued_at,
+                    Stage.queue_ms,
                 )
                 .where(Stage.generation_id.in_(generation_ids))
                 .order_by(Stage.position)

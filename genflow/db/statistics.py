@@ -11,17 +11,35 @@ from typing import Any
 from sqlalchemy import Date, cast, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from genflow.db.models import Generation
+from genflow.db.models import Generation, Stage
 from genflow.db.repository import dialect_of
 from genflow.domain import STAGES, TERMINAL_STATUSES, Status
 
 DAYS = 30
+# The window of the schedule-to-start figures: recent enough to tell when to add workers.
+QUEUE_WINDOW = timedelta(hours=24)
 
 
 @dataclass
 class StageStatistics:
     average_ms: float | None
     p95_ms: float | None
+
+
+@dataclass
+class QueueLatency:
+    p50_ms: float | None
+    p95_ms: float | None
+    samples: int
+
+
+@dataclass
+class Backlog:
+    """Stages waiting in Temporal's task queue for a free worker (or sandbox) slot."""
+
+    queued: int = 0
+    by_stage: dict[str, int] = field(default_factory=dict)
+    oldest_queued_at: datetime | None = None
 
 
 @dataclass
@@ -42,6 +60,8 @@ class Statistics:
     duration_p95_ms: float | None
     stages: dict[str, StageStatistics]
     daily: list[DayCounts] = field(default_factory=list)
+    backlog: Backlog = field(default_factory=Backlog)
+    schedule_to_start: dict[str, QueueLatency] = field(default_factory=dict)
 
 
 Totals = tuple[
@@ -81,6 +101,8 @@ class StatisticsRepository:
             else:
                 totals = await self._totals_in_python(session, user_id)
             daily = await self._daily(session, Generation.user_id == user_id, since, first_day)
+            backlog = await backlog_of(session, user_id)
+            queue_latency = await self._schedule_to_start(session, user_id)
         by_status, average_quality, p50, p95, stages = totals
         terminal = sum(by_status.get(status, 0) for status in TERMINAL_STATUSES)
         completed = by_status.get(Status.COMPLETED, 0)
@@ -93,7 +115,46 @@ class StatisticsRepository:
             duration_p95_ms=p95,
             stages=stages,
             daily=daily,
+            backlog=backlog,
+            schedule_to_start=queue_latency,
         )
+
+    async def _schedule_to_start(
+        self, session: AsyncSession, user_id: str
+    ) -> dict[str, QueueLatency]:
+        """p50/p95 of the time stage attempts waited in the queue, over QUEUE_WINDOW."""
+        mine = (
+            Stage.queue_ms.is_not(None),
+            Generation.user_id == user_id,
+            Generation.created_at >= datetime.now(UTC) - QUEUE_WINDOW,
+        )
+        joined = select().select_from(Stage).join(Generation, Generation.id == Stage.generation_id)
+        result: dict[str, QueueLatency] = {}
+        if self._postgres:
+            rows = await session.execute(
+                joined.add_columns(
+                    Stage.name,
+                    func.percentile_cont(0.5).within_group(Stage.queue_ms),
+                    func.percentile_cont(0.95).within_group(Stage.queue_ms),
+                    func.count(),
+                )
+                .where(*mine)
+                .group_by(Stage.name)
+            )
+            for name, p50, p95, count in rows:
+                result[name] = QueueLatency(_round(p50), _round(p95), int(count))
+            return result
+        values: dict[str, list[float]] = {}
+        for name, queue_ms in await session.execute(
+            joined.add_columns(Stage.name, Stage.queue_ms).where(*mine)
+        ):
+            values.setdefault(name, []).append(float(queue_ms))
+        for name, samples in values.items():
+            samples.sort()
+            result[name] = QueueLatency(
+                _round(percentile(samples, 0.5)), _round(percentile(samples, 0.95)), len(samples)
+            )
+        return result
 
     async def _totals_in_sql(self, session: AsyncSession, user_id: str) -> Totals:
         completed = Generation.status == Status.COMPLETED
@@ -205,6 +266,29 @@ class StatisticsRepository:
         if self._postgres:
             return cast(func.timezone("UTC", column), Date)
         return func.date(column)
+
+
+async def backlog_of(session: AsyncSession, user_id: str | None = None) -> Backlog:
+    """The queued stages (of one user, or of everyone), from the partial index
+    `ix_generation_stages_queued`."""
+    query = (
+        select(Stage.name, func.count(), func.min(Stage.queued_at))
+        .where(Stage.status == "pending", Stage.queued_at.is_not(None))
+        .group_by(Stage.name)
+    )
+    if user_id is not None:
+        query = query.join(Generation, Generation.id == Stage.generation_id).where(
+            Generation.user_id == user_id
+        )
+    backlog = Backlog()
+    for name, count, oldest in await session.execute(query):
+        backlog.by_stage[name] = int(count)
+        backlog.queued += int(count)
+        if oldest is not None and (
+            backlog.oldest_queued_at is None or oldest < backlog.oldest_queued_at
+        ):
+            backlog.oldest_queued_at = oldest
+    return backlog
 
 
 def _round(value: Any, digits: int = 1) -> float | None:

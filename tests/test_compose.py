@@ -32,7 +32,7 @@ def settings_variables() -> set[str]:
 
 def test_every_genflow_service_runs_a_real_entry_point() -> None:
     commands = {command.name or command.callback.__name__ for command in cli.registered_commands}
-    assert set(OURS) == {"migrate", "api", "worker"}
+    assert set(OURS) == {"migrate", "api", "worker", "sandbox-worker"}
     for name, service in OURS.items():
         program, subcommand, *_ = service["command"]
         assert program == "genflow", name
@@ -60,14 +60,25 @@ def test_search_attributes_match_the_code() -> None:
 
 
 def test_migrations_run_once_before_the_api_and_workers_scale() -> None:
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "sandbox-worker"):
         depends = OURS[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["temporal-setup"]["condition"] == "service_completed_successfully"
         assert "healthcheck" in OURS[name]
-    worker = OURS["worker"]
-    assert "ports" not in worker and "container_name" not in worker  # --scale worker=N
+    for name in ("worker", "sandbox-worker"):  # --scale worker=N, sandbox-worker=M
+        assert "ports" not in OURS[name] and "container_name" not in OURS[name]
     assert OURS["migrate"]["restart"] == "no"
     assert all("healthcheck" in SERVICES[name] for name in ("postgres", "temporal"))
     temporal = SERVICES["temporal"]["environment"]
     assert temporal["DB"].startswith("postgres") and temporal["POSTGRES_SEEDS"] == "postgres"
+
+
+def test_the_two_kinds_of_workers_serve_every_task_queue() -> None:
+    roles = {name: OURS[name]["environment"].get("GENFLOW_WORKER_ROLE") for name in OURS}
+    assert roles == {
+        "migrate": None,
+        "api": None,
+        "worker": "orchestration",
+        "sandbox-worker": "sandbox",
+    }
+    assert OURS["sandbox-worker"]["environment"]["GENFLOW_SANDBOX_SLOTS"]

@@ -561,6 +561,7 @@ class GenerationRepository:
                     )
                 )
             }
+            events: list[tuple[str, EventType, dict[str, Any]]] = []
             for file in files:
                 digest = hashlib.sha256(file.content).hexdigest()
                 artifact = existing.get(file.path)
@@ -572,17 +573,17 @@ class GenerationRepository:
                 artifact.size_bytes = len(file.content)
                 artifact.sha256 = digest
                 artifact.media_type = file.media_type
-                await self._append(
-                    session,
-                    generation,
-                    f"artifact:{file.path}",
-                    EventType.ARTIFACT,
-                    {
-                        "path": file.path,
-                        "kind": file.kind,
-                        "size_bytes": len(file.content),
-                        "sha256": digest,
-                    },
+                events.append(
+                    (
+                        f"artifact:{file.path}",
+                        EventType.ARTIFACT,
+                        {
+                            "path": file.path,
+                            "kind": file.kind,
+                            "size_bytes": len(file.content),
+                            "sha256": digest,
+                        },
+                    )
                 )
             stages = {row.name: row for row in await self._stages(session, generation_id)}
             row = stages[stage]
@@ -605,25 +606,26 @@ class GenerationRepository:
                 generation.quality_score = quality_score
                 generation.quality_report = quality_report
             generation.progress = max(generation.progress, STAGE_PROGRESS[stage])
-            await self._append(
-                session,
-                generation,
-                f"stage:{stage}:completed",
-                EventType.STAGE,
-                {
-                    "stage": stage,
-                    "status": StageStatus.COMPLETED,
-                    "attempt": row.attempts,
-                    "duration_ms": row.duration_ms,
-                },
+            events.append(
+                (
+                    f"stage:{stage}:completed",
+                    EventType.STAGE,
+                    {
+                        "stage": stage,
+                        "status": StageStatus.COMPLETED,
+                        "attempt": row.attempts,
+                        "duration_ms": row.duration_ms,
+                    },
+                )
             )
-            await self._append(
-                session,
-                generation,
-                f"progress:{stage}",
-                EventType.PROGRESS,
-                {"progress": generation.progress, "stage": stage},
+            events.append(
+                (
+                    f"progress:{stage}",
+                    EventType.PROGRESS,
+                    {"progress": generation.progress, "stage": stage},
+                )
             )
+            await self._append_all(session, generation, events)
             return True
 
     async def complete(self, generation_id: uuid.UUID) -> None:
@@ -767,26 +769,50 @@ class GenerationRepository:
         data: dict[str, Any],
     ) -> bool:
         """Append an event once: a second call with the same key does nothing (False)."""
-        seen = await session.scalar(
-            select(func.count())
-            .select_from(Event)
-            .where(Event.generation_id == generation.id, Event.key == key)
+        return bool(
+            await GenerationRepository._append_all(session, generation, [(key, event, data)])
         )
-        if seen:
-            return False
-        generation.last_event_id += 1
-        generation.updated_at = utcnow()
-        await session.execute(
-            insert(Event).values(
-                generation_id=generation.id,
-                id=generation.last_event_id,
-                key=key,
-                event=str(event),
-                data=data,
-                created_at=utcnow(),
+
+    @staticmethod
+    async def _append_all(
+        session: AsyncSession,
+        generation: Generation,
+        events: Sequence[tuple[str, EventType, dict[str, Any]]],
+    ) -> list[str]:
+        """Append each (key, event, data) whose key is new for this generation, in
+        order, with one query for the keys already there and one insert; returns the
+        keys appended."""
+        if not events:
+            return []
+        seen = set(
+            await session.scalars(
+                select(Event.key).where(
+                    Event.generation_id == generation.id,
+                    Event.key.in_([key for key, _, _ in events]),
+                )
             )
         )
-        return True
+        now = utcnow()
+        rows: list[dict[str, Any]] = []
+        for key, event, data in events:
+            if key in seen:
+                continue
+            seen.add(key)
+            generation.last_event_id += 1
+            rows.append(
+                {
+                    "generation_id": generation.id,
+                    "id": generation.last_event_id,
+                    "key": key,
+                    "event": str(event),
+                    "data": data,
+                    "created_at": now,
+                }
+            )
+        if rows:
+            generation.updated_at = now
+            await session.execute(insert(Event), rows)
+        return [str(row["key"]) for row in rows]
 
 
 def _ms(start: datetime | None, end: datetime) -> int | None:

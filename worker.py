@@ -10,7 +10,12 @@ from genflow.db.engine import make_engine, make_session_maker
 from genflow.db.repository import GenerationRepository
 from genflow.logs import configure as configure_logging
 from genflow.settings import Settings
-from genflow.temporal import build_worker, connect, metrics_runtime
+from genflow.temporal import (
+    build_worker,
+    connect,
+    ensure_reconcile_schedule,
+    metrics_runtime,
+)
 from genflow.tracing import shutdown_tracing
 
 
@@ -26,6 +31,8 @@ async def run_worker(settings: Settings) -> None:
         )
         repository = GenerationRepository(make_session_maker(engine))
         worker = build_worker(client, settings, repository)
+        if settings.worker_role != "sandbox":
+            await ensure_reconcile_schedule(client, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

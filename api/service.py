@@ -21,8 +21,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from genflow import search_attributes as sa
 from genflow.db.models import Generation, IdempotencyKey, utcnow
 from genflow.db.projects import ProjectRepository
-from genflow.db.repository import GenerationRepository, NewGeneration, new_generation_row
+from genflow.db.repository import (
+    ActiveRow,
+    GenerationRepository,
+    NewGeneration,
+    new_generation_row,
+)
 from genflow.domain import ACTIVE_STATUSES, TERMINAL_STATUSES, Status, excerpt, workflow_id_for
+from genflow.reconcile import Reconciler
 from genflow.settings import Settings
 from genflow.webhooks import EVENTS, RefusedAddress, check_url
 from workflows.generation import GenerationWorkflow
@@ -300,7 +306,14 @@ class GenerationService:
             raise ProblemError(404, "No such generation.")
         if row.status in TERMINAL_STATUSES:
             raise ProblemError(409, f"The generation is already {row.status}.")
-        await self._cancel_workflow(row.workflow_id, reason)
+        if not await self._cancel_workflow(row.workflow_id, reason):
+            # Its workflow closed without telling the read model (an operator's
+            # Terminate, a timeout): settle the row now instead of leaving it cancelling.
+            await Reconciler(self._repository, self._temporal).settle(ActiveRow.of(row))
+            settled = await self._repository.get_for_user(generation_id, user_id)
+            if settled is None:
+                raise ProblemError(404, "No such generation.")
+            raise ProblemError(409, f"The generation is already {settled.status}.")
         log.info("cancel requested: %s", reason or "-", extra={"generation_id": row.id})
         updated = await self._repository.request_cancel(generation_id, user_id, reason)
         if updated is None:
@@ -346,17 +359,20 @@ class GenerationService:
         await self._repository.delete(generation_id, user_id)
         log.info("generation deleted", extra={"generation_id": row.id})
 
-    async def _cancel_workflow(self, workflow_id: str, reason: str | None) -> None:
+    async def _cancel_workflow(self, workflow_id: str, reason: str | None) -> bool:
+        """Deliver a cancel; False when the workflow has already closed (or is gone).
+        (Temporal accepts a cancel of a closed workflow silently, so look first.)"""
         handle = self._temporal.get_workflow_handle(workflow_id)
         unavailable = ProblemError(503, "The cancel could not be delivered; try again.")
         try:
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                return False
             await handle.cancel(reason=reason or "")
         except RuntimeError as err:  # Temporal unreachable
             raise unavailable from err
         except RPCError as err:
-            # A workflow that already closed records its own final status.
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise unavailable from err
-            description = await handle.describe()
-            if description.status == WorkflowExecutionStatus.RUNNING:
-                raise unavailable from err
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise unavailable from err
+        return True

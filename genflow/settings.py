@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     stage_max_attempts: int = Field(default=5, ge=1)
     stage_heartbeat_timeout_seconds: float = Field(default=5.0, ge=1)
 
+    # How often the reconciler compares active rows with Temporal (a Schedule), so a
+    # workflow closed from outside (Terminate, timeouts, Reset) reaches the read model.
+    reconcile_every_seconds: float = Field(default=10.0, gt=0)
+
     # Which task queues this worker serves: "all" (the default: workflows, the light
     # stages and the sandboxed review), "orchestration" (no generated code) or
     # "sandbox" (only the review, `sandbox_slots` at a time).

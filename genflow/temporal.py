@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -11,11 +11,21 @@ from typing import Any
 import httpx
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from activities.reconcile import ReconcileActivities
 from activities.stages import StageActivities
 from activities.store import StoreActivities
 from activities.webhooks import WebhookActivities
@@ -27,9 +37,12 @@ from genflow.pipeline.review import SandboxLimits
 from genflow.providers import Provider
 from genflow.providers.builtin import BuiltinProvider
 from genflow.providers.openai_compat import OpenAICompatibleProvider
+from genflow.reconcile import Reconciler
 from genflow.settings import Settings
 from genflow.tracing import tracing_interceptors
 from workflows.generation import GenerationWorkflow
+from workflows.reconcile import ReconcileWorkflow
+from workflows.types import ReconcileInput
 from workflows.webhook import WebhookDeliveryWorkflow
 
 
@@ -158,6 +171,7 @@ def build_worker(
     workers = []
     if settings.worker_role in ("all", "orchestration"):
         store = StoreActivities(repository)
+        reconcile = ReconcileActivities(Reconciler(repository, client))
         webhooks = WebhookActivities(
             WebhookSecretRepository(repository.session_maker),
             httpx.AsyncClient(timeout=10, follow_redirects=False),
@@ -167,7 +181,7 @@ def build_worker(
             Worker(
                 client,
                 task_queue=settings.task_queue,
-                workflows=[GenerationWorkflow, WebhookDeliveryWorkflow],
+                workflows=[GenerationWorkflow, WebhookDeliveryWorkflow, ReconcileWorkflow],
                 activities=[
                     stages.extract_schema,
                     stages.generate_code,
@@ -179,6 +193,7 @@ def build_worker(
                     store.fail_generation,
                     store.record_cancelled,
                     webhooks.deliver_webhook,
+                    reconcile.reconcile_read_model,
                 ],
                 **heartbeats,
             )
@@ -194,3 +209,32 @@ def build_worker(
             )
         )
     return GenflowWorker(workers)
+
+
+def reconcile_schedule_id(task_queue: str) -> str:
+    return f"reconcile-{task_queue}"
+
+
+async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
+    """Create the Schedule that runs the reconciler every `reconcile_every_seconds`
+    on this task queue (once; a worker that finds it there leaves it as it is)."""
+    schedule_id = reconcile_schedule_id(settings.task_queue)
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReconcileWorkflow.run,
+            ReconcileInput(),
+            id=schedule_id,
+            task_queue=settings.task_queue,
+            execution_timeout=timedelta(minutes=10),
+            static_summary="Settle generations whose workflow closed without telling the read "
+            "model (Terminate, Reset, timeouts)",
+        ),
+        spec=ScheduleSpec(
+            intervals=[
+                ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_every_seconds))
+            ]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    with suppress(ScheduleAlreadyRunningError):  # created by another worker
+        await client.create_schedule(schedule_id, schedule)

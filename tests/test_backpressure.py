@@ -328,4 +328,4 @@ async def test_a_retry_after_a_crash_gets_its_generation_at_once_when_the_workfl
         row = await stack.repository.get(uuid.UUID(generation_id))
         assert row is not None and row.user_id == "alice"
     finally:
-        await handle.terminate("test over")
+        await handle.terminate(reason="test over")

@@ -126,3 +126,17 @@ class ApprovalDecision:
     """The body of the `approve` and `reject` updates."""
 
     reason: str | None = None
+
+
+@dataclass
+class ReconcileInput:
+    """One pass of the reconciler (see genflow.reconcile)."""
+
+    max_rows: int = 10_000
+    grace_seconds: float = 60.0
+
+
+@dataclass
+class ReconcileOutcome:
+    checked: int
+    settled: dict[str, int]

@@ -68,6 +68,10 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: UTCDateTime}
 
 
+# The active statuses (genflow.domain.ACTIVE_STATUSES) as SQL, for partial indexes.
+ACTIVE_WHERE = "status IN ('pending', 'processing', 'awaiting_approval', 'cancelling')"
+
+
 class Generation(Base):
     __tablename__ = "generations"
 
@@ -135,6 +139,14 @@ class Generation(Base):
             postgresql_include=[*STATS_COLUMNS],
         ),
         Index("ix_generations_tags", "tags", postgresql_using="gin"),
+        # The reconciler's scan: active rows only, oldest first.
+        Index(
+            "ix_generations_active",
+            "created_at",
+            "id",
+            postgresql_where=text(ACTIVE_WHERE),
+            sqlite_where=text(ACTIVE_WHERE),
+        ),
         Index(
             "ix_generations_title_trgm",
             "title",

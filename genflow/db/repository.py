@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer, raiseload, selectinload
@@ -115,6 +115,19 @@ class NewGeneration:
             require_approval=input.require_approval,
             webhook=input.webhook,
         )
+
+
+@dataclass(frozen=True)
+class ActiveRow:
+    id: uuid.UUID
+    workflow_id: str
+    status: str
+    stage: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Generation) -> ActiveRow:
+        return cls(row.id, row.workflow_id, row.status, row.stage, row.created_at)
 
 
 @dataclass(frozen=True)
@@ -343,6 +356,28 @@ class GenerationRepository:
                 .where(Generation.user_id == user_id, Generation.status.in_(ACTIVE_STATUSES))
             )
             return int(count or 0)
+
+    async def active_page(
+        self, created_before: datetime, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[ActiveRow]:
+        """One keyset page of everyone's active generations created before
+        `created_before`, oldest first (the partial index `ix_generations_active`)."""
+        query = (
+            select(
+                Generation.id,
+                Generation.workflow_id,
+                Generation.status,
+                Generation.stage,
+                Generation.created_at,
+            )
+            .where(Generation.status.in_(ACTIVE_STATUSES), Generation.created_at < created_before)
+            .order_by(Generation.created_at, Generation.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(tuple_(Generation.created_at, Generation.id) > after)
+        async with self._sessions() as session:
+            return [ActiveRow(*row) for row in await session.execute(query)]
 
     async def created_since(self, user_id: str, since: datetime) -> tuple[int, datetime | None]:
         """How many generations the user created after `since`, and the oldest of them."""

@@ -1,0 +1,170 @@
+"""The read model follows Temporal whatever closed a workflow: an operator's Terminate
+or Cancel (through the `temporal` CLI, as in the Web UI), a workflow timeout, a
+workflow that is gone, and all of it while the API and the workers were down."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowExecutionStatus
+
+from api.service import stage_policy
+from genflow.db.repository import NewGeneration
+from genflow.domain import workflow_id_for
+from tests.conftest import LIBRARY, Stack, closed, eventually
+from tests.test_backpressure import api_with, create, start_scripted_worker
+from tests.test_stream import read_events
+from workflows.generation import GenerationWorkflow
+
+TEMPORAL = str(Path(sys.executable).parent / "temporal")
+PACED = {"test": {"pace": 0.5}}  # slow enough for the operator to act mid-run
+
+
+def temporal_cli(stack: Stack, *args: str) -> None:
+    """Run `temporal workflow ...` against the stack's server, as an operator would."""
+    subprocess.run(
+        [TEMPORAL, "workflow", *args, "--address", stack.settings.resolved_temporal_address],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+async def settled(stack: Stack, generation_id: str, timeout: float = 30) -> dict[str, Any]:
+    async def final() -> dict[str, Any] | None:
+        found = await stack.get(generation_id)
+        return found if found["status"] in ("completed", "failed", "cancelled") else None
+
+    result: dict[str, Any] = await eventually(final, timeout, 0.1, f"{generation_id} to settle")
+    return result
+
+
+async def active_ids(stack: Stack) -> set[str]:
+    response = await stack.http.get("/v1/generations/active", headers=stack.auth())
+    return {item["id"] for item in response.json()["items"]}
+
+
+async def assert_done_event(stack: Stack, generation_id: str, status: str) -> None:
+    events = await read_events(stack.http, f"/v1/generations/{generation_id}/stream", stack.auth())
+    assert events[-1]["event"] == "done" and events[-1]["data"]["status"] == status
+    assert [e["id"] for e in events] == sorted({e["id"] for e in events})
+
+
+async def running(stack: Stack, generation_id: str) -> None:
+    await stack.wait_until(generation_id, lambda g: g["stage"] == "code_generation", 30)
+
+
+async def test_an_operators_terminate_reaches_the_read_model(stack: Stack) -> None:
+    created = await stack.create(metadata=PACED)
+    await running(stack, created["id"])
+    assert created["id"] in await active_ids(stack)
+
+    temporal_cli(
+        stack, "terminate", "--workflow-id", workflow_id_for(created["id"]), "--reason", "stuck"
+    )
+    done = await settled(stack, created["id"])
+
+    assert done["status"] == "failed"
+    assert done["error"] == {"code": "terminated", "message": "terminated in Temporal: stuck"}
+    stages = {s["name"]: s["status"] for s in done["stages"]}
+    assert stages["code_generation"] == "failed" and stages["documentation"] == "skipped"
+    assert created["id"] not in await active_ids(stack)
+    await assert_done_event(stack, created["id"], "failed")
+    # The client's cancel of a settled generation is refused, not left `cancelling`.
+    cancel = await stack.http.post(
+        f"/v1/generations/{created['id']}/cancel", json={}, headers=stack.auth()
+    )
+    assert cancel.status_code == 409
+
+
+async def test_an_operators_cancel_reaches_the_read_model(stack: Stack) -> None:
+    created = await stack.create(metadata=PACED)
+    await running(stack, created["id"])
+
+    temporal_cli(stack, "cancel", "--workflow-id", workflow_id_for(created["id"]))
+    done = await settled(stack, created["id"])
+
+    assert done["status"] == "cancelled"
+    assert created["id"] not in await active_ids(stack)
+    await assert_done_event(stack, created["id"], "cancelled")
+
+
+async def test_a_client_cancel_after_a_terminate_settles_the_row_at_once(stack: Stack) -> None:
+    created = await stack.create(metadata={"test": {"pace": 2.0}})
+    await running(stack, created["id"])
+    handle = stack.temporal.get_workflow_handle(workflow_id_for(created["id"]))
+    await handle.terminate(reason="operator")
+
+    cancel = await stack.http.post(
+        f"/v1/generations/{created['id']}/cancel", json={}, headers=stack.auth()
+    )
+
+    assert cancel.status_code == 409, cancel.text
+    row = await stack.get(created["id"])
+    assert row["status"] == "failed" and row["error"]["code"] == "terminated"
+
+
+async def test_a_workflow_run_timeout_reaches_the_read_model(stack: Stack) -> None:
+    generation_id = uuid.uuid4()
+    new = NewGeneration(
+        id=generation_id,
+        user_id="alice",
+        prompt=LIBRARY,
+        provider="builtin",
+        workflow_id=workflow_id_for(str(generation_id)),
+        metadata={"test": {"pace": 3.0}},
+    )
+    handle = await stack.temporal.start_workflow(
+        GenerationWorkflow.run,
+        new.to_workflow_input(3600, stage_policy(stack.settings)),
+        id=new.workflow_id,
+        task_queue=stack.settings.task_queue,
+        run_timeout=timedelta(seconds=4),
+    )
+    assert (await closed(handle, 30)).status == WorkflowExecutionStatus.TIMED_OUT
+
+    done = await settled(stack, str(generation_id))
+
+    assert done["status"] == "failed" and done["error"]["code"] == "timed_out"
+    await assert_done_event(stack, str(generation_id), "failed")
+
+
+async def test_rows_catch_up_with_terminates_made_while_the_api_and_worker_were_down(
+    stack: Stack,
+) -> None:
+    async with api_with(stack) as (settings, http):
+        worker = start_scripted_worker(settings)
+        try:
+            ids = [
+                str(await create(stack, http, metadata={"test": {"pace": 1.0}})) for _ in range(2)
+            ]
+            for generation_id in ids:
+                await stack.wait_until(generation_id, lambda g: g["status"] == "processing", 60)
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+    # Nothing of genflow runs on this task queue now; the operator terminates both.
+    for generation_id in ids:
+        handle = stack.temporal.get_workflow_handle(workflow_id_for(generation_id))
+        await handle.terminate(reason="cleanup while genflow was down")
+    await asyncio.sleep(0)
+    assert {(await stack.get(i))["status"] for i in ids} == {"processing"}
+
+    worker = start_scripted_worker(settings)  # its reconcile schedule catches up
+    try:
+        rows = [await settled(stack, generation_id, 60) for generation_id in ids]
+    finally:
+        worker.terminate()
+        worker.wait()
+        await stack.temporal.get_schedule_handle(f"reconcile-{settings.task_queue}").delete()
+
+    for row in rows:
+        assert row["status"] == "failed" and row["error"]["code"] == "terminated"
+        assert "cleanup while genflow was down" in row["error"]["message"]

@@ -93,6 +93,7 @@ class GenerationService:
             metadata=body.metadata,
             require_approval=body.require_approval,
             webhook=webhook,
+            timeout_seconds=body.timeout_seconds or self._settings.generation_timeout_seconds,
         )
         fingerprint = request_hash("create", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)
@@ -127,6 +128,7 @@ class GenerationService:
             parent_id=parent.id,
             root_id=parent.root_id or parent.id,
             iteration=parent.iteration + 1,
+            timeout_seconds=body.timeout_seconds or self._settings.generation_timeout_seconds,
         )
         fingerprint = request_hash(f"iterate:{parent_id}", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     max_active_per_user: int = 20
     max_creates_per_minute: int = 120
     idempotency_ttl_hours: int = 24
+    # A generation's deadline unless its request sets `timeout_seconds`: past it, it
+    # fails with deadline_exceeded (two days: longer than the default approval wait).
+    generation_timeout_seconds: float = Field(default=48 * 3600.0, gt=0)
     # A generation created with require_approval fails with approval_timeout after this.
     approval_timeout_seconds: float = 24 * 3600
 

@@ -168,3 +168,30 @@ async def test_rows_catch_up_with_terminates_made_while_the_api_and_worker_were_
     for row in rows:
         assert row["status"] == "failed" and row["error"]["code"] == "terminated"
         assert "cleanup while genflow was down" in row["error"]["message"]
+
+
+async def test_a_deadline_ends_a_running_stage_with_deadline_exceeded(stack: Stack) -> None:
+    created = await stack.create(timeout_seconds=2.5, metadata={"test": {"pace": 1.5}})
+
+    done = await settled(stack, created["id"])
+
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "deadline_exceeded"
+    assert "2.5 s" in done["error"]["message"]
+    stages = {s["name"]: s["status"] for s in done["stages"]}
+    assert stages["schema_extraction"] == "completed"
+    assert stages["code_generation"] == "failed"
+    assert stages["code_review"] == stages["documentation"] == "skipped"
+    handle = stack.temporal.get_workflow_handle(workflow_id_for(created["id"]))
+    assert (await closed(handle)).status == WorkflowExecutionStatus.FAILED
+    await assert_done_event(stack, created["id"], "failed")
+
+
+async def test_a_deadline_holds_across_an_approval_wait(stack: Stack) -> None:
+    created = await stack.create(require_approval=True, timeout_seconds=1.5)
+    await stack.wait_until(created["id"], lambda g: g["status"] == "awaiting_approval", 30)
+
+    done = await settled(stack, created["id"])
+
+    assert done["status"] == "failed" and done["error"]["code"] == "deadline_exceeded"
+    assert created["id"] not in await active_ids(stack)

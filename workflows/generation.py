@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -102,6 +103,7 @@ class GenerationWorkflow:
             stages={stage: StageProgress() for stage in STAGES},
         )
         self._decision: tuple[bool, str | None] | None = None
+        self._current: StageName | None = None
 
     @workflow.query(name="progress")
     def progress(self) -> Progress:
@@ -111,46 +113,8 @@ class GenerationWorkflow:
     @workflow.run
     async def run(self, input: GenerationInput) -> GenerationOutcome:
         self._progress.generation_id = input.generation_id
-        current: StageName | None = None
         try:
-            await workflow.execute_activity_method(
-                StoreActivities.start_generation,
-                input,
-                summary=f"Record the generation: {excerpt(input.title or input.prompt, 80)}",
-                **STORE_OPTIONS,
-            )
-            self._set_status(Status.PROCESSING)
-            _log.info("generation started")
-            await self._notify(input, "started")
-            policy = input.policy
-            for number, stage in enumerate(STAGES, start=1):
-                current = stage
-                self._enter(stage)
-                queue = workflow.info().task_queue
-                result: StageResult = await workflow.execute_activity_method(
-                    STAGE_ACTIVITIES[stage],
-                    StageInput(input.generation_id, stage, policy.max_attempts),
-                    task_queue=sandbox_task_queue(queue) if stage in SANDBOXED_STAGES else queue,
-                    schedule_to_close_timeout=timedelta(seconds=policy.deadline_seconds),
-                    start_to_close_timeout=STAGE_TIMEOUT[stage],
-                    heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
-                    retry_policy=STAGE_RETRY,
-                    summary=f"Stage {number} of {len(STAGES)}: {STAGE_SUMMARIES[stage]}",
-                )
-                self._leave(stage, result)
-                await self._notify(input, "stage.completed", stage=stage)
-                if stage == StageName.SCHEMA_EXTRACTION and input.require_approval:
-                    await self._await_approval(input)
-            current = None
-            await workflow.execute_activity_method(
-                StoreActivities.complete_generation,
-                GenerationRef(input.generation_id),
-                summary="Mark the generation completed",
-                **STORE_OPTIONS,
-            )
-            self._set_status(Status.COMPLETED)
-            _log.info("generation completed, quality score %s", self._progress.quality_score)
-            await self._notify(input, "completed")
+            await self._within_deadline(self._pipeline(input), input.timeout_seconds)
             return GenerationOutcome(
                 input.generation_id, Status.COMPLETED, self._progress.quality_score
             )
@@ -162,11 +126,12 @@ class GenerationWorkflow:
                     summary="Record the cancel; skip the remaining stages",
                     **STORE_OPTIONS,
                 )
-                self._set_status(Status.CANCELLED, stage=current)
-                _log.info("generation cancelled", extra={"stage": current})
-                await self._notify(input, "cancelled", stage=current)
+                self._set_status(Status.CANCELLED, stage=self._current)
+                _log.info("generation cancelled", extra={"stage": self._current})
+                await self._notify(input, "cancelled", stage=self._current)
                 raise
             code, message = _failure(err)
+            current = self._current
             await workflow.execute_activity_method(
                 StoreActivities.fail_generation,
                 FailureInput(input.generation_id, current, code, message),
@@ -181,6 +146,67 @@ class GenerationWorkflow:
                 input, "failed", stage=current, error={"code": code, "message": message}
             )
             raise ApplicationError(message, type=code, non_retryable=True) from err
+
+    async def _pipeline(self, input: GenerationInput) -> None:
+        """Record the start, run the four stages (with the approval gate), complete."""
+        await workflow.execute_activity_method(
+            StoreActivities.start_generation,
+            input,
+            summary=f"Record the generation: {excerpt(input.title or input.prompt, 80)}",
+            **STORE_OPTIONS,
+        )
+        self._set_status(Status.PROCESSING)
+        _log.info("generation started")
+        await self._notify(input, "started")
+        policy = input.policy
+        for number, stage in enumerate(STAGES, start=1):
+            self._current = stage
+            self._enter(stage)
+            queue = workflow.info().task_queue
+            result: StageResult = await workflow.execute_activity_method(
+                STAGE_ACTIVITIES[stage],
+                StageInput(input.generation_id, stage, policy.max_attempts),
+                task_queue=sandbox_task_queue(queue) if stage in SANDBOXED_STAGES else queue,
+                schedule_to_close_timeout=timedelta(seconds=policy.deadline_seconds),
+                start_to_close_timeout=STAGE_TIMEOUT[stage],
+                heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
+                retry_policy=STAGE_RETRY,
+                summary=f"Stage {number} of {len(STAGES)}: {STAGE_SUMMARIES[stage]}",
+            )
+            self._leave(stage, result)
+            await self._notify(input, "stage.completed", stage=stage)
+            if stage == StageName.SCHEMA_EXTRACTION and input.require_approval:
+                await self._await_approval(input)
+        self._current = None
+        await workflow.execute_activity_method(
+            StoreActivities.complete_generation,
+            GenerationRef(input.generation_id),
+            summary="Mark the generation completed",
+            **STORE_OPTIONS,
+        )
+        self._set_status(Status.COMPLETED)
+        _log.info("generation completed, quality score %s", self._progress.quality_score)
+        await self._notify(input, "completed")
+
+    async def _within_deadline(self, work: Awaitable[None], seconds: float | None) -> None:
+        """Await `work`; past `seconds` (from now), cancel it (the running stage gets
+        the cancel) and fail with `deadline_exceeded`. A workflow cancel reaches it."""
+        task = asyncio.ensure_future(work)
+        try:
+            await workflow.wait([task], timeout=seconds)
+        except asyncio.CancelledError:
+            task.cancel()
+            await workflow.wait([task])  # let the stage see its cancel first
+            raise
+        if not task.done():
+            task.cancel()
+            await workflow.wait([task])
+            raise ApplicationError(
+                f"the generation did not finish within its deadline of {seconds:g} s",
+                type="deadline_exceeded",
+                non_retryable=True,
+            )
+        task.result()  # the pipeline's own outcome (or error)
 
     @workflow.update(name="approve")
     async def approve(self, decision: ApprovalDecision) -> str:

@@ -59,6 +59,8 @@ class GenerationInput:
     approval_timeout_seconds: float = 86_400.0
     webhook: WebhookTarget | None = None
     policy: StagePolicy = field(default_factory=StagePolicy)
+    # Past this many seconds from its start, the generation fails `deadline_exceeded`.
+    timeout_seconds: float | None = None
 
 
 @dataclass

@@ -65,6 +65,7 @@ class NewGeneration:
     iteration: int = 0
     require_approval: bool = False  # for the workflow only; not a column
     webhook: WebhookTarget | None = None  # for the workflow only; not a column
+    timeout_seconds: float | None = None  # for the workflow only; not a column
 
     def to_workflow_input(
         self, approval_timeout_seconds: float, policy: StagePolicy | None = None
@@ -90,6 +91,7 @@ class NewGeneration:
             approval_timeout_seconds=approval_timeout_seconds,
             webhook=self.webhook,
             policy=policy or StagePolicy(),
+            timeout_seconds=self.timeout_seconds,
         )
 
     @classmethod
@@ -114,6 +116,7 @@ class NewGeneration:
             iteration=input.iteration,
             require_approval=input.require_approval,
             webhook=input.webhook,
+            timeout_seconds=input.timeout_seconds,
         )
 
 

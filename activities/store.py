@@ -19,6 +19,8 @@ class StoreActivities:
         """Insert the row if the API did not (it may have died after starting the
         workflow), then mark the generation processing. False if it already ended."""
         new = NewGeneration.from_workflow_input(input)
+        if input.stored_input:
+            new = await self._repository.with_stored_input(new)
         await self._repository.insert_generation(new)
         return await self._repository.mark_processing(new.id)
 

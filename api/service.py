@@ -8,7 +8,7 @@ import json
 import logging
 import math
 import uuid
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from genflow.reconcile import Reconciler
 from genflow.settings import Settings
 from genflow.webhooks import EVENTS, RefusedAddress, check_url
 from workflows.generation import GenerationWorkflow
-from workflows.types import ApprovalDecision, StagePolicy, WebhookTarget
+from workflows.types import ApprovalDecision, GenerationInput, StagePolicy, WebhookTarget
 
 from .problems import ProblemError
 from .schemas import GenerationCreate, IterationCreate
@@ -42,6 +42,17 @@ log = logging.getLogger("genflow.api")
 # A claimed Idempotency-Key whose generation has not appeared after this long belongs
 # to a request that died; a retry with the same key finishes creating it.
 STALE_CLAIM = timedelta(seconds=30)
+
+
+# Workflow inputs above this go through the read model (Temporal refuses payloads over
+# 256 KiB, and the input is stored twice in the history: the start and the first activity).
+MAX_WORKFLOW_INPUT_BYTES = 64 * 1024
+
+
+def _encoded_size(input: GenerationInput) -> int:
+    """The input's size as JSON with every non-ASCII character escaped (the worst case
+    of Temporal's JSON payload converter)."""
+    return len(json.dumps(asdict(input), default=str))
 
 
 def stage_policy(settings: Settings) -> StagePolicy:
@@ -274,12 +285,20 @@ class GenerationService:
         ]
         if new.project_id:
             attributes.append(SearchAttributePair(sa.PROJECT_ID, new.project_id))
+        input = new.to_workflow_input(
+            self._settings.approval_timeout_seconds, stage_policy(self._settings)
+        )
+        if _encoded_size(input) > MAX_WORKFLOW_INPUT_BYTES:
+            # Too large for Temporal's payload limit: the big fields go through the
+            # read model, written before the start (nothing is visible until the row).
+            await self._repository.store_input(new)
+            input = replace(
+                input, prompt=excerpt(new.prompt, 500), variables={}, metadata={}, stored_input=True
+            )
         try:
             await self._temporal.start_workflow(
                 GenerationWorkflow.run,
-                new.to_workflow_input(
-                    self._settings.approval_timeout_seconds, stage_policy(self._settings)
-                ),
+                input,
                 id=new.workflow_id,
                 task_queue=self._settings.task_queue,
                 search_attributes=TypedSearchAttributes(attributes),

@@ -195,3 +195,23 @@ async def test_a_deadline_holds_across_an_approval_wait(stack: Stack) -> None:
 
     assert done["status"] == "failed" and done["error"]["code"] == "deadline_exceeded"
     assert created["id"] not in await active_ids(stack)
+
+
+async def test_a_maximal_valid_request_completes_with_a_small_workflow_input(stack: Stack) -> None:
+    emoji = "\U0001f600"  # four bytes in UTF-8, twelve as escaped JSON
+    prompt = LIBRARY + " " + emoji * (20_000 - len(LIBRARY) - 1)
+    variables = {"v": emoji * 5450}  # just under 64 KiB of JSON
+    metadata = {"m": emoji * 1360}  # just under 16 KiB of JSON
+    created = await stack.create(prompt=prompt, variables=variables, metadata=metadata)
+
+    done = await settled(stack, created["id"], 90)
+
+    assert done["status"] == "completed", done["error"]
+    assert done["prompt"] == prompt
+    assert done["variables"] == variables and done["metadata"] == metadata
+    handle = stack.temporal.get_workflow_handle(workflow_id_for(created["id"]))
+    history = await handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert sum(len(p.data) for p in started.input.payloads) < 64 * 1024
+    biggest = max(event.ByteSize() for event in history.events)
+    assert biggest < 128 * 1024

@@ -61,6 +61,9 @@ class GenerationInput:
     policy: StagePolicy = field(default_factory=StagePolicy)
     # Past this many seconds from its start, the generation fails `deadline_exceeded`.
     timeout_seconds: float | None = None
+    # True when the request was too large for a workflow input: `prompt` is then an
+    # excerpt, `variables` and `metadata` empty, and the read model holds the rest.
+    stored_input: bool = False
 
 
 @dataclass

@@ -272,6 +272,20 @@ class DeletedGeneration(Base):
     deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class StoredInput(Base):
+    """A request too large for a workflow input (Temporal's payload limit): the API
+    stores its large fields here before starting the workflow, which reads them back
+    when it inserts the row; the row's insert deletes this one."""
+
+    __tablename__ = "generation_inputs"
+
+    generation_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    variables: Mapped[dict[str, Any]]
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class WebhookSecret(Base):
     """Each user's signing secret for webhook deliveries (Standard Webhooks)."""
 

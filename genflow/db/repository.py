@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer, raiseload, selectinload
@@ -27,6 +27,7 @@ from genflow.db.models import (
     Generation,
     IdempotencyKey,
     Stage,
+    StoredInput,
     utcnow,
 )
 from genflow.domain import (
@@ -205,6 +206,9 @@ class GenerationRepository:
                     return False  # deleted by its user before the workflow got here
                 generation = new_generation_row(new)
                 session.add(generation)
+                await session.execute(
+                    delete(StoredInput).where(StoredInput.generation_id == new.id)
+                )
                 await session.flush()
                 await self._append(
                     session,
@@ -218,6 +222,28 @@ class GenerationRepository:
         return True
 
     # -- reads ------------------------------------------------------------------
+
+    async def store_input(self, new: NewGeneration) -> None:
+        """Keep a large request's prompt, variables and metadata for its workflow
+        (whose input then leaves them out); idempotent."""
+        async with self._sessions.begin() as session:
+            if await session.get(StoredInput, new.id) is None:
+                session.add(
+                    StoredInput(
+                        generation_id=new.id,
+                        prompt=new.prompt,
+                        variables=new.variables,
+                        meta=new.metadata,
+                    )
+                )
+
+    async def with_stored_input(self, new: NewGeneration) -> NewGeneration:
+        """`new` with the fields `store_input` kept (unchanged if none are kept)."""
+        async with self._sessions() as session:
+            stored = await session.get(StoredInput, new.id)
+        if stored is None:
+            return new
+        return replace(new, prompt=stored.prompt, variables=stored.variables, metadata=stored.meta)
 
     async def ping(self) -> None:
         async with self._sessions() as session:

@@ -13,7 +13,7 @@ from genflow.settings import Settings
 from genflow.temporal import (
     build_worker,
     connect,
-    ensure_reconcile_schedule,
+    ensure_schedules,
     metrics_runtime,
 )
 from genflow.tracing import shutdown_tracing
@@ -32,7 +32,7 @@ async def run_worker(settings: Settings) -> None:
         repository = GenerationRepository(make_session_maker(engine))
         worker = build_worker(client, settings, repository)
         if settings.worker_role != "sandbox":
-            await ensure_reconcile_schedule(client, settings)
+            await ensure_schedules(client, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

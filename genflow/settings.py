@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     # workflow closed from outside (Terminate, timeouts, Reset) reaches the read model.
     reconcile_every_seconds: float = Field(default=10.0, gt=0)
 
+    # The retention schedule: every `retention_every_seconds` it deletes idempotency
+    # keys past their TTL, and deletion tombstones and orphaned large inputs older than
+    # `tombstone_ttl_hours` (past any workflow that could still start); finished
+    # generations older than `generation_retention_days` only when that is set.
+    retention_every_seconds: float = Field(default=3600.0, gt=0)
+    tombstone_ttl_hours: float = Field(default=7 * 24.0, gt=0)
+    generation_retention_days: float | None = Field(default=None, gt=0)
+
     # Which task queues this worker serves: "all" (the default: workflows, the light
     # stages and the sandboxed review), "orchestration" (no generated code) or
     # "sandbox" (only the review, `sandbox_slots` at a time).

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from contextlib import AsyncExitStack, suppress
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -20,17 +21,21 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities.reconcile import ReconcileActivities
+from activities.retention import RetentionActivities
 from activities.stages import StageActivities
 from activities.store import StoreActivities
 from activities.webhooks import WebhookActivities
 from genflow import search_attributes as sa
 from genflow.db.repository import GenerationRepository
+from genflow.db.retention import RetentionRepository
 from genflow.db.webhooks import WebhookSecretRepository
 from genflow.domain import sandbox_task_queue
 from genflow.pipeline.review import SandboxLimits
@@ -42,7 +47,8 @@ from genflow.settings import Settings
 from genflow.tracing import tracing_interceptors
 from workflows.generation import GenerationWorkflow
 from workflows.reconcile import ReconcileWorkflow
-from workflows.types import ReconcileInput
+from workflows.retention import RetentionWorkflow
+from workflows.types import ReconcileInput, RetentionInput
 from workflows.webhook import WebhookDeliveryWorkflow
 
 
@@ -172,6 +178,7 @@ def build_worker(
     if settings.worker_role in ("all", "orchestration"):
         store = StoreActivities(repository)
         reconcile = ReconcileActivities(Reconciler(repository, client))
+        retention = RetentionActivities(RetentionRepository(repository.session_maker))
         webhooks = WebhookActivities(
             WebhookSecretRepository(repository.session_maker),
             httpx.AsyncClient(timeout=10, follow_redirects=False),
@@ -181,7 +188,12 @@ def build_worker(
             Worker(
                 client,
                 task_queue=settings.task_queue,
-                workflows=[GenerationWorkflow, WebhookDeliveryWorkflow, ReconcileWorkflow],
+                workflows=[
+                    GenerationWorkflow,
+                    WebhookDeliveryWorkflow,
+                    ReconcileWorkflow,
+                    RetentionWorkflow,
+                ],
                 activities=[
                     stages.extract_schema,
                     stages.generate_code,
@@ -194,6 +206,7 @@ def build_worker(
                     store.record_cancelled,
                     webhooks.deliver_webhook,
                     reconcile.reconcile_read_model,
+                    retention.purge_expired,
                 ],
                 **heartbeats,
             )
@@ -215,26 +228,67 @@ def reconcile_schedule_id(task_queue: str) -> str:
     return f"reconcile-{task_queue}"
 
 
-async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
-    """Create the Schedule that runs the reconciler every `reconcile_every_seconds`
-    on this task queue (once; a worker that finds it there leaves it as it is)."""
-    schedule_id = reconcile_schedule_id(settings.task_queue)
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            ReconcileWorkflow.run,
-            ReconcileInput(),
-            id=schedule_id,
-            task_queue=settings.task_queue,
-            execution_timeout=timedelta(minutes=10),
-            static_summary="Settle generations whose workflow closed without telling the read "
-            "model (Terminate, Reset, timeouts)",
+def retention_schedule_id(task_queue: str) -> str:
+    return f"retention-{task_queue}"
+
+
+def maintenance_schedules(settings: Settings) -> dict[str, Schedule]:
+    """The durable schedules of one task queue, by id: the reconciler (every
+    `reconcile_every_seconds`) and the retention purge (every `retention_every_seconds`).
+    Operators see them under Schedules in the Web UI."""
+    queue = settings.task_queue
+
+    def every(seconds: float, action: ScheduleActionStartWorkflow) -> Schedule:
+        return Schedule(
+            action=action,
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=seconds))]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
+
+    return {
+        reconcile_schedule_id(queue): every(
+            settings.reconcile_every_seconds,
+            ScheduleActionStartWorkflow(
+                ReconcileWorkflow.run,
+                ReconcileInput(),
+                id=reconcile_schedule_id(queue),
+                task_queue=queue,
+                execution_timeout=timedelta(minutes=10),
+                static_summary="Settle generations whose workflow closed without telling the "
+                "read model (Terminate, Reset, timeouts)",
+            ),
         ),
-        spec=ScheduleSpec(
-            intervals=[
-                ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_every_seconds))
-            ]
+        retention_schedule_id(queue): every(
+            settings.retention_every_seconds,
+            ScheduleActionStartWorkflow(
+                RetentionWorkflow.run,
+                RetentionInput(
+                    idempotency_ttl_hours=settings.idempotency_ttl_hours,
+                    tombstone_ttl_hours=settings.tombstone_ttl_hours,
+                    generation_retention_days=settings.generation_retention_days,
+                ),
+                id=retention_schedule_id(queue),
+                task_queue=queue,
+                execution_timeout=timedelta(hours=1),
+                static_summary="Purge expired idempotency keys, old tombstones and orphaned "
+                "inputs (and finished generations past the retention, if set)",
+            ),
         ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    with suppress(ScheduleAlreadyRunningError):  # created by another worker
-        await client.create_schedule(schedule_id, schedule)
+    }
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> None:
+    """Create the maintenance schedules of this task queue; a schedule that exists is
+    brought up to date with these settings."""
+    for schedule_id, schedule in maintenance_schedules(settings).items():
+        try:
+            await client.create_schedule(schedule_id, schedule)
+        except ScheduleAlreadyRunningError:
+            await client.get_schedule_handle(schedule_id).update(_replace_with(schedule))
+
+
+def _replace_with(schedule: Schedule) -> Callable[[ScheduleUpdateInput], ScheduleUpdate]:
+    def updater(_current: ScheduleUpdateInput) -> ScheduleUpdate:
+        return ScheduleUpdate(schedule=schedule)
+
+    return updater

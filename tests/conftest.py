@@ -34,7 +34,7 @@ from genflow.db.engine import make_engine, make_session_maker, migrate
 from genflow.db.repository import GenerationRepository
 from genflow.pipeline.review import SandboxLimits
 from genflow.settings import Settings
-from genflow.temporal import build_worker, ensure_reconcile_schedule, reconcile_schedule_id
+from genflow.temporal import build_worker, ensure_schedules, maintenance_schedules
 from tests.scripted import ScriptedStages
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
@@ -267,13 +267,14 @@ async def stack(
         temporal_client, settings, repository, ScriptedStages(repository, SandboxLimits())
     )
     worker_task = asyncio.create_task(worker.run())
-    await ensure_reconcile_schedule(temporal_client, settings)
+    await ensure_schedules(temporal_client, settings)
     app = create_app(settings, engine=migrated_engine, temporal=temporal_client)
     server, server_task, base_url = await serve(app)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         yield Stack(settings, migrated_engine, repository, temporal_client, http)
     server.should_exit = True
     await server_task
-    await temporal_client.get_schedule_handle(reconcile_schedule_id(settings.task_queue)).delete()
+    for schedule_id in maintenance_schedules(settings):
+        await temporal_client.get_schedule_handle(schedule_id).delete()
     await worker.shutdown()
     await worker_task

@@ -9,7 +9,7 @@ from genflow.db.engine import make_engine, make_session_maker
 from genflow.db.repository import GenerationRepository
 from genflow.pipeline.review import SandboxLimits
 from genflow.settings import Settings
-from genflow.temporal import build_worker, connect, ensure_reconcile_schedule
+from genflow.temporal import build_worker, connect, ensure_schedules
 from tests.scripted import ScriptedStages
 
 
@@ -19,7 +19,7 @@ async def main() -> None:
     repository = GenerationRepository(make_session_maker(engine))
     client = await connect(settings, wait_seconds=30)
     worker = build_worker(client, settings, repository, ScriptedStages(repository, SandboxLimits()))
-    await ensure_reconcile_schedule(client, settings)
+    await ensure_schedules(client, settings)
     print("worker ready", flush=True)
     await worker.run()
 

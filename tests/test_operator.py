@@ -5,23 +5,31 @@ workflow that is gone, and all of it while the API and the workers were down."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
 import uuid
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowExecutionStatus
+from sqlalchemy import insert, select, update
+from temporalio.api.common.v1 import Payload
+from temporalio.client import ScheduleActionStartWorkflow, WorkflowExecutionStatus
 
 from api.service import stage_policy
+from genflow.db.models import DeletedGeneration, Generation, IdempotencyKey
 from genflow.db.repository import NewGeneration
 from genflow.domain import workflow_id_for
+from genflow.temporal import maintenance_schedules, retention_schedule_id
 from tests.conftest import LIBRARY, Stack, closed, eventually
 from tests.test_backpressure import api_with, create, start_scripted_worker
 from tests.test_stream import read_events
 from workflows.generation import GenerationWorkflow
+from workflows.retention import RetentionWorkflow
+from workflows.types import RetentionInput
 
 TEMPORAL = str(Path(sys.executable).parent / "temporal")
 PACED = {"test": {"pace": 0.5}}  # slow enough for the operator to act mid-run
@@ -163,7 +171,8 @@ async def test_rows_catch_up_with_terminates_made_while_the_api_and_worker_were_
     finally:
         worker.terminate()
         worker.wait()
-        await stack.temporal.get_schedule_handle(f"reconcile-{settings.task_queue}").delete()
+        for schedule_id in maintenance_schedules(settings):
+            await stack.temporal.get_schedule_handle(schedule_id).delete()
 
     for row in rows:
         assert row["status"] == "failed" and row["error"]["code"] == "terminated"
@@ -215,3 +224,64 @@ async def test_a_maximal_valid_request_completes_with_a_small_workflow_input(sta
     assert sum(len(p.data) for p in started.input.payloads) < 64 * 1024
     biggest = max(event.ByteSize() for event in history.events)
     assert biggest < 128 * 1024
+
+
+async def test_the_retention_schedule_purges_only_what_outlived_its_purpose(stack: Stack) -> None:
+    now = datetime.now(UTC)
+    old_key, fresh_key = f"old-{uuid.uuid4()}", f"fresh-{uuid.uuid4()}"
+    old_tombstone, fresh_tombstone = uuid.uuid4(), uuid.uuid4()
+    finished = await stack.create()
+    kept = await stack.create()
+    for created in (finished, kept):
+        await settled(stack, created["id"], 60)
+    async with stack.engine.begin() as connection:
+        for key, age in ((old_key, timedelta(days=2)), (fresh_key, timedelta(hours=1))):
+            await connection.execute(
+                insert(IdempotencyKey).values(
+                    user_id="alice",
+                    key=key,
+                    request_hash="x" * 64,
+                    generation_id=uuid.uuid4(),
+                    created_at=now - age,
+                )
+            )
+        for tombstone, age in ((old_tombstone, timedelta(days=8)), (fresh_tombstone, timedelta())):
+            await connection.execute(
+                insert(DeletedGeneration).values(id=tombstone, deleted_at=now - age)
+            )
+        await connection.execute(
+            update(Generation)
+            .where(Generation.id == uuid.UUID(finished["id"]))
+            .values(completed_at=now - timedelta(days=40))
+        )
+
+    schedule = await stack.temporal.get_schedule_handle(
+        retention_schedule_id(stack.settings.task_queue)
+    ).describe()
+    action = schedule.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert action.workflow == "RetentionWorkflow"
+    purged = await stack.temporal.execute_workflow(
+        RetentionWorkflow.run,
+        replace(action_input(action), generation_retention_days=30),
+        id=f"retention-test-{uuid.uuid4()}",
+        task_queue=stack.settings.task_queue,
+    )
+
+    assert purged["idempotency_keys"] >= 1 and purged["tombstones"] >= 1
+    assert purged["generations"] >= 1
+    async with stack.engine.connect() as connection:
+        keys = set(await connection.scalars(select(IdempotencyKey.key)))
+        tombstones = set(await connection.scalars(select(DeletedGeneration.id)))
+    assert fresh_key in keys and old_key not in keys
+    assert fresh_tombstone in tombstones and old_tombstone not in tombstones
+    gone = await stack.http.get(f"/v1/generations/{finished['id']}", headers=stack.auth())
+    assert gone.status_code == 404
+    assert (await stack.get(kept["id"]))["status"] == "completed"
+
+
+def action_input(action: ScheduleActionStartWorkflow) -> RetentionInput:
+    """The schedule's own input (settings' TTLs), decoded."""
+    payload = action.args[0]
+    data = json.loads(payload.data) if isinstance(payload, Payload) else payload
+    return RetentionInput(**data) if isinstance(data, dict) else data

@@ -145,3 +145,12 @@ class ReconcileInput:
 class ReconcileOutcome:
     checked: int
     settled: dict[str, int]
+
+
+@dataclass
+class RetentionInput:
+    """What one purge keeps (see genflow.db.retention); set from settings."""
+
+    idempotency_ttl_hours: float = 24.0
+    tombstone_ttl_hours: float = 7 * 24.0
+    generation_retention_days: float | None = None

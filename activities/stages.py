@@ -86,7 +86,10 @@ class StageActivities:
         activity.metric_meter().create_histogram(
             "genflow_stage_schedule_to_start", "Time a stage attempt waited in the queue", "ms"
         ).record(queue_ms, {"stage": str(stage)})
-        if not await self._repository.stage_started(generation_id, stage, attempt, queue_ms):
+        run_id = info.workflow_run_id
+        if not await self._repository.stage_started(
+            generation_id, stage, attempt, queue_ms, run_id
+        ):
             return StageResult(stage=stage, attempt=attempt, recorded=False)
         started = time.monotonic()
         try:
@@ -121,6 +124,7 @@ class StageActivities:
             output.quality_score,
             output.quality_report,
             tokens=(output.usage.tokens_in, output.usage.tokens_out),
+            run_id=run_id,
         )
         return StageResult(
             stage=stage,
@@ -141,7 +145,9 @@ class StageActivities:
         if is_database_outage(err):
             activity.logger.warning("stage attempt lost the read model, retried: %s", error)
             return
-        failures = await self._repository.stage_retrying(generation_id, stage, attempt, error)
+        failures = await self._repository.stage_retrying(
+            generation_id, stage, attempt, error, run_id=activity.info().workflow_run_id
+        )
         if failures >= input.max_attempts:
             raise ApplicationError(
                 f"{stage} failed {failures} time(s); last error: {error}",

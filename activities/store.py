@@ -22,32 +22,39 @@ class StoreActivities:
         if input.stored_input:
             new = await self._repository.with_stored_input(new)
         await self._repository.insert_generation(new)
-        return await self._repository.mark_processing(new.id)
+        return await self._repository.mark_processing(new.id, _run_id())
 
     @activity.defn(name="await_approval")
     async def await_approval(self, input: GenerationRef) -> None:
-        await self._repository.mark_awaiting_approval(uuid.UUID(input.generation_id))
+        await self._repository.mark_awaiting_approval(uuid.UUID(input.generation_id), _run_id())
 
     @activity.defn(name="record_approved")
     async def record_approved(self, input: GenerationRef) -> None:
-        await self._repository.mark_approved(uuid.UUID(input.generation_id))
+        await self._repository.mark_approved(uuid.UUID(input.generation_id), _run_id())
 
     @activity.defn(name="complete_generation")
     async def complete_generation(self, input: GenerationRef) -> None:
-        await self._repository.complete(uuid.UUID(input.generation_id))
+        await self._repository.complete(uuid.UUID(input.generation_id), _run_id())
         _count_finished("completed")
 
     @activity.defn(name="fail_generation")
     async def fail_generation(self, input: FailureInput) -> None:
         await self._repository.fail(
-            uuid.UUID(input.generation_id), input.stage, input.code, input.message
+            uuid.UUID(input.generation_id), input.stage, input.code, input.message, _run_id()
         )
         _count_finished("failed")
 
     @activity.defn(name="record_cancelled")
     async def record_cancelled(self, input: CancelInput) -> None:
-        await self._repository.mark_cancelled(uuid.UUID(input.generation_id), input.reason)
+        await self._repository.mark_cancelled(
+            uuid.UUID(input.generation_id), input.reason, _run_id()
+        )
         _count_finished("cancelled")
+
+
+def _run_id() -> str:
+    """The workflow run this activity belongs to (a Reset starts a new one)."""
+    return activity.info().workflow_run_id or ""
 
 
 def _count_finished(status: str) -> None:

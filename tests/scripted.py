@@ -1,11 +1,13 @@
 """Stage activities whose pace and faults a test scripts per generation, through
 `metadata["test"]`: {"pace": seconds per stage, "fail_once": stage name, "fail_always":
-stage name}. The real stage work still runs after the scripted part."""
+stage name, "fail_until": stage name, "flag": a file that, once it exists, stops it}.
+The real stage work still runs after the scripted part."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 from temporalio import activity
 
@@ -26,6 +28,9 @@ class ScriptedStages(StageActivities):
                 raise RuntimeError("transient failure injected by the test")
             if script.get("fail_always") == stage:
                 raise RuntimeError(f"the stage's own error, attempt {attempt}")
+            flagged = "flag" in script and await asyncio.to_thread(Path(script["flag"]).exists)
+            if script.get("fail_until") == stage and not flagged:
+                raise RuntimeError(f"fails until {script['flag']} exists")
             return await work(generation_id)
 
         return await super()._run(input, stage, scripted)

@@ -285,3 +285,48 @@ def action_input(action: ScheduleActionStartWorkflow) -> RetentionInput:
     payload = action.args[0]
     data = json.loads(payload.data) if isinstance(payload, Payload) else payload
     return RetentionInput(**data) if isinstance(data, dict) else data
+
+
+async def test_a_reset_failed_workflow_brings_the_row_back_and_to_its_new_end(
+    stack: Stack, tmp_path: Path
+) -> None:
+    flag = tmp_path / "fixed"
+    script = {"test": {"fail_until": "code_generation", "flag": str(flag)}}
+    async with api_with(stack, task_queue=stack.settings.task_queue, stage_max_attempts=1) as (
+        _,
+        http,
+    ):
+        generation_id = str(await create(stack, http, metadata=script))
+    failed = await settled(stack, generation_id)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "stage_failed"
+    handle = stack.temporal.get_workflow_handle(workflow_id_for(generation_id))
+    await closed(handle)
+
+    flag.touch()  # the operator fixed the cause, then resets the workflow
+    temporal_cli(
+        stack,
+        "reset",
+        "--workflow-id",
+        workflow_id_for(generation_id),
+        "--type",
+        "FirstWorkflowTask",
+        "--reason",
+        "fixed",
+    )
+
+    async def reopened_or_done() -> dict[str, Any] | None:
+        found = await stack.get(generation_id)
+        return found if found["status"] != "failed" else None
+
+    await eventually(reopened_or_done, 30, 0.05, "the row to leave failed")
+    done = await stack.wait_until(generation_id, lambda g: g["status"] == "completed", 60)
+    assert done["error"] is None and done["completed_at"] is not None
+    assert [s["status"] for s in done["stages"]] == ["completed"] * 4
+    paths = [a["path"] for a in done["artifacts"]]
+    assert len(paths) == len(set(paths))
+    events = await read_events(stack.http, f"/v1/generations/{generation_id}/stream", stack.auth())
+    ids = [e["id"] for e in events]
+    assert ids == list(range(ids[0], ids[0] + len(ids)))  # growing, none twice, none missing
+    assert [e["data"]["status"] for e in events if e["event"] == "done"] == ["failed", "completed"]
+    statuses = [e["data"]["status"] for e in events if e["event"] == "status"]
+    assert statuses[-3:] == ["failed", "processing", "completed"]

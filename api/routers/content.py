@@ -41,8 +41,10 @@ async def stream_generation(
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events from the stored events: `status`, `stage`, `progress`,
-    `artifact`, and `done` last. Resume with `Last-Event-ID` or `?after=N`: exactly the
-    events after N, also after the generation ended. A comment line every 15 s."""
+    `artifact`, and `done` last (after an operator's Reset the new run's events follow
+    the earlier `done`; the stream ends after the last one). Resume with `Last-Event-ID`
+    or `?after=N`: exactly the events after N, also after the generation ended. A
+    comment line every 15 s."""
     await _own(repository, generation_id, user)
     start = after or 0
     if last_event_id is not None:
@@ -60,8 +62,11 @@ async def stream_generation(
             for event in batch:
                 cursor = event.id
                 yield f"id: {event.id}\nevent: {event.event}\ndata: {json.dumps(event.data)}\n\n"
-                if event.event == EventType.DONE:
+            # The stream ends after the last `done` (a reset workflow writes a later one).
+            if batch and batch[-1].event == EventType.DONE:
+                if not await repository.events_after(generation_id, cursor, limit=1):
                     return
+                continue
             if batch:
                 last_sent = loop.time()
                 continue

@@ -100,6 +100,10 @@ class Generation(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     workflow_id: Mapped[str] = mapped_column(String(100))
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    # The workflow run whose activities write this row, and how many runs it has had
+    # (an operator's Reset starts a new run; its events get keys of their own).
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    run_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None]

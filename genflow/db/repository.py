@@ -172,6 +172,7 @@ def new_generation_row(new: NewGeneration) -> Generation:
         metrics={},
         workflow_id=new.workflow_id,
         last_event_id=0,
+        run_epoch=0,
         created_at=created_at,
         updated_at=created_at,
         stages=[
@@ -484,10 +485,11 @@ class GenerationRepository:
 
     # -- pipeline transitions (written by activities) -----------------------------
 
-    async def mark_processing(self, generation_id: uuid.UUID) -> bool:
-        """pending -> processing. False if the generation is gone or already over."""
+    async def mark_processing(self, generation_id: uuid.UUID, run_id: str | None = None) -> bool:
+        """pending -> processing. False if the generation is gone or already over. A
+        new run of its workflow (an operator's Reset) reopens a generation that ended."""
         async with self._sessions.begin() as session:
-            generation = await self._lock(session, generation_id)
+            generation = await self._lock_for_new_work(session, generation_id, run_id, None)
             if generation is None or generation.status in TERMINAL_STATUSES:
                 return False
             if generation.status == Status.PENDING:
@@ -504,22 +506,29 @@ class GenerationRepository:
             )
             return True
 
-    async def mark_awaiting_approval(self, generation_id: uuid.UUID) -> None:
+    async def mark_awaiting_approval(
+        self, generation_id: uuid.UUID, run_id: str | None = None
+    ) -> None:
         # The next stage is not queued while the generation waits for a person.
         await self._set_status(
-            generation_id, Status.AWAITING_APPROVAL, "status:awaiting_approval", queued=False
+            generation_id, Status.AWAITING_APPROVAL, "status:awaiting_approval", False, run_id
         )
 
-    async def mark_approved(self, generation_id: uuid.UUID) -> None:
-        await self._set_status(generation_id, Status.PROCESSING, "status:approved", queued=True)
+    async def mark_approved(self, generation_id: uuid.UUID, run_id: str | None = None) -> None:
+        await self._set_status(generation_id, Status.PROCESSING, "status:approved", True, run_id)
 
     async def _set_status(
-        self, generation_id: uuid.UUID, status: Status, key: str, queued: bool
+        self,
+        generation_id: uuid.UUID,
+        status: Status,
+        key: str,
+        queued: bool,
+        run_id: str | None,
     ) -> None:
         """Move an active generation to `status` (a cancel in flight keeps `cancelling`)
         and mark its next pending stage queued or not."""
         async with self._sessions.begin() as session:
-            generation = await self._lock(session, generation_id)
+            generation = await self._lock_for_run(session, generation_id, run_id)
             if generation is None or generation.status in TERMINAL_STATUSES:
                 return
             if generation.status != Status.CANCELLING:
@@ -540,12 +549,14 @@ class GenerationRepository:
         stage: StageName,
         attempt: int,
         queue_ms: int | None = None,
+        run_id: str | None = None,
     ) -> bool:
         """Record attempt `attempt` of `stage` as running, after waiting `queue_ms` in
         the task queue. False if the generation has ended (cancelled meanwhile): the
-        caller must not do the work."""
+        caller must not do the work. A new run of its workflow (an operator's Reset)
+        reopens a generation that ended, from this stage on."""
         async with self._sessions.begin() as session:
-            generation = await self._lock(session, generation_id)
+            generation = await self._lock_for_new_work(session, generation_id, run_id, stage)
             if generation is None or generation.status in TERMINAL_STATUSES:
                 return False
             row = await self._stage(session, generation_id, stage)
@@ -573,12 +584,13 @@ class GenerationRepository:
         attempt: int,
         error: str,
         own_error: bool = True,
+        run_id: str | None = None,
     ) -> int:
         """Record that attempt `attempt` failed and will be retried. Returns how many
         attempts ended in the stage's own error (`own_error`; an infrastructure fault
         is recorded but not counted), each attempt counted once."""
         async with self._sessions.begin() as session:
-            generation = await self._lock(session, generation_id)
+            generation = await self._lock_for_run(session, generation_id, run_id)
             if generation is None or generation.status in TERMINAL_STATUSES:
                 return 0
             row = await self._stage(session, generation_id, stage)
@@ -610,10 +622,11 @@ class GenerationRepository:
         quality_score: float | None = None,
         quality_report: dict[str, Any] | None = None,
         tokens: tuple[int, int] = (0, 0),
+        run_id: str | None = None,
     ) -> bool:
         """Store the stage's files and mark it completed, in one transaction."""
         async with self._sessions.begin() as session:
-            generation = await self._lock(session, generation_id)
+            generation = await self._lock_for_run(session, generation_id, run_id)
             if generation is None or generation.status in TERMINAL_STATUSES:
                 return False
             existing = {
@@ -692,9 +705,9 @@ class GenerationRepository:
             await self._append_all(session, generation, events)
             return True
 
-    async def complete(self, generation_id: uuid.UUID) -> None:
+    async def complete(self, generation_id: uuid.UUID, run_id: str | None = None) -> None:
         async with self._sessions.begin() as session:
-            generation = await self._lock(session, generation_id)
+            generation = await self._lock_for_run(session, generation_id, run_id)
             if generation is None or generation.status in TERMINAL_STATUSES:
                 return
             generation.status = Status.COMPLETED
@@ -705,10 +718,15 @@ class GenerationRepository:
             await self._finish(session, generation)
 
     async def fail(
-        self, generation_id: uuid.UUID, stage: str | None, code: str, message: str
+        self,
+        generation_id: uuid.UUID,
+        stage: str | None,
+        code: str,
+        message: str,
+        run_id: str | None = None,
     ) -> None:
         async with self._sessions.begin() as session:
-            generation = await self._lock(session, generation_id)
+            generation = await self._lock_for_run(session, generation_id, run_id)
             if generation is None or generation.status in TERMINAL_STATUSES:
                 return
             now = utcnow()
@@ -757,9 +775,11 @@ class GenerationRepository:
                 )
             return generation
 
-    async def mark_cancelled(self, generation_id: uuid.UUID, reason: str | None) -> None:
+    async def mark_cancelled(
+        self, generation_id: uuid.UUID, reason: str | None, run_id: str | None = None
+    ) -> None:
         async with self._sessions.begin() as session:
-            generation = await self._lock(session, generation_id)
+            generation = await self._lock_for_run(session, generation_id, run_id)
             if generation is None or generation.status in TERMINAL_STATUSES:
                 return
             now = utcnow()
@@ -799,6 +819,61 @@ class GenerationRepository:
                 "quality_score": generation.quality_score,
                 "error": error,
             },
+        )
+
+    async def _lock_for_run(
+        self, session: AsyncSession, generation_id: uuid.UUID, run_id: str | None
+    ) -> Generation | None:
+        """The row, locked, if `run_id` (None: not a workflow's write) may write it: a
+        late write of an older run (one an operator's Reset replaced) is refused."""
+        generation = await self._lock(session, generation_id)
+        if generation is None or run_id is None or generation.run_id in (None, run_id):
+            return generation
+        return None
+
+    async def _lock_for_new_work(
+        self,
+        session: AsyncSession,
+        generation_id: uuid.UUID,
+        run_id: str | None,
+        stage: StageName | None,
+    ) -> Generation | None:
+        """The row, locked, for new work of `run_id` (the workflow's start, a stage's
+        attempt). New work from another run means a newer run (a closed run starts
+        nothing): the row follows it, and one that had ended is reopened at `stage`."""
+        generation = await self._lock(session, generation_id)
+        if generation is None or run_id is None or generation.run_id == run_id:
+            return generation
+        if generation.run_id is not None:
+            generation.run_epoch += 1  # a new run: its events get keys of their own
+            if generation.status in TERMINAL_STATUSES:
+                await self._reopen(session, generation, stage)
+        generation.run_id = run_id
+        return generation
+
+    async def _reopen(
+        self, session: AsyncSession, generation: Generation, stage: StageName | None
+    ) -> None:
+        """Back to processing for a reset workflow: `stage` and the stages after it
+        (all stages when None) will run again."""
+        first = STAGES.index(stage) if stage is not None else 0
+        for row in await self._stages(session, generation.id):
+            if STAGES.index(StageName(row.name)) >= first:
+                row.status = StageStatus.PENDING
+                row.started_at = row.ended_at = row.duration_ms = row.error = None
+                row.failures = 0
+        generation.status = Status.PROCESSING
+        generation.error_code = generation.error_message = None
+        generation.completed_at = generation.run_ms = None
+        generation.cancel_reason = None
+        generation.stage = stage
+        generation.progress = STAGE_PROGRESS[STAGES[first - 1]] if first > 0 else 0
+        await self._append(
+            session,
+            generation,
+            "status:processing",
+            EventType.STATUS,
+            {"status": Status.PROCESSING, "reason": "a new run of the workflow (reset)"},
         )
 
     @staticmethod
@@ -848,6 +923,8 @@ class GenerationRepository:
         keys appended."""
         if not events:
             return []
+        if generation.run_epoch:  # after a Reset, the new run's events are new events
+            events = [(f"{key}#{generation.run_epoch}", e, d) for key, e, d in events]
         seen = set(
             await session.scalars(
                 select(Event.key).where(

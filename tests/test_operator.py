@@ -330,3 +330,27 @@ async def test_a_reset_failed_workflow_brings_the_row_back_and_to_its_new_end(
     assert [e["data"]["status"] for e in events if e["event"] == "done"] == ["failed", "completed"]
     statuses = [e["data"]["status"] for e in events if e["event"] == "status"]
     assert statuses[-3:] == ["failed", "processing", "completed"]
+
+
+async def test_a_terminated_generation_no_longer_counts_against_the_active_limit(
+    stack: Stack,
+) -> None:
+    user = f"limited-{uuid.uuid4()}"
+    headers = stack.auth(user)
+    body = {"prompt": LIBRARY, "metadata": PACED}
+    async with api_with(stack, task_queue=stack.settings.task_queue, max_active_per_user=1) as (
+        _,
+        http,
+    ):
+        first = await http.post("/v1/generations", json=body, headers=headers)
+        assert first.status_code == 202, first.text
+        refused = await http.post("/v1/generations", json=body, headers=headers)
+        assert refused.status_code == 429
+
+        temporal_cli(stack, "terminate", "--workflow-id", first.json()["workflow_id"])
+        await stack.wait_until(first.json()["id"], lambda g: g["status"] == "failed", 30, user=user)
+        again = await http.post("/v1/generations", json=body, headers=headers)
+        assert again.status_code == 202, again.text
+        await stack.temporal.get_workflow_handle(again.json()["workflow_id"]).terminate(
+            reason="test over"
+        )

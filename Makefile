@@ -4,25 +4,29 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOURCES := genflow api activities workflows worker.py
 
-.PHONY: up test lint browser bench install install-dev clean
+.PHONY: up test lint browser sandbox bench chaos install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Bytecode is compiled at install: the sandbox mounts the environment read-only, so a
+# review could not cache it and would compile its imports on every run.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-up: install
+up: install sandbox
 	$(BIN)/genflow up
 
 lint: install-dev
@@ -37,12 +41,30 @@ browser:
 		apt-get update && apt-get install -y --no-install-recommends chromium; \
 	fi
 
-test: lint browser
-	$(BIN)/pytest
+# bubblewrap from Debian: the OS sandbox generated code runs in (genflow/pipeline/sandbox.py).
+# Without it (or without root to install it) genflow runs but does not run generated code.
+sandbox:
+	@if [ ! -x /usr/bin/bwrap ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update && apt-get install -y --no-install-recommends bubblewrap; \
+		else \
+			echo "bubblewrap is not installed: run 'sudo apt-get install bubblewrap'," \
+				"or generated code will not be run (fail closed)"; \
+		fi; \
+	fi
+
+test: lint browser sandbox
+	$(BIN)/pytest --durations=10
 
 bench: install-dev
 	$(BIN)/python bench/api.py
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.burst
+
+# Crash scenarios against genflow up on PostgreSQL (about 15 minutes; not in make test).
+chaos: install-dev
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) .genflow .pytest_cache .mypy_cache .ruff_cache

@@ -9,12 +9,14 @@ import signal
 from genflow.db.engine import make_engine, make_session_maker
 from genflow.db.repository import GenerationRepository
 from genflow.logs import configure as configure_logging
+from genflow.pipeline.sandbox import SandboxUnavailable
 from genflow.settings import Settings
 from genflow.temporal import (
     build_worker,
     connect,
     ensure_schedules,
     metrics_runtime,
+    sandbox_from,
 )
 from genflow.tracing import shutdown_tracing
 
@@ -33,6 +35,7 @@ async def run_worker(settings: Settings) -> None:
         worker = build_worker(client, settings, repository)
         if settings.worker_role != "sandbox":
             await ensure_schedules(client, settings)
+        await check_sandbox(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -49,6 +52,28 @@ async def run_worker(settings: Settings) -> None:
     finally:
         await engine.dispose()
         await asyncio.to_thread(shutdown_tracing)  # export the last spans
+
+
+async def check_sandbox(settings: Settings) -> None:
+    """Say once, at start-up, whether generated code can run here (fail closed)."""
+    log = logging.getLogger("genflow.worker")
+    if settings.worker_role == "orchestration" or not settings.run_generated_code:
+        return
+    sandbox = sandbox_from(settings)
+    if sandbox is None:
+        log.warning(
+            "GENFLOW_UNSAFE_RUN_WITHOUT_SANDBOX is set: generated code runs WITHOUT the OS "
+            "sandbox, with rlimits only; it can read this machine's files and network"
+        )
+        return
+    try:
+        await sandbox.ensure_available()
+    except SandboxUnavailable as err:
+        log.error(
+            "the sandbox cannot start, so generated code will NOT be run (reviews say "
+            "'tests not run: sandbox unavailable'): %s",
+            err,
+        )
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from genflow.db.errors import is_database_outage
 from genflow.db.models import Generation
 from genflow.db.repository import FileOut, GenerationRepository
 from genflow.domain import STAGE_ACTIVITY_TYPES, StageName
-from genflow.pipeline.review import SandboxLimits, review
+from genflow.pipeline.review import DEFAULT_SANDBOX, Sandbox, SandboxLimits, review
 from genflow.pipeline.spec import BadRequirements, ProjectSpec
 from genflow.pipeline.templates import generate_docs
 from genflow.providers import Provider, ProviderError, SpecRequest, Usage
@@ -66,8 +66,12 @@ class StageActivities:
         limits: SandboxLimits,
         providers: Mapping[str, Provider] | None = None,
         run_generated_code: bool = True,
+        sandbox: Sandbox | None = DEFAULT_SANDBOX,
     ) -> None:
+        """`sandbox` runs the generated tests; None runs them without it (the unsafe
+        setting only)."""
         self._repository = repository
+        self.sandbox = sandbox
         self._limits = limits
         self._providers: Mapping[str, Provider] = providers or {"builtin": BuiltinProvider()}
         self._run_generated_code = run_generated_code
@@ -243,7 +247,11 @@ class StageActivities:
             changes_file = await self._repository.read_file(generation_id, CHANGES_PATH)
             changes = json.loads(changes_file.content) if changes_file else None
             result = await review(
-                files, self._limits, run_tests_enabled=self._run_generated_code, changes=changes
+                files,
+                self._limits,
+                run_tests_enabled=self._run_generated_code,
+                changes=changes,
+                sandbox=self.sandbox,
             )
             report = json.dumps(result.report, indent=2).encode()
             stored = [FileOut(REPORT_PATH, "review", report, "application/json")]

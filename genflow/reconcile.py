@@ -73,8 +73,10 @@ class Reconciler:
         try:
             description = await handle.describe()
         except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND or not past_grace:
-                raise
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise  # Temporal unreachable: the pass fails and is retried
+            if not past_grace:
+                return None  # may still be starting
             await self._repository.fail(
                 row.id,
                 row.stage,

@@ -114,11 +114,18 @@ class Settings(BaseSettings):
     # Sandboxed reviews one worker runs at once; the rest wait in Temporal's queue.
     sandbox_slots: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
-    # Review: run each generated project's tests in a sandbox (off: not measured).
+    # Review: run each generated project's tests in the OS sandbox (bubblewrap; off:
+    # not measured). If the sandbox cannot start, the tests are not run (fail closed)
+    # unless `unsafe_run_without_sandbox` says to run them with rlimits only.
     run_generated_code: bool = True
-    sandbox_timeout_seconds: float = 60.0
-    sandbox_memory_mb: int = 1024
-    sandbox_cpu_seconds: int = 60
+    sandbox_bwrap: str = "bwrap"
+    unsafe_run_without_sandbox: bool = False
+    sandbox_timeout_seconds: float = Field(default=60.0, gt=0)
+    sandbox_memory_mb: int = Field(default=1024, ge=64)
+    sandbox_cpu_seconds: int = Field(default=60, ge=1)
+    sandbox_processes: int = Field(default=128, ge=8)
+    sandbox_file_size_mb: int = Field(default=64, ge=1)
+    sandbox_tmp_size_mb: int = Field(default=256, ge=1)
 
     @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Settings:

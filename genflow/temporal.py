@@ -38,7 +38,7 @@ from genflow.db.repository import GenerationRepository
 from genflow.db.retention import RetentionRepository
 from genflow.db.webhooks import WebhookSecretRepository
 from genflow.domain import sandbox_task_queue
-from genflow.pipeline.review import SandboxLimits
+from genflow.pipeline.sandbox import Sandbox, SandboxLimits
 from genflow.providers import Provider
 from genflow.providers.builtin import BuiltinProvider
 from genflow.providers.openai_compat import OpenAICompatibleProvider
@@ -151,6 +151,22 @@ class GenflowWorker:
             self._stack = None
 
 
+def sandbox_limits(settings: Settings) -> SandboxLimits:
+    return SandboxLimits(
+        timeout_seconds=settings.sandbox_timeout_seconds,
+        memory_mb=settings.sandbox_memory_mb,
+        cpu_seconds=settings.sandbox_cpu_seconds,
+        processes=settings.sandbox_processes,
+        file_size_mb=settings.sandbox_file_size_mb,
+        tmp_size_mb=settings.sandbox_tmp_size_mb,
+    )
+
+
+def sandbox_from(settings: Settings) -> Sandbox | None:
+    """The OS sandbox of generated code; None only with the unsafe setting."""
+    return None if settings.unsafe_run_without_sandbox else Sandbox(bwrap=settings.sandbox_bwrap)
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -160,13 +176,10 @@ def build_worker(
     """The genflow workers of `settings.worker_role` ("all": both; see GenflowWorker)."""
     stages = stage_activities or StageActivities(
         repository,
-        SandboxLimits(
-            timeout_seconds=settings.sandbox_timeout_seconds,
-            memory_mb=settings.sandbox_memory_mb,
-            cpu_seconds=settings.sandbox_cpu_seconds,
-        ),
+        sandbox_limits(settings),
         providers=providers_from(settings),
         run_generated_code=settings.run_generated_code,
+        sandbox=sandbox_from(settings),
     )
     heartbeats: dict[str, Any] = {
         # Send heartbeats at least every second so a cancel reaches a stage quickly.

@@ -1,7 +1,9 @@
 """Code review that runs the code.
 
-Checks: every Python file compiles; the project's own tests run with pytest in a
-sandboxed subprocess; public functions and classes carry docstrings.
+Checks: every Python file compiles; ruff lints it with genflow's rule set; the project's
+own tests run with pytest inside the OS sandbox (genflow.pipeline.sandbox; results read
+from pytest's JUnit XML report, see genflow.pipeline.testrun); public functions and
+classes carry docstrings.
 
 Quality score (0-100), documented here and in the README:
 
@@ -10,8 +12,16 @@ Quality score (0-100), documented here and in the README:
           + 15 * max(0, 1 - lint_per_100_lines / 10) (ruff findings per 100 lines)
           + 15 * documented / public_definitions     (docstrings)
 
-When running generated code is switched off, the test term is not measured and the
-score is the other terms rescaled to 100; the report lists what was not measured.
+"run" counts every test in the JUnit XML report that was not skipped; a test with a
+failure or an error (setup, call or teardown; a module that fails to collect counts as one)
+failed, the others passed. A run that timed out or left no report counts 0 passed, and its
+report says why ("error"). When running generated code is switched off, the test term is
+not measured and the score is the other terms rescaled to 100; the report lists what was
+not measured; so is it when the sandbox cannot start ("tests not run: sandbox
+unavailable: ..."): generated code never runs outside it unless the unsafe setting says so.
+
+CPU: the children of a review (ruff, then pytest; one after the other) run at nice
+SANDBOX_NICE, below the API, the workflow tasks and the heartbeats.
 """
 
 from __future__ import annotations
@@ -20,8 +30,6 @@ import ast
 import asyncio
 import json
 import os
-import re
-import resource
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -29,7 +37,21 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from genflow.db.repository import FileOut
+from genflow.pipeline.sandbox import Sandbox, SandboxLimits, SandboxUnavailable
+from genflow.pipeline.testrun import SANDBOX_NICE, lower_priority, pytest_command, run_tests
 
+__all__ = [
+    "SANDBOX_NICE",
+    "Review",
+    "Sandbox",
+    "SandboxLimits",
+    "pytest_command",
+    "review",
+    "run_lint",
+    "run_tests",
+]
+
+DEFAULT_SANDBOX = Sandbox()
 WEIGHTS = {"tests": 50, "compiles": 20, "lint": 15, "docs": 15}
 LINT_ZERO_AT = 10.0  # findings per 100 lines at which the lint term reaches 0
 LINT_RULES = "E,F,W,B"
@@ -37,13 +59,6 @@ FORMULA = (
     "50*test_pass_rate + 20*compiling_files/python_files "
     "+ 15*max(0, 1 - lint_findings_per_100_lines/10) + 15*documented/public_definitions"
 )
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    timeout_seconds: float = 60.0
-    memory_mb: int = 1024
-    cpu_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -59,14 +74,6 @@ def _safe_path(root: Path, relative: str) -> Path:
     return root.joinpath(*path.parts)
 
 
-def _limit(limits: SandboxLimits) -> None:
-    memory = limits.memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_NPROC, (256, 256))
-    os.setsid()
-
-
 def write_project(files: list[FileOut], root: Path) -> None:
     for file in files:
         target = _safe_path(root, file.path)
@@ -74,71 +81,16 @@ def write_project(files: list[FileOut], root: Path) -> None:
         target.write_bytes(file.content)
 
 
-async def run_tests(root: Path, limits: SandboxLimits) -> dict[str, Any]:
-    """Run the project's tests with pytest in `root`: time-limited, CPU-, memory- and
-    process-limited, with a scrubbed environment (no secrets, no DATABASE_URL)."""
-    scratch = root / ".tmp"  # the project's own tmp_path and tempfile area
-    scratch.mkdir(exist_ok=True)
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(root),
-        "TMPDIR": str(scratch),
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONHASHSEED": "0",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--no-header",
-        "-o",
-        "addopts=",
-        "-p",
-        "no:asyncio",
-        cwd=root,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        preexec_fn=lambda: _limit(limits),
-    )
-    try:
-        output, _ = await asyncio.wait_for(process.communicate(), limits.timeout_seconds)
-        timed_out = False
-    except TimeoutError:
-        timed_out = True
-        output = b""
-    finally:
-        # A cancelled or timed-out run must not leave the sandbox behind.
-        if process.returncode is None:
-            os.killpg(process.pid, 9)
-            await process.wait()
-    text = output.decode(errors="replace")
-    summary = text.strip().splitlines()[-1] if text.strip() else ""
-    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|errors?)", summary)}
-    failures = re.findall(r"^(?:FAILED|ERROR) (\S+)", text, re.M)
-    return {
-        "passed": counts.get("passed", 0),
-        "failed": counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0),
-        "timed_out": timed_out,
-        "exit_code": process.returncode,
-        "failures": failures,
-        "output_tail": text[-2000:],
-    }
-
-
 async def run_lint(root: Path, timeout: float) -> list[dict[str, Any]]:
     """ruff on the project with genflow's own rule set (`--isolated`: a generated
-    project cannot switch its own checks off)."""
+    project cannot switch its own checks off), at nice SANDBOX_NICE, one thread, no cache
+    written into the project."""
     ruff = Path(sys.executable).parent / "ruff"
     process = await asyncio.create_subprocess_exec(
         str(ruff if ruff.exists() else "ruff"),
         "check",
         "--isolated",
+        "--no-cache",
         "--select",
         LINT_RULES,
         "--line-length",
@@ -148,9 +100,15 @@ async def run_lint(root: Path, timeout: float) -> list[dict[str, Any]]:
         "--exit-zero",
         ".",
         cwd=root,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "RAYON_NUM_THREADS": "1",
+        },
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
+        preexec_fn=lower_priority,
     )
     try:
         output, _ = await asyncio.wait_for(process.communicate(), timeout)
@@ -169,33 +127,67 @@ async def run_lint(root: Path, timeout: float) -> list[dict[str, Any]]:
     ]
 
 
-def check_syntax(files: list[FileOut]) -> list[dict[str, Any]]:
-    findings = []
+def _parse(files: list[FileOut]) -> dict[str, ast.Module | SyntaxError]:
+    """Each Python file parsed once: its tree, or the syntax error."""
+    parsed: dict[str, ast.Module | SyntaxError] = {}
     for file in files:
         if file.path.endswith(".py"):
             try:
-                ast.parse(file.content, filename=file.path)
+                parsed[file.path] = ast.parse(file.content, filename=file.path)
             except SyntaxError as err:
-                findings.append({"path": file.path, "line": err.lineno, "message": err.msg})
-    return findings
+                parsed[file.path] = err
+    return parsed
+
+
+def _syntax_findings(parsed: dict[str, ast.Module | SyntaxError]) -> list[dict[str, Any]]:
+    return [
+        {"path": path, "line": result.lineno, "message": result.msg}
+        for path, result in parsed.items()
+        if isinstance(result, SyntaxError)
+    ]
+
+
+def _docstrings(
+    files: list[FileOut], parsed: dict[str, ast.Module | SyntaxError]
+) -> tuple[int, int]:
+    documented = total = 0
+    for file in files:
+        tree = parsed.get(file.path)
+        if not isinstance(tree, ast.Module) or file.kind == "test":
+            continue
+        for node in _definitions(tree):
+            if node.name.startswith("_"):
+                continue
+            total += 1
+            documented += ast.get_docstring(node) is not None
+    return documented, total
+
+
+_DEFINITION = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+
+
+def _definitions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
+    """Every function and class definition, at any depth: what `ast.walk` finds, visiting
+    statements only (a definition is a statement; expressions cannot hold one)."""
+    found = []
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _DEFINITION):
+            found.append(node)
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, field, None)
+            if isinstance(children, list):
+                stack.extend(children)
+    return found
+
+
+def check_syntax(files: list[FileOut]) -> list[dict[str, Any]]:
+    return _syntax_findings(_parse(files))
 
 
 def docstring_coverage(files: list[FileOut]) -> tuple[int, int]:
-    documented = total = 0
-    for file in files:
-        if not file.path.endswith(".py") or file.kind == "test":
-            continue
-        try:
-            tree = ast.parse(file.content)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                if node.name.startswith("_"):
-                    continue
-                total += 1
-                documented += ast.get_docstring(node) is not None
-    return documented, total
+    return _docstrings(files, _parse(files))
 
 
 async def review(
@@ -204,17 +196,29 @@ async def review(
     *,
     run_tests_enabled: bool = True,
     changes: dict[str, Any] | None = None,
+    sandbox: Sandbox | None = DEFAULT_SANDBOX,
 ) -> Review:
-    """Check and score a project. See the module docstring for the formula."""
+    """Check and score a project. See the module docstring for the formula. The tests
+    run inside `sandbox`; None runs them without it (only the unsafe setting does)."""
     python_files = [f for f in files if f.path.endswith(".py")]
     lines = sum(f.content.count(b"\n") + 1 for f in python_files)
-    syntax = check_syntax(files)
+    parsed = _parse(files)
+    syntax = _syntax_findings(parsed)
     with tempfile.TemporaryDirectory(prefix="genflow-sandbox-") as tmp:
         root = Path(tmp)
         write_project(files, root)
+        # One after the other: run together they take no less CPU, only more memory.
         lint = await run_lint(root, limits.timeout_seconds)
-        tests = await run_tests(root, limits) if run_tests_enabled else None
-    documented, public = docstring_coverage(files)
+        not_run = "running generated code is switched off in settings"
+        tests = None
+        if run_tests_enabled:
+            try:
+                if sandbox is not None:
+                    await sandbox.ensure_available()
+                tests = await run_tests(root, limits, sandbox)
+            except SandboxUnavailable as err:  # fail closed: the code is not run
+                not_run = f"tests not run: sandbox unavailable: {err}"
+    documented, public = _docstrings(files, parsed)
     per_100 = 100 * len(lint) / lines if lines else 0.0
     measured = {
         "compiles": (
@@ -244,7 +248,7 @@ async def review(
             {
                 "name": "tests",
                 "measured": False,
-                "reason": "running generated code is switched off in settings",
+                "reason": not_run,
             }
         )
     checks.append({"name": "docstrings", "documented": documented, "public": public})

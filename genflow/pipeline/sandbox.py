@@ -1,0 +1,227 @@
+"""The OS sandbox that every run of generated code goes through: bubblewrap.
+
+What runs inside sees:
+- its own PID namespace and /proc (no other process), its own network namespace (only
+  an empty loopback: no PostgreSQL, Temporal or API), IPC and UTS namespaces;
+- read-only: /usr, the Python runtime and the virtual environment the tests need, at
+  their own paths, with their parent folders traversable but not listable;
+- writable: the project directory (as /project) and a private, size-limited /tmp;
+- nothing else of the host: not GENFLOW_HOME or the read model, not Temporal's files,
+  not the worker's tree, not /root or /home, not other generations' directories;
+- an empty environment but for PATH, HOME, TMPDIR, LANG and PYTHON* switches.
+
+It runs as an unprivileged uid of its own (a fresh one per run, so that the process
+limit counts this run only; dropped with `setpriv` inside the sandbox when the worker is
+root, or bwrap's user namespace when it is not), in a new session, with no new
+privileges and no capabilities, under rlimits on address space, CPU time, processes,
+file size and open files, at nice 10. The whole tree dies with the sandbox's PID 1: on
+timeout, on cancel, when the worker dies (`--die-with-parent`) and when the tests end
+(a background process left behind goes with them).
+
+If the sandbox cannot start (bwrap missing, namespaces refused), `SandboxUnavailable`
+says why and the caller does not run the code (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = "/project"
+NICE = 10  # below the API, the workflow tasks and the heartbeats
+# Each run gets its own uid from this range: nobody else's processes count against
+# its process limit, and it owns nothing on the host.
+UID_RANGE = (1_000_000, 2_000_000)
+SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot start here; generated code must not run."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    timeout_seconds: float = 60.0  # wall time of one run
+    memory_mb: int = 1024  # address space of each process
+    cpu_seconds: int = 60  # CPU time of each process
+    processes: int = 128  # processes and threads of the run's uid
+    file_size_mb: int = 64  # the largest file a run may write
+    tmp_size_mb: int = 256  # the private /tmp (memory-backed)
+    open_files: int = 256
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Builds and checks bubblewrap command lines. `bwrap` is the binary (name or
+    path); `runtime` the read-only paths the code needs (default: this Python's
+    installation and virtual environment)."""
+
+    bwrap: str = "bwrap"
+    runtime: tuple[str, ...] = ()
+
+    def binary(self) -> str:
+        found = shutil.which(self.bwrap)
+        if found is None:
+            raise SandboxUnavailable(
+                f"bubblewrap ({self.bwrap!r}) is not installed; install the Debian package "
+                "`bubblewrap` (make sandbox)"
+            )
+        return found
+
+    def _runtime(self) -> list[str]:
+        paths = self.runtime or (sys.base_prefix, sys.prefix)
+        kept: list[str] = []
+        for path in sorted({str(Path(p).resolve()) for p in paths}):
+            if any(path == d or path.startswith(d + "/") for d in (*SYSTEM_DIRS, *kept)):
+                continue
+            kept.append(path)
+        return kept
+
+    def command(
+        self, project: Path, argv: list[str], env: dict[str, str], uid: int, limits: SandboxLimits
+    ) -> list[str]:
+        """The bwrap command line that runs `argv` in `project` (mounted at /project)."""
+        argv = ["/bin/sh", "-c", '"$@"; exit $?', "sh", *argv]
+        args = [
+            self.binary(),
+            "--unshare-pid",
+            # A shell is PID 1 (bwrap's direct child) and waits for the command: the
+            # command's CPU time reaches the worker's wait4, the command is no init (a
+            # signal kills it as usual), and when the shell exits the namespace dies.
+            "--as-pid-1",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+            "--new-session",
+            "--hostname",
+            "sandbox",
+        ]
+        for system in SYSTEM_DIRS:
+            host = Path(system)
+            if host.is_symlink():
+                args += ["--symlink", os.readlink(host), system]
+            elif host.is_dir():
+                args += ["--ro-bind", system, system]
+        made: set[str] = set()
+        for path in self._runtime():
+            # Parents traversable (0711) but not listable: /root shows nothing else.
+            for parent in reversed(Path(path).parents):
+                if str(parent) != "/" and str(parent) not in made:
+                    made.add(str(parent))
+                    args += ["--perms", "0711", "--dir", str(parent)]
+            args += ["--ro-bind", path, path]
+        args += [
+            "--bind",
+            str(project),
+            PROJECT_DIR,
+            "--size",
+            str(limits.tmp_size_mb * 1024 * 1024),
+            "--tmpfs",
+            "/tmp",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--chdir",
+            PROJECT_DIR,
+            "--clearenv",
+        ]
+        for name, value in sorted(env.items()):
+            args += ["--setenv", name, value]
+        if os.geteuid() == 0:
+            # Root creates the namespaces and mounts; the code runs as `uid` on the
+            # host too (not root in a user namespace), without any capability.
+            args += [
+                "--",
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--no-new-privs",
+                *argv,
+            ]
+        else:
+            args += ["--unshare-user", "--uid", str(uid), "--gid", str(uid), "--", *argv]
+        return args
+
+    def new_uid(self) -> int:
+        """A uid of its own for one run (the worker's own when it is not root)."""
+        if os.geteuid() != 0:
+            return os.geteuid()
+        return UID_RANGE[0] + secrets.randbelow(UID_RANGE[1] - UID_RANGE[0])
+
+    def prepare(self, project: Path, uid: int) -> None:
+        """Give the project directory to the run's uid (it writes there only)."""
+        if os.geteuid() != 0:
+            return
+        for root, dirs, files in os.walk(project):
+            for name in (*dirs, *files):
+                os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+        os.chown(project, uid, uid)
+
+    async def ensure_available(self) -> None:
+        """SandboxUnavailable (with the reason) unless a sandbox starts here; checked
+        once per process, so a worker that cannot sandbox says so at once and always."""
+        if self not in _AVAILABILITY:
+            try:
+                await self.check()
+                _AVAILABILITY[self] = None
+            except SandboxUnavailable as err:
+                _AVAILABILITY[self] = str(err)
+        reason = _AVAILABILITY[self]
+        if reason is not None:
+            raise SandboxUnavailable(reason)
+
+    async def check(self, timeout: float = 10.0) -> None:
+        """Start an empty sandbox; SandboxUnavailable with the reason if it cannot."""
+        probe = Path(os.environ.get("TMPDIR", "/tmp")) / f"genflow-sandbox-check-{os.getpid()}"
+        probe.mkdir(exist_ok=True)
+        try:
+            uid = self.new_uid()
+            self.prepare(probe, uid)
+            argv = self.command(probe, [sys.executable, "-c", "pass"], {}, uid, SandboxLimits())
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+                _, err = await asyncio.wait_for(process.communicate(), timeout)
+            except (OSError, TimeoutError) as exc:
+                raise SandboxUnavailable(f"bubblewrap could not start: {exc}") from exc
+            if process.returncode != 0:
+                reason = err.decode(errors="replace").strip() or f"exit {process.returncode}"
+                raise SandboxUnavailable(f"bubblewrap could not start a sandbox: {reason}")
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
+
+
+_AVAILABILITY: dict[Sandbox, str | None] = {}
+
+
+def limit_process(limits: SandboxLimits) -> None:
+    """preexec_fn of the sandbox: rlimits (inherited by everything inside), nice, and
+    a process group of its own so a timeout or cancel kills the whole tree."""
+    mb = 1024 * 1024
+    for kind, value in (
+        (resource.RLIMIT_AS, limits.memory_mb * mb),
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_NPROC, limits.processes),
+        (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
+        (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(kind, (value, value))
+    os.nice(NICE)
+    os.setsid()

@@ -1,0 +1,276 @@
+"""One run of a generated project's tests: pytest inside the OS sandbox
+(genflow.pipeline.sandbox), its outcome read from the JUnit XML report after the sandbox
+has exited, the limits it hit named.
+
+CPU: pytest loads only its built-in plugins and, explicitly, those of the installed
+plugins (entry points) that the project mentions, instead of every installed package's
+plugin (PYTEST_DISABLE_PLUGIN_AUTOLOAD=1): `bench/review_cpu.py` measures the effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import re
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from datetime import UTC, datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import IO, Any
+
+from genflow.pipeline.junit import read_junit_xml
+from genflow.pipeline.sandbox import (
+    NICE,
+    PROJECT_DIR,
+    Sandbox,
+    SandboxLimits,
+    limit_process,
+)
+
+SANDBOX_NICE = NICE  # every child of a review runs below the API, workflow tasks, heartbeats
+OUTPUT_TAIL = 2000  # characters of pytest's output kept in the report
+OUTPUT_SCAN = 4 * 1024 * 1024  # bytes of output searched for the signs of a limit
+PYTEST_BLOCKED = ("cacheprovider", "asyncio")  # `-p no:...`: never loaded
+# What a process prints when it runs into each limit (Python ignores SIGXFSZ, so a
+# write past the file-size limit fails with EFBIG "File too large").
+LIMIT_SIGNS = {
+    "memory": re.compile(rb"MemoryError|Cannot allocate memory"),
+    "processes": re.compile(
+        rb"Resource temporarily unavailable|can't start new thread|BlockingIOError"
+    ),
+    "file_size": re.compile(rb"File too large|\[Errno 27\]"),
+}
+
+
+def lower_priority() -> None:
+    os.nice(SANDBOX_NICE)
+
+
+def _start(
+    command: list[str], root: Path, env: dict[str, str], output: IO[bytes], limits: SandboxLimits
+) -> subprocess.Popen[bytes]:
+    """Start the run (fork and exec: it does not wait for the child) under the limits,
+    at lower priority, in a process group of its own."""
+    return subprocess.Popen(
+        command,
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        preexec_fn=functools.partial(limit_process, limits),
+    )
+
+
+@functools.cache
+def _installed_plugins() -> tuple[tuple[str, tuple[bytes, ...]], ...]:
+    """The installed pytest plugins (entry point name, words naming them): the entry point,
+    its distribution and its top-level module."""
+    plugins = []
+    for point in entry_points(group="pytest11"):
+        if point.name in PYTEST_BLOCKED:
+            continue
+        words = {point.name, point.value.split(".")[0].split(":")[0]}
+        if point.dist is not None:
+            words.add(point.dist.name.lower().replace("-", "_"))
+        plugins.append((point.name, tuple(sorted(w.encode() for w in words if w))))
+    return tuple(plugins)
+
+
+def _plugins_for(root: Path) -> list[str]:
+    """The installed pytest plugins the project's Python files or configuration mention (an
+    `anyio` marker or fixture, a `hypothesis` import, ...). Only these are loaded: the
+    others cannot be what the project's tests rely on, and loading every installed
+    package's plugin is most of a small project's test run (schemathesis, hypothesis)."""
+    plugins = _installed_plugins()
+    if not plugins:
+        return []
+    texts = [
+        path.read_bytes()
+        for path in root.rglob("*")
+        if path.suffix in (".py", ".toml", ".ini", ".cfg") and path.is_file()
+    ]
+    return [name for name, words in plugins if any(w in t for t in texts for w in words)]
+
+
+def _environment(home: str) -> dict[str, str]:
+    """A scrubbed environment: no secrets, no DATABASE_URL, nothing of the worker's."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": f"{home}/.tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
+
+
+def pytest_command(root: Path, junit_xml: Path | str) -> list[str]:
+    """The pytest command line of a test run of the project in `root`."""
+    blocked = [arg for name in PYTEST_BLOCKED for arg in ("-p", f"no:{name}")]
+    plugins = [arg for name in _plugins_for(root) for arg in ("-p", name)]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        *blocked,
+        *plugins,
+        "--no-header",
+        "-o",
+        "addopts=",
+        "-o",
+        "junit_family=xunit1",  # testcases carry their file: failures name pytest node ids
+        f"--junitxml={junit_xml}",
+    ]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _reaped(pid: int) -> asyncio.Future[tuple[int, resource.struct_rusage]]:
+    """A future of (wait status, rusage) of child `pid`, reaped with os.wait4 by a thread of
+    its own (so that its CPU time is its own, even with other reviews running)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[tuple[int, resource.struct_rusage]] = loop.create_future()
+
+    def settle(result: tuple[int, resource.struct_rusage] | None, error: Exception | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        elif result is not None:
+            future.set_result(result)
+
+    def reap() -> None:
+        try:
+            _, status, usage = os.wait4(pid, 0)
+            outcome: tuple[Any, Any] = ((status, usage), None)
+        except Exception as err:  # handed to the awaiting task
+            outcome = (None, err)
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody awaits it any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=reap, name=f"genflow-sandbox-{pid}", daemon=True).start()
+    return future
+
+
+def _kill_group(pid: int) -> None:
+    """Kill the run's process group: bwrap (whose PID namespace dies with it) or, without
+    the sandbox, pytest's session and whatever it left behind."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _output(output: IO[bytes]) -> tuple[str, bytes]:
+    """The tail of the output kept in the report, and the part searched for limits."""
+    size = output.seek(0, os.SEEK_END)
+    output.seek(max(0, size - OUTPUT_SCAN))
+    scanned = output.read()
+    return scanned[-4 * OUTPUT_TAIL :].decode(errors="replace")[-OUTPUT_TAIL:], scanned
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "its exit status is unknown"
+    if code < 0:
+        try:
+            return f"it was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"it was killed by signal {-code}"
+    return f"it exited with code {code}"
+
+
+def limits_hit(
+    timed_out: bool, exit_code: int, cpu_seconds: float, limits: SandboxLimits, output: bytes
+) -> list[str]:
+    """The limits the run ran into, from its end and what it printed."""
+    hit = ["timeout"] if timed_out else []
+    if exit_code == -signal.SIGXCPU or (
+        exit_code == -signal.SIGKILL and not timed_out and cpu_seconds >= limits.cpu_seconds
+    ):
+        hit.append("cpu")
+    hit += [name for name, sign in LIMIT_SIGNS.items() if sign.search(output)]
+    return hit
+
+
+async def run_tests(
+    root: Path, limits: SandboxLimits, sandbox: Sandbox | None = None
+) -> dict[str, Any]:
+    """Run the project's tests with pytest in `root`, inside `sandbox` (None: without
+    the OS sandbox, rlimits only; see the unsafe setting), time-limited. The outcome is
+    read from pytest's JUnit XML report once the sandbox has exited; "sandbox" records
+    when it ran (ISO-8601, UTC) and its CPU-seconds, "limits_hit" what it ran into."""
+    (root / ".tmp").mkdir(exist_ok=True)  # the project's own tmp_path and tempfile area
+    report_name = f".genflow-junit-{secrets.token_hex(8)}.xml"
+    if sandbox is not None:
+        uid = sandbox.new_uid()
+        sandbox.prepare(root, uid)
+        inner = pytest_command(root, f"{PROJECT_DIR}/{report_name}")
+        command = sandbox.command(root, inner, _environment(PROJECT_DIR), uid, limits)
+        env: dict[str, str] = {}
+    else:
+        command = pytest_command(root, root / report_name)
+        env = _environment(str(root))
+    # Output goes to a file outside the project, bounded by RLIMIT_FSIZE: no pipe to drain,
+    # and nothing the tests leave running can hold the review up by keeping a pipe open.
+    with tempfile.TemporaryFile(prefix="genflow-pytest-") as output:
+        started_at = _now()
+        process = _start(command, root, env, output, limits)
+        exited = _reaped(process.pid)
+        timed_out = False
+        try:
+            status, usage = await asyncio.wait_for(asyncio.shield(exited), limits.timeout_seconds)
+        except TimeoutError:
+            timed_out = True
+            _kill_group(process.pid)
+            status, usage = await exited
+        except BaseException:
+            # A cancelled review must not leave the sandbox behind.
+            _kill_group(process.pid)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(exited)
+            raise
+        finally:
+            ended_at = _now()
+        _kill_group(process.pid)  # whatever the tests left running
+        exit_code = os.waitstatus_to_exitcode(status)
+        process.returncode = exit_code  # reaped here, not by Popen
+        if sandbox is not None and exit_code > 128:  # the sandbox's shell says 128 + signal
+            exit_code = -(exit_code - 128)
+        tail, scanned = _output(output)
+    cpu_seconds = round(usage.ru_utime + usage.ru_stime, 3)
+    if timed_out:
+        outcome: dict[str, Any] = {
+            "error": f"pytest did not finish within {limits.timeout_seconds:g} s and was killed"
+        }
+    else:
+        outcome = read_junit_xml(root / report_name)
+        if "error" in outcome:
+            outcome["error"] += f"; {_describe_exit(exit_code)}"
+    return {
+        "passed": outcome.get("passed", 0),
+        "failed": outcome.get("failed", 0),
+        "timed_out": timed_out,
+        "exit_code": exit_code,
+        "failures": outcome.get("failures", []),
+        "output_tail": tail,
+        **({"error": outcome["error"]} if "error" in outcome else {}),
+        "limits_hit": limits_hit(timed_out, exit_code, cpu_seconds, limits, scanned),
+        "sandbox": {
+            "isolation": "bubblewrap" if sandbox is not None else "none (unsafe setting)",
+            "started_at": started_at,
+            "ended_at": ended_at,
+            "cpu_seconds": cpu_seconds,
+        },
+    }

@@ -60,6 +60,8 @@ test: lint browser sandbox
 bench: install-dev
 	$(BIN)/python bench/api.py
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.review_cpu
+	$(BIN)/python -m bench.sandbox_cost
 	$(BIN)/python -m bench.burst
 
 # Crash scenarios against genflow up on PostgreSQL (about 15 minutes; not in make test).

@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     sandbox_cpu_seconds: int = Field(default=60, ge=1)
     sandbox_processes: int = Field(default=128, ge=8)
     sandbox_file_size_mb: int = Field(default=64, ge=1)
+    sandbox_disk_mb: int = Field(default=512, ge=16)
     sandbox_tmp_size_mb: int = Field(default=256, ge=1)
 
     @model_validator(mode="after")

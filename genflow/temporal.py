@@ -158,6 +158,7 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
         cpu_seconds=settings.sandbox_cpu_seconds,
         processes=settings.sandbox_processes,
         file_size_mb=settings.sandbox_file_size_mb,
+        disk_mb=settings.sandbox_disk_mb,
         tmp_size_mb=settings.sandbox_tmp_size_mb,
     )
 

@@ -21,6 +21,21 @@ the spec request:
 
 and for the file plan, ``unsafe-path``: a plan (and repaired plan) with "../outside.py".
 
+Hostile projects, for the sandbox's tests (tests/test_sandbox.py): the plan and files of the
+tiny package plus ``tests/test_probe.py``, whose tests each try an attack and assert that it
+worked, so that in a working sandbox every probe fails (but the one leaving processes
+behind, which passes: the host checks afterwards that they are gone). The paths, ports and
+tokens the probes aim at come from `FakeOpenAI.secrets`, rendered into the file.
+
+- ``hostile-escape``: read other processes' environments, see the host's processes; list
+  GENFLOW_HOME, open the SQLite read model, list /root, read the worker's tree; connect to
+  PostgreSQL (TCP and its Unix socket), Temporal, the API and the model server; write
+  outside the project (a canary path, the worker's venv); leave processes running;
+- ``hostile-resources``: fork without bound, allocate past the memory limit, write a file
+  past the file-size limit, fill the disk with files under it;
+- ``hostile-sleep``: leave a process running, then sleep forever (in a child carrying the
+  same token).
+
 An iteration (the prompt holds the parent's spec) gets the spec with a field and an
 entity added. Every other request gets the plan and files of a tiny package, `inventory`,
 with one function and a passing test.
@@ -58,6 +73,10 @@ PLAN = {
     ]
 }
 UNSAFE_PLAN = {"files": [*PLAN["files"], {"path": "../outside.py", "kind": "source"}]}
+PROBE_PATH = "tests/test_probe.py"
+HOSTILE_PLAN = {
+    "files": [*PLAN["files"], {"path": PROBE_PATH, "kind": "test", "purpose": "probes"}]
+}
 MALFORMED = '{"name": "inventory", "entities": ['
 FILES = {
     "pyproject.toml": (
@@ -85,6 +104,238 @@ FILES = {
         "    assert total_quantity([]) == 0\n"
     ),
 }
+
+# -- hostile projects ------------------------------------------------------------------
+# The probe file: PROBE_HEADER (with `SECRETS = {...}` rendered from FakeOpenAI.secrets:
+# home, read_model, worker_tree, canary, venv_canary, postgresql_socket, env_token,
+# process_token, ports {postgresql, temporal, api, model}) and the scenario's probes.
+
+PROBE_HEADER = r'''"""Probes of the sandbox: each test tries an attack, asserts that it worked."""
+# ruff: noqa: F401 (one header for every scenario's probes)
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+SECRETS = __SECRETS__
+QUIET = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+
+
+def _leave_a_process(token: str) -> None:
+    """A detached process carrying `token` in its command line, sleeping for long."""
+    code = "import time; time.sleep(1000)"
+    subprocess.Popen([sys.executable, "-c", code, token], start_new_session=True, **QUIET)
+'''
+
+ESCAPE_PROBES = r"""
+
+def _other_pids() -> list[str]:
+    own = str(os.getpid())
+    return [pid for pid in os.listdir("/proc") if pid.isdigit() and pid != own]
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError:
+        return b""
+
+
+def _connect(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
+
+
+# Whether process `pid`'s environment is readable and not the sandbox's own: it holds a
+# secret, or a variable this process does not have.
+def _foreign_environ(pid: str) -> bool:
+    environ = _read(f"/proc/{pid}/environ")
+    secrets = (b"DATABASE_URL", b"GENFLOW", SECRETS["env_token"].encode())
+    own = set(_read("/proc/self/environ").split(b"\0"))
+    return any(s in environ for s in secrets) or bool(set(environ.split(b"\0")) - own)
+
+
+def test_read_other_process_environ() -> None:
+    readable = [pid for pid in _other_pids() if _foreign_environ(pid)]
+    assert readable, "no other process's environment could be read"
+
+
+def test_read_init_environ() -> None:
+    assert _foreign_environ("1"), "/proc/1/environ is unreadable or the sandbox's own"
+
+
+def test_see_host_processes() -> None:
+    token = SECRETS["env_token"].encode()
+    assert any(token in _read(f"/proc/{pid}/cmdline") for pid in _other_pids())
+
+
+def test_list_genflow_home() -> None:
+    assert "genflow.db" in os.listdir(SECRETS["home"])
+
+
+def test_open_read_model() -> None:
+    with open(SECRETS["read_model"], "rb") as file:
+        assert file.read(16) == b"SQLite format 3\x00"
+
+
+def test_list_root_home() -> None:
+    assert os.listdir("/root")
+
+
+def test_read_worker_tree() -> None:
+    with open(os.path.join(SECRETS["worker_tree"], "genflow", "settings.py")) as file:
+        assert "class Settings" in file.read()
+
+
+def test_connect_postgresql() -> None:
+    _connect(SECRETS["ports"]["postgresql"])
+
+
+def test_connect_postgresql_socket() -> None:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(2)
+        sock.connect(SECRETS["postgresql_socket"])
+
+
+def test_connect_temporal() -> None:
+    _connect(SECRETS["ports"]["temporal"])
+
+
+def test_connect_api() -> None:
+    _connect(SECRETS["ports"]["api"])
+
+
+def test_connect_model_server() -> None:
+    _connect(SECRETS["ports"]["model"])
+
+
+def test_write_outside_project() -> None:
+    with open(SECRETS["canary"], "x") as file:
+        file.write("escaped\n")
+    assert os.path.exists(SECRETS["canary"])
+
+
+def test_write_into_worker_venv() -> None:
+    with open(SECRETS["venv_canary"], "x") as file:
+        file.write("escaped\n")
+    assert os.path.exists(SECRETS["venv_canary"])
+
+
+# Last in the file: what it starts is not around when the probes above look at processes.
+def test_zz_leave_processes_behind() -> None:
+    _leave_a_process(SECRETS["process_token"])
+    daemon = (
+        "import os, signal, time\n"
+        "for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):\n"
+        "    signal.signal(sig, signal.SIG_IGN)\n"
+        "if os.fork():\n"
+        "    os._exit(0)\n"
+        "os.setsid()\n"
+        "time.sleep(1000)\n"
+    )
+    token = SECRETS["process_token"]
+    subprocess.Popen([sys.executable, "-c", daemon, token], start_new_session=True, **QUIET)
+    time.sleep(0.5)  # the daemon has forked and left its session
+"""
+
+RESOURCE_PROBES = r"""
+MIB = 1024 * 1024
+
+
+def test_fork_without_bound() -> None:
+    read_end, write_end = os.pipe()
+    children: list[int] = []
+    error = None
+    try:
+        for _ in range(2000):
+            try:
+                pid = os.fork()
+            except OSError as err:
+                error = err
+                break
+            if pid == 0:  # the child waits for the parent to close the pipe
+                try:
+                    os.close(write_end)
+                    os.read(read_end, 1)
+                finally:
+                    os._exit(0)
+            children.append(pid)
+    finally:
+        os.close(write_end)
+        for pid in children:
+            os.waitpid(pid, 0)
+        os.close(read_end)
+    assert len(children) >= 1000, f"forked {len(children)} processes, then {error!r}"
+
+
+def test_allocate_past_memory_limit() -> None:
+    block = bytearray(2048 * MIB)
+    assert len(block) == 2048 * MIB
+
+
+def test_write_past_file_size_limit() -> None:
+    chunk = b"\0" * MIB
+    written = 0
+    try:
+        with open("filler.bin", "wb") as file:
+            for _ in range(256):
+                file.write(chunk)
+                written += len(chunk)
+    finally:
+        if os.path.exists("filler.bin"):
+            os.remove("filler.bin")
+    assert written == 256 * MIB
+
+
+def test_fill_disk_with_files_under_the_size_limit() -> None:
+    chunk = b"\0" * MIB
+    written = 0
+    names = [f"filler-{n}.bin" for n in range(12)]
+    try:
+        for name in names:
+            with open(name, "wb") as file:
+                for _ in range(48):
+                    file.write(chunk)
+                    written += len(chunk)
+    finally:
+        for name in names:
+            if os.path.exists(name):
+                os.remove(name)
+    assert written == 12 * 48 * MIB
+"""
+
+SLEEP_PROBES = r"""
+
+def test_sleep_forever() -> None:
+    _leave_a_process(SECRETS["process_token"])
+    # pytest waits forever, on a child that carries the token too.
+    sleeper = "import time; time.sleep(10**6)"
+    subprocess.run([sys.executable, "-c", sleeper, SECRETS["process_token"]], **QUIET)
+    time.sleep(10**6)
+"""
+
+HOSTILE_PROBES = {
+    "hostile-escape": ESCAPE_PROBES,
+    "hostile-resources": RESOURCE_PROBES,
+    "hostile-sleep": SLEEP_PROBES,
+}
+# The probes that must fail in a working sandbox, by pytest node id.
+EXPECTED_FAILURES = {
+    scenario: sorted(
+        f"{PROBE_PATH}::{name}"
+        for name in re.findall(r"^def (test_\w+)", probes, re.M)
+        if name != "test_zz_leave_processes_behind"
+    )
+    for scenario, probes in HOSTILE_PROBES.items()
+}
+
+
+def probe_file(scenario: str, secrets: dict[str, Any]) -> str:
+    """tests/test_probe.py of a hostile scenario, aimed with `secrets`."""
+    return PROBE_HEADER.replace("__SECRETS__", repr(secrets)) + HOSTILE_PROBES[scenario]
 
 
 def spec_for(marker: str | None, iteration: bool = False) -> dict[str, Any]:
@@ -130,6 +381,8 @@ class StreamState:
 class FakeOpenAI:
     requests: list[Recorded] = field(default_factory=list)
     streams: dict[str, StreamState] = field(default_factory=dict)
+    # What the hostile scenarios' probes aim at (see probe_file); filled in by the test.
+    secrets: dict[str, Any] = field(default_factory=dict)
 
     def requests_for(self, marker: str, kind: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if r.marker == marker and kind in (None, r.kind)]
@@ -188,7 +441,11 @@ class FakeOpenAI:
         if kind in ("plan", "plan-repair"):
             if scenario == "unsafe-path":
                 return self._reply(recorded, json.dumps(UNSAFE_PLAN))
+            if scenario in HOSTILE_PROBES:
+                return self._reply(recorded, json.dumps(HOSTILE_PLAN))
             return self._reply(recorded, json.dumps(PLAN))
+        if scenario in HOSTILE_PROBES and recorded.path == PROBE_PATH:
+            return self._reply(recorded, probe_file(scenario, self.secrets))
         content = FILES.get(recorded.path or "")
         if content is None:
             return self._error(recorded, 400, f"no such file {recorded.path}", "invalid_request")

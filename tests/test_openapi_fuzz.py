@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -124,4 +125,4 @@ async def run_schemathesis(
     text = output.decode(errors="replace")
     (tmp_path / f"schemathesis-{phases}.log").write_text(text)
     assert process.returncode == 0, text[-8000:]
-    assert "0 passed" not in text
+    assert not re.search(r"(?<!\d)0 passed", text)

@@ -70,7 +70,7 @@ async def running(stack: Stack, generation_id: str) -> None:
 
 
 async def test_an_operators_terminate_reaches_the_read_model(stack: Stack) -> None:
-    created = await stack.create(metadata=PACED)
+    created = await stack.create(metadata={"test": {"pace": 2.0}})
     await running(stack, created["id"])
     assert created["id"] in await active_ids(stack)
 
@@ -81,8 +81,10 @@ async def test_an_operators_terminate_reaches_the_read_model(stack: Stack) -> No
 
     assert done["status"] == "failed"
     assert done["error"] == {"code": "terminated", "message": "terminated in Temporal: stuck"}
-    stages = {s["name"]: s["status"] for s in done["stages"]}
-    assert stages["code_generation"] == "failed" and stages["documentation"] == "skipped"
+    statuses = [s["status"] for s in done["stages"]]
+    failed = statuses.index("failed")  # the stage that was running, then later ones skipped
+    assert statuses[:failed] == ["completed"] * failed and failed >= 1
+    assert statuses[failed + 1 :] == ["skipped"] * (len(statuses) - failed - 1)
     assert created["id"] not in await active_ids(stack)
     await assert_done_event(stack, created["id"], "failed")
     # The client's cancel of a settled generation is refused, not left `cancelling`.

@@ -38,6 +38,8 @@ def read_junit_xml(path: Path) -> dict[str, Any]:
         info = os.fstat(report.fileno())
         if not stat.S_ISREG(info.st_mode):
             return {"error": "the JUnit XML report is not a regular file"}
+        if info.st_size == 0:  # the sandbox's report file, never written
+            return {"error": "pytest wrote no JUnit XML report"}
         if info.st_size > REPORT_SIZE_LIMIT:
             return {"error": f"the JUnit XML report is larger than {REPORT_SIZE_LIMIT} bytes"}
         data = report.read(REPORT_SIZE_LIMIT + 1)

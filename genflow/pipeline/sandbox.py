@@ -5,7 +5,10 @@ What runs inside sees:
   an empty loopback: no PostgreSQL, Temporal or API), IPC and UTS namespaces;
 - read-only: /usr, the Python runtime and the virtual environment the tests need, at
   their own paths, with their parent folders traversable but not listable;
-- writable: the project directory (as /project) and a private, size-limited /tmp;
+- writable: a copy of the project in /project and a private /tmp, both size-limited
+  tmpfs (a run cannot fill the host's disk), and two files of its own on the host: the
+  JUnit XML report and the CPU time its shell recorded (/genflow/..., bounded by the
+  file-size limit);
 - nothing else of the host: not GENFLOW_HOME or the read model, not Temporal's files,
   not the worker's tree, not /root or /home, not other generations' directories;
 - an empty environment but for PATH, HOME, TMPDIR, LANG and PYTHON* switches.
@@ -30,10 +33,15 @@ import resource
 import secrets
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = "/project"
+OUTPUTS_DIR = "/genflow"  # the run's only host-backed files, one bind mount each
+REPORT_FILE = "report.xml"
+TIMES_FILE = "times"
+OUTPUT_FILES = (REPORT_FILE, TIMES_FILE)
 NICE = 10  # below the API, the workflow tasks and the heartbeats
 # Each run gets its own uid from this range: nobody else's processes count against
 # its process limit, and it owns nothing on the host.
@@ -52,6 +60,7 @@ class SandboxLimits:
     cpu_seconds: int = 60  # CPU time of each process
     processes: int = 128  # processes and threads of the run's uid
     file_size_mb: int = 64  # the largest file a run may write
+    disk_mb: int = 512  # the project's /project (memory-backed)
     tmp_size_mb: int = 256  # the private /tmp (memory-backed)
     open_files: int = 256
 
@@ -84,21 +93,31 @@ class Sandbox:
         return kept
 
     def command(
-        self, project: Path, argv: list[str], env: dict[str, str], uid: int, limits: SandboxLimits
+        self,
+        project: Path,
+        outputs: Path,
+        argv: list[str],
+        env: dict[str, str],
+        uid: int,
+        limits: SandboxLimits,
     ) -> list[str]:
-        """The bwrap command line that runs `argv` in `project` (mounted at /project)."""
-        argv = ["/bin/sh", "-c", '"$@"; exit $?', "sh", *argv]
+        """The bwrap command line that copies `project` into the sandbox's /project (a
+        size-limited tmpfs) and runs `argv` there. The run writes nothing of the host but
+        the files `prepare` made in `outputs` (/genflow/<name> inside), each bounded by
+        the file-size limit; a shell waits for `argv` and records its CPU time there."""
+        script = (
+            'cp -R /src/. /project/ || exit 125; cd /project || exit 125; "$@"; code=$?; '
+            f"times > {OUTPUTS_DIR}/{TIMES_FILE} 2>/dev/null; exit $code"
+        )
         args = [
             self.binary(),
             "--unshare-pid",
-            # A shell is PID 1 (bwrap's direct child) and waits for the command: the
-            # command's CPU time reaches the worker's wait4, the command is no init (a
-            # signal kills it as usual), and when the shell exits the namespace dies.
-            "--as-pid-1",
             "--unshare-net",
             "--unshare-ipc",
             "--unshare-uts",
             "--unshare-cgroup-try",
+            # bwrap's own init is PID 1: it dies with bwrap (and bwrap with the worker),
+            # and every process of the namespace dies with it.
             "--die-with-parent",
             "--new-session",
             "--hostname",
@@ -118,28 +137,22 @@ class Sandbox:
                     made.add(str(parent))
                     args += ["--perms", "0711", "--dir", str(parent)]
             args += ["--ro-bind", path, path]
-        args += [
-            "--bind",
-            str(project),
-            PROJECT_DIR,
-            "--size",
-            str(limits.tmp_size_mb * 1024 * 1024),
-            "--tmpfs",
-            "/tmp",
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--chdir",
-            PROJECT_DIR,
-            "--clearenv",
-        ]
+        mb = 1024 * 1024
+        args += ["--ro-bind", str(project), "/src"]
+        args += ["--perms", "01777", "--size", str(limits.disk_mb * mb), "--tmpfs", PROJECT_DIR]
+        args += ["--perms", "01777", "--size", str(limits.tmp_size_mb * mb), "--tmpfs", "/tmp"]
+        args += ["--perms", "0755", "--dir", OUTPUTS_DIR]
+        for name in OUTPUT_FILES:
+            args += ["--bind", str(outputs / name), f"{OUTPUTS_DIR}/{name}"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--chdir", PROJECT_DIR, "--clearenv"]
         for name, value in sorted(env.items()):
             args += ["--setenv", name, value]
+        shell = ["/bin/sh", "-c", script, "sh", *argv]
         if os.geteuid() == 0:
             # Root creates the namespaces and mounts; the code runs as `uid` on the
             # host too (not root in a user namespace), without any capability.
-            args += [
+            return [
+                *args,
                 "--",
                 "setpriv",
                 f"--reuid={uid}",
@@ -148,11 +161,9 @@ class Sandbox:
                 "--inh-caps=-all",
                 "--bounding-set=-all",
                 "--no-new-privs",
-                *argv,
+                *shell,
             ]
-        else:
-            args += ["--unshare-user", "--uid", str(uid), "--gid", str(uid), "--", *argv]
-        return args
+        return [*args, "--unshare-user", "--uid", str(uid), "--gid", str(uid), "--", *shell]
 
     def new_uid(self) -> int:
         """A uid of its own for one run (the worker's own when it is not root)."""
@@ -160,14 +171,27 @@ class Sandbox:
             return os.geteuid()
         return UID_RANGE[0] + secrets.randbelow(UID_RANGE[1] - UID_RANGE[0])
 
-    def prepare(self, project: Path, uid: int) -> None:
-        """Give the project directory to the run's uid (it writes there only)."""
+    def prepare(self, project: Path, outputs: Path, uid: int) -> None:
+        """Make the run's files in `outputs` (empty, the run's uid's) and let that uid
+        read the project it copies in."""
+        for name in OUTPUT_FILES:
+            (outputs / name).touch()
         if os.geteuid() != 0:
             return
+        for path in (outputs, *(outputs / name for name in OUTPUT_FILES)):
+            os.chown(path, uid, uid)
         for root, dirs, files in os.walk(project):
             for name in (*dirs, *files):
                 os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
         os.chown(project, uid, uid)
+
+    @staticmethod
+    def cpu_seconds(outputs: Path) -> float:
+        """The CPU time of the sandboxed command's tree, as its shell recorded it."""
+        lines = (outputs / TIMES_FILE).read_text(errors="replace").splitlines()
+        if len(lines) < 2:
+            return 0.0
+        return sum(_shell_time(value) for value in lines[1].split())
 
     async def ensure_available(self) -> None:
         """SandboxUnavailable (with the reason) unless a sandbox starts here; checked
@@ -184,12 +208,20 @@ class Sandbox:
 
     async def check(self, timeout: float = 10.0) -> None:
         """Start an empty sandbox; SandboxUnavailable with the reason if it cannot."""
-        probe = Path(os.environ.get("TMPDIR", "/tmp")) / f"genflow-sandbox-check-{os.getpid()}"
-        probe.mkdir(exist_ok=True)
+        probe = Path(tempfile.mkdtemp(prefix="genflow-sandbox-check-"))
         try:
+            (probe / "project").mkdir()
+            (probe / "outputs").mkdir()
             uid = self.new_uid()
-            self.prepare(probe, uid)
-            argv = self.command(probe, [sys.executable, "-c", "pass"], {}, uid, SandboxLimits())
+            self.prepare(probe / "project", probe / "outputs", uid)
+            argv = self.command(
+                probe / "project",
+                probe / "outputs",
+                [sys.executable, "-c", "pass"],
+                {},
+                uid,
+                SandboxLimits(),
+            )
             try:
                 process = await asyncio.create_subprocess_exec(
                     *argv,
@@ -208,6 +240,15 @@ class Sandbox:
 
 
 _AVAILABILITY: dict[Sandbox, str | None] = {}
+
+
+def _shell_time(value: str) -> float:
+    """`1m2.500000s` (the shell's `times`) in seconds."""
+    minutes, _, seconds = value.rstrip("s").partition("m")
+    try:
+        return float(minutes) * 60 + float(seconds)
+    except ValueError:
+        return 0.0
 
 
 def limit_process(limits: SandboxLimits) -> None:

@@ -16,6 +16,7 @@ import os
 import re
 import resource
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +30,9 @@ from typing import IO, Any
 from genflow.pipeline.junit import read_junit_xml
 from genflow.pipeline.sandbox import (
     NICE,
+    OUTPUTS_DIR,
     PROJECT_DIR,
+    REPORT_FILE,
     Sandbox,
     SandboxLimits,
     limit_process,
@@ -101,12 +104,12 @@ def _plugins_for(root: Path) -> list[str]:
     return [name for name, words in plugins if any(w in t for t in texts for w in words)]
 
 
-def _environment(home: str) -> dict[str, str]:
+def _environment(home: str, tmp: str) -> dict[str, str]:
     """A scrubbed environment: no secrets, no DATABASE_URL, nothing of the worker's."""
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": home,
-        "TMPDIR": f"{home}/.tmp",
+        "TMPDIR": tmp,
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
@@ -211,17 +214,29 @@ async def run_tests(
     the OS sandbox, rlimits only; see the unsafe setting), time-limited. The outcome is
     read from pytest's JUnit XML report once the sandbox has exited; "sandbox" records
     when it ran (ISO-8601, UTC) and its CPU-seconds, "limits_hit" what it ran into."""
-    (root / ".tmp").mkdir(exist_ok=True)  # the project's own tmp_path and tempfile area
-    report_name = f".genflow-junit-{secrets.token_hex(8)}.xml"
+    outputs = Path(tempfile.mkdtemp(prefix="genflow-sandbox-run-"))
+    try:
+        return await _run_tests(root, outputs, limits, sandbox)
+    finally:
+        shutil.rmtree(outputs, ignore_errors=True)
+
+
+async def _run_tests(
+    root: Path, outputs: Path, limits: SandboxLimits, sandbox: Sandbox | None
+) -> dict[str, Any]:
     if sandbox is not None:
         uid = sandbox.new_uid()
-        sandbox.prepare(root, uid)
-        inner = pytest_command(root, f"{PROJECT_DIR}/{report_name}")
-        command = sandbox.command(root, inner, _environment(PROJECT_DIR), uid, limits)
-        env: dict[str, str] = {}
+        sandbox.prepare(root, outputs, uid)
+        inner = pytest_command(root, f"{OUTPUTS_DIR}/{REPORT_FILE}")
+        env = _environment(PROJECT_DIR, "/tmp")
+        command = sandbox.command(root, outputs, inner, env, uid, limits)
+        env = {}
+        report = outputs / REPORT_FILE
     else:
-        command = pytest_command(root, root / report_name)
-        env = _environment(str(root))
+        (root / ".tmp").mkdir(exist_ok=True)  # the project's own tmp_path and tempfile area
+        report = root / f".genflow-junit-{secrets.token_hex(8)}.xml"
+        command = pytest_command(root, report)
+        env = _environment(str(root), str(root / ".tmp"))
     # Output goes to a file outside the project, bounded by RLIMIT_FSIZE: no pipe to drain,
     # and nothing the tests leave running can hold the review up by keeping a pipe open.
     with tempfile.TemporaryFile(prefix="genflow-pytest-") as output:
@@ -249,13 +264,16 @@ async def run_tests(
         if sandbox is not None and exit_code > 128:  # the sandbox's shell says 128 + signal
             exit_code = -(exit_code - 128)
         tail, scanned = _output(output)
-    cpu_seconds = round(usage.ru_utime + usage.ru_stime, 3)
+    cpu_seconds = usage.ru_utime + usage.ru_stime
+    if sandbox is not None:  # the tree inside, as its shell recorded it (not on a kill)
+        cpu_seconds += sandbox.cpu_seconds(outputs)
+    cpu_seconds = round(cpu_seconds, 3)
     if timed_out:
         outcome: dict[str, Any] = {
             "error": f"pytest did not finish within {limits.timeout_seconds:g} s and was killed"
         }
     else:
-        outcome = read_junit_xml(root / report_name)
+        outcome = read_junit_xml(report)
         if "error" in outcome:
             outcome["error"] += f"; {_describe_exit(exit_code)}"
     return {

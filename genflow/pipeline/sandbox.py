@@ -129,7 +129,12 @@ class Sandbox:
                 args += ["--symlink", os.readlink(host), system]
             elif host.is_dir():
                 args += ["--ro-bind", system, system]
-        made: set[str] = set()
+        mb = 1024 * 1024
+        # The private tmpfs first: a runtime that lives under /tmp on the host (a venv
+        # in a checkout there) is bound on top of it, not hidden by it.
+        args += ["--perms", "01777", "--size", str(limits.tmp_size_mb * mb), "--tmpfs", "/tmp"]
+        args += ["--perms", "01777", "--size", str(limits.disk_mb * mb), "--tmpfs", PROJECT_DIR]
+        made: set[str] = {"/tmp", PROJECT_DIR}
         for path in self._runtime():
             # Parents traversable (0711) but not listable: /root shows nothing else.
             for parent in reversed(Path(path).parents):
@@ -137,10 +142,7 @@ class Sandbox:
                     made.add(str(parent))
                     args += ["--perms", "0711", "--dir", str(parent)]
             args += ["--ro-bind", path, path]
-        mb = 1024 * 1024
         args += ["--ro-bind", str(project), "/src"]
-        args += ["--perms", "01777", "--size", str(limits.disk_mb * mb), "--tmpfs", PROJECT_DIR]
-        args += ["--perms", "01777", "--size", str(limits.tmp_size_mb * mb), "--tmpfs", "/tmp"]
         args += ["--perms", "0755", "--dir", OUTPUTS_DIR]
         for name in OUTPUT_FILES:
             args += ["--bind", str(outputs / name), f"{OUTPUTS_DIR}/{name}"]

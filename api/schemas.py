@@ -50,6 +50,15 @@ def _json_at_most(limit: int) -> AfterValidator:
 
 
 Text = Annotated[str, AfterValidator(clean_text)]
+TimeoutSeconds = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        le=30 * 24 * 3600,
+        description="Deadline from the start; past it the generation fails with "
+        "`deadline_exceeded` (default: the server's setting)",
+    ),
+]
 Tag = Annotated[Text, Field(min_length=1, max_length=64)]
 WebhookEvent = Literal["started", "stage.completed", "completed", "failed", "cancelled"]
 
@@ -81,13 +90,7 @@ class GenerationCreate(BaseModel):
     webhook_events: list[WebhookEvent] | None = Field(
         default=None, description="Which events to send; default all", max_length=5
     )
-    timeout_seconds: float | None = Field(
-        default=None,
-        gt=0,
-        le=30 * 24 * 3600,
-        description="Deadline from the start; past it the generation fails with "
-        "`deadline_exceeded` (default: the server's setting)",
-    )
+    timeout_seconds: TimeoutSeconds = None
 
 
 class CancelRequest(BaseModel):
@@ -328,13 +331,7 @@ class IterationCreate(BaseModel):
     model: Text | None = Field(default=None, max_length=200)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] = Field(default_factory=dict)
-    timeout_seconds: float | None = Field(
-        default=None,
-        gt=0,
-        le=30 * 24 * 3600,
-        description="Deadline from the start; past it the generation fails with "
-        "`deadline_exceeded` (default: the server's setting)",
-    )
+    timeout_seconds: TimeoutSeconds = None
 
 
 class ProjectCreate(BaseModel):

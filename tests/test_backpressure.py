@@ -28,6 +28,7 @@ from genflow.settings import Settings
 from genflow.temporal import build_worker
 from tests.conftest import LIBRARY, ROOT_DIR, Stack, eventually, serve
 from tests.scripted import ScriptedStages
+from tests.test_durability import CRASH_AFTER_START
 
 
 @asynccontextmanager
@@ -268,34 +269,6 @@ async def test_database_outages_are_told_apart_from_bugs() -> None:
     assert not is_database_outage(ValueError("bad data"))
 
 
-CRASH_AFTER_START = """
-import asyncio, os, sys
-from genflow.db.engine import make_engine, make_session_maker
-from genflow.db.projects import ProjectRepository
-from genflow.db.repository import GenerationRepository
-from genflow.settings import Settings
-from genflow.temporal import connect
-from api.schemas import GenerationCreate
-from api.service import GenerationService
-
-class DiesBeforeInsert(GenerationRepository):
-    async def insert_generation(self, new):
-        print(new.id, flush=True)
-        os._exit(137)  # the API process dies between the start and the insert
-
-async def main():
-    settings = Settings()
-    sessions = make_session_maker(make_engine(settings.resolved_database_url))
-    service = GenerationService(
-        DiesBeforeInsert(sessions), ProjectRepository(sessions), await connect(settings), settings
-    )
-    await service.create("alice", GenerationCreate(prompt=sys.argv[1]), idempotency_key="k-1")
-
-if __name__ == "__main__":
-    asyncio.run(main())
-"""
-
-
 async def test_a_retry_after_a_crash_gets_its_generation_at_once_when_the_workflow_exists(
     stack: Stack,
 ) -> None:
@@ -303,7 +276,6 @@ async def test_a_retry_after_a_crash_gets_its_generation_at_once_when_the_workfl
     # below can bring the row into the read model.
     unpolled = f"unpolled-{uuid.uuid4()}"
     key = f"key-{uuid.uuid4()}"
-    script = CRASH_AFTER_START.replace('"k-1"', repr(key))
     env = {
         **os.environ,
         "DATABASE_URL": stack.settings.resolved_database_url,
@@ -311,7 +283,15 @@ async def test_a_retry_after_a_crash_gets_its_generation_at_once_when_the_workfl
         "GENFLOW_TASK_QUEUE": unpolled,
     }
     crashed = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", script, LIBRARY, cwd=ROOT_DIR, env=env, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-c",
+        CRASH_AFTER_START,
+        LIBRARY,
+        "alice",
+        key,
+        cwd=ROOT_DIR,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await crashed.communicate()
     assert crashed.returncode == 137

@@ -131,9 +131,11 @@ async def main():
     client = await connect(settings)
     projects = ProjectRepository(sessions)
     service = GenerationService(DiesBeforeInsert(sessions), projects, client, settings)
-    await service.create("crash-user", GenerationCreate(prompt=sys.argv[1]))
+    user, key = (sys.argv[2], sys.argv[3]) if len(sys.argv) > 3 else ("crash-user", None)
+    await service.create(user, GenerationCreate(prompt=sys.argv[1]), idempotency_key=key)
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())
 """
 
 

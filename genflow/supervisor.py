@@ -2,7 +2,7 @@
 
 Children: the Temporal dev server (unless TEMPORAL_ADDRESS is set), one or more
 workers and the API. A child that dies is restarted at once if it had run healthily
-for HEALTHY_SECONDS; one that keeps dying sooner backs off 1 s, 2 s, 4 s ... 30 s.
+for HEALTHY_SECONDS; one that keeps dying sooner backs off 1 s, 2 s, 4 s, then 5 s.
 SIGINT or SIGTERM stops them all. Children also get SIGTERM from the kernel if this
 process dies (PDEATHSIG), so no process is left behind even after a SIGKILL.
 """
@@ -32,7 +32,9 @@ from genflow.temporal import connect, register_search_attributes
 PR_SET_PDEATHSIG = 1
 # A child that ran this long before dying was healthy: restart it at once.
 HEALTHY_SECONDS = 5.0
-MAX_BACKOFF_SECONDS = 30.0
+# A child that keeps dying young is retried at least this often: often enough to come
+# back quickly from a storm of kills, rarely enough not to spin on a broken config.
+MAX_BACKOFF_SECONDS = 5.0
 
 
 def _die_with_parent() -> None:

@@ -162,14 +162,16 @@ async def test_pytest_runs_at_lower_priority() -> None:
 
 
 async def test_ruff_runs_at_lower_priority(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The lint child gets the same preexec: the ruff command is swapped for a Python one
-    that prints an empty finding list only at the expected niceness."""
+    """The lint child runs under `nice`: the ruff command (after the nice prefix) is
+    swapped for a Python one that prints an empty finding list only at the expected
+    niceness."""
     expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + SANDBOX_NICE)
     real = asyncio.create_subprocess_exec
 
     async def swapped(program: str, *args: str, **kwargs: Any) -> Any:
+        assert (program, *args[:2]) == ("nice", "-n", str(SANDBOX_NICE))
         code = f"import os; print('[]' if os.nice(0) == {expected} else 'wrong niceness')"
-        return await real(sys.executable, "-c", code, **kwargs)
+        return await real(program, *args[:2], sys.executable, "-c", code, **kwargs)
 
     monkeypatch.setattr(asyncio, "create_subprocess_exec", swapped)
     assert await review_module.run_lint(tmp_path, 30) == []

@@ -22,7 +22,7 @@ def test_a_child_that_keeps_dying_young_backs_off_and_a_healthy_run_resets_it() 
         now += 1.0  # dies one second after each start
         delays.append(child.restart_delay(now))
         child.started.append(now)
-    assert delays == [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, MAX_BACKOFF_SECONDS]
+    assert delays == [0.0, 1.0, 2.0, 4.0, MAX_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS, 5.0]
 
     hour_later = now + 3600
     assert child.restart_delay(hour_later) == 0.0  # crashed after an hour: at once

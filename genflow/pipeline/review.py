@@ -86,7 +86,7 @@ async def run_lint(root: Path, timeout: float) -> list[dict[str, Any]]:
     project cannot switch its own checks off), at nice SANDBOX_NICE, one thread, no cache
     written into the project."""
     ruff = Path(sys.executable).parent / "ruff"
-    process = await asyncio.create_subprocess_exec(
+    command = [
         str(ruff if ruff.exists() else "ruff"),
         "check",
         "--isolated",
@@ -99,6 +99,9 @@ async def run_lint(root: Path, timeout: float) -> list[dict[str, Any]]:
         "json",
         "--exit-zero",
         ".",
+    ]
+    process = await asyncio.create_subprocess_exec(
+        *lower_priority(command),
         cwd=root,
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -108,7 +111,6 @@ async def run_lint(root: Path, timeout: float) -> list[dict[str, Any]]:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
-        preexec_fn=lower_priority,
     )
     try:
         output, _ = await asyncio.wait_for(process.communicate(), timeout)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import secrets
 import shutil
 import sys
@@ -253,18 +252,23 @@ def _shell_time(value: str) -> float:
         return 0.0
 
 
-def limit_process(limits: SandboxLimits) -> None:
-    """preexec_fn of the sandbox: rlimits (inherited by everything inside), nice, and
-    a process group of its own so a timeout or cancel kills the whole tree."""
+def limited(command: list[str], limits: SandboxLimits) -> list[str]:
+    """`command` under the rlimits (inherited by everything it starts) at nice NICE,
+    through util-linux's `prlimit` and coreutils' `nice`: no Python runs between fork
+    and exec (a preexec_fn in a threaded worker can deadlock the child, and the worker
+    with it)."""
     mb = 1024 * 1024
-    for kind, value in (
-        (resource.RLIMIT_AS, limits.memory_mb * mb),
-        (resource.RLIMIT_CPU, limits.cpu_seconds),
-        (resource.RLIMIT_NPROC, limits.processes),
-        (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
-        (resource.RLIMIT_NOFILE, limits.open_files),
-        (resource.RLIMIT_CORE, 0),
-    ):
-        resource.setrlimit(kind, (value, value))
-    os.nice(NICE)
-    os.setsid()
+    return [
+        "prlimit",
+        f"--as={limits.memory_mb * mb}",
+        f"--cpu={limits.cpu_seconds}",
+        f"--nproc={limits.processes}",
+        f"--fsize={limits.file_size_mb * mb}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+        "--",
+        "nice",
+        "-n",
+        str(NICE),
+        *command,
+    ]

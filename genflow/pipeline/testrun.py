@@ -35,7 +35,7 @@ from genflow.pipeline.sandbox import (
     REPORT_FILE,
     Sandbox,
     SandboxLimits,
-    limit_process,
+    limited,
 )
 
 SANDBOX_NICE = NICE  # every child of a review runs below the API, workflow tasks, heartbeats
@@ -53,23 +53,24 @@ LIMIT_SIGNS = {
 }
 
 
-def lower_priority() -> None:
-    os.nice(SANDBOX_NICE)
+def lower_priority(command: list[str]) -> list[str]:
+    """`command` at nice SANDBOX_NICE (no preexec_fn: see sandbox.limited)."""
+    return ["nice", "-n", str(SANDBOX_NICE), *command]
 
 
 def _start(
     command: list[str], root: Path, env: dict[str, str], output: IO[bytes], limits: SandboxLimits
 ) -> subprocess.Popen[bytes]:
     """Start the run (fork and exec: it does not wait for the child) under the limits,
-    at lower priority, in a process group of its own."""
+    at lower priority, in a session of its own."""
     return subprocess.Popen(
-        command,
+        limited(command, limits),
         cwd=root,
-        env=env,
+        env={"PATH": "/usr/bin:/bin", **env},
         stdin=subprocess.DEVNULL,
         stdout=output,
         stderr=subprocess.STDOUT,
-        preexec_fn=functools.partial(limit_process, limits),
+        start_new_session=True,
     )
 
 
@@ -171,8 +172,9 @@ def _reaped(pid: int) -> asyncio.Future[tuple[int, resource.struct_rusage]]:
 def _kill_group(pid: int) -> None:
     """Kill the run's process group: bwrap (whose PID namespace dies with it) or, without
     the sandbox, pytest's session and whatever it left behind."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    for kill in (os.killpg, os.kill):  # the process itself too, should its group be gone
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)
 
 
 def _output(output: IO[bytes]) -> tuple[str, bytes]:

@@ -17,7 +17,11 @@ Scenarios (`--scenario NAME`, repeatable; default all):
                     same home;
 - scale-out:        3 worker processes and 2 API processes sharing the read model,
                     clients spread over both APIs, the workers killed in turn.
-- operator:         (hook, not implemented yet) random terminate/cancel/reset.
+- operator:         an operator's Terminate, Cancel and Reset (FirstWorkflowTask, through
+                    the `temporal` CLI) on random generations while they run (reset:
+                    once they completed): each must end as the operator made it
+                    (terminated: failed `terminated`; cancelled; reset: completed again),
+                    with 0 disagreements with Temporal.
 
 Every logical request carries an Idempotency-Key and is retried on connection errors,
 503, 429, 409 and 500 with the same key. Per scenario it prints created, completed,
@@ -36,12 +40,14 @@ import contextlib
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from bench.stack import (
@@ -63,6 +69,7 @@ from bench.stack import (
     recovery_times,
 )
 
+TEMPORAL = str(Path(sys.executable).parent / "temporal")
 LIMITS = {"GENFLOW_MAX_ACTIVE_PER_USER": "1000000", "GENFLOW_MAX_CREATES_PER_MINUTE": "1000000"}
 
 
@@ -136,6 +143,8 @@ class Run:
     started: float  # time.time() when the load began
     proxy: TcpProxy | None = None
     faults: list[float] = field(default_factory=list)  # epoch seconds
+    requests: list[Created] = field(default_factory=list)  # the load's, as they come
+    https: dict[str, GenflowHttp] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     load_done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -218,6 +227,65 @@ async def stack_kill(run: Run) -> None:
     )
 
 
+def temporal_cli(run: Run, *args: str) -> bool:
+    """`temporal workflow ...` against the stack's server, as an operator would; False
+    when Temporal refused it (the workflow closed meanwhile)."""
+    done = subprocess.run(
+        [TEMPORAL, "workflow", *args, "--address", run.stack.temporal_address],
+        capture_output=True,
+        timeout=30,
+    )
+    return done.returncode == 0
+
+
+async def operator(run: Run) -> None:
+    """Terminate 4 and cancel 3 random generations while they run, then reset 3 that
+    completed; each Created records what was done to it."""
+    acted: set[str] = set()
+
+    async def pick(status: set[str], count: int, action: str) -> list[Created]:
+        chosen: list[Created] = []
+        deadline = time.monotonic() + 90
+        while len(chosen) < count and time.monotonic() < deadline:
+            for request in list(run.requests):
+                if request.id is None or request.id in acted or len(chosen) >= count:
+                    continue
+                found = await run.https[request.user].get(request.id)
+                if isinstance(found, dict) and found.get("status") in status:
+                    acted.add(request.id)
+                    request.operator = action
+                    chosen.append(request)
+            await asyncio.sleep(0.3)
+        return chosen
+
+    await asyncio.sleep(3)
+    actions = {
+        "terminate": ["terminate", "--reason", "chaos operator"],
+        "cancel": ["cancel"],
+        "reset": ["reset", "--type", "FirstWorkflowTask", "--reason", "chaos operator"],
+    }
+    for action, status, count in (
+        ("terminate", "processing", 4),
+        ("cancel", "processing", 3),
+        ("reset", "completed", 3),
+    ):
+        for request in await pick({status}, count, action):
+            command, *options = actions[action]
+            workflow = f"gen-{request.id}"
+            if await asyncio.to_thread(
+                temporal_cli, run, command, "--workflow-id", workflow, *options
+            ):
+                run.fault(f"{action} {workflow}")
+            else:  # it closed before the operator got to it
+                request.operator = None
+    run.notes.append(
+        "operator: " + ", ".join(f"{r.operator} {r.id}" for r in run.requests if r.operator)
+    )
+
+
+EXPECTED_AFTER = {"terminate": ("failed", "terminated"), "cancel": ("cancelled", None)}
+
+
 async def scale_out(run: Run) -> None:
     """The workers killed in turn (lowest pid first), one every 3-6 s, 6 kills."""
     for turn in range(6):
@@ -270,14 +338,11 @@ SCENARIOS = [
         workers=3,
         extra_apis=1,
     ),
-    # Hook for the operator scenario (random terminate/cancel/reset across 30
-    # generations), added by a later issue: give it a fault function, set
-    # implemented=True, and teach the checker the expected end states.
     Scenario(
         "operator",
-        "random terminate/cancel/reset across the generations",
-        None,
-        implemented=False,
+        "an operator's Terminate, Cancel and Reset on random generations (temporal CLI)",
+        operator,
+        create_window=14.0,
     ),
 ]
 
@@ -292,12 +357,16 @@ class Outcome:
     seconds: float
     unfinished: int
     evidence: list[str]
+    # (failed as the operator made them, unexpected ends, cancelled by the operator)
+    operator: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def budgets(self) -> dict[str, int]:
         c = self.checked
         return {
-            "failed": c.failed,
+            "failed": c.failed - self.operator[0],
+            "cancelled": c.cancelled - self.operator[2],
+            "not as the operator made them": self.operator[1],
             "unfinished": self.unfinished,
             "lost": c.lost,
             "duplicated": c.duplicated,
@@ -337,7 +406,7 @@ async def run_scenario(
         users = [f"chaos-{scenario.name}-{k}" for k in range(clients)]
         https = {u: GenflowHttp(stack.api_urls, u, stats) for u in users}
         since = now_utc() - timedelta(seconds=1)
-        run = Run(stack, time.time(), proxy)
+        run = Run(stack, time.time(), proxy, requests=requests, https=https)
         per_client = max(1, n // clients)
 
         async def client(k: int) -> None:
@@ -362,7 +431,11 @@ async def run_scenario(
         if injector.done() and not injector.cancelled() and injector.exception():
             run.notes.append(f"fault injector error: {injector.exception()!r}")
         await stack.wait_roles()
-        checked = await check(requests, https, direct_url, stack.temporal_address, settle=30)
+        resets = {r.id: 1 for r in requests if r.id and r.operator == "reset"}
+        checked = await check(
+            requests, https, direct_url, stack.temporal_address, 30, allowed_runs=resets
+        )
+        expected_failed = await operator_outcomes(requests, https, run.notes)
         evidence: list[str] = []
         if checked.failed or stats.codes[500]:
             evidence = [line[:400] for line in stack.log_lines('"level": "error"')[:4]]
@@ -375,6 +448,7 @@ async def run_scenario(
             time.monotonic() - started,
             checked.other,  # rows not completed, failed or cancelled by the end
             evidence,
+            expected_failed,
         )
         return outcome
     finally:
@@ -390,14 +464,37 @@ async def run_scenario(
         print(f"  home {stack.home} ({'kept: logs in logs/' if kept else 'removed'})")
 
 
+async def operator_outcomes(
+    requests: list[Created], https: dict[str, GenflowHttp], notes: list[str]
+) -> tuple[int, int, int]:
+    """(generations failed because an operator terminated them, generations whose end
+    is not what the operator's action makes it, generations the operator cancelled),
+    from the API."""
+    terminated = unexpected = cancelled = 0
+    for request in requests:
+        if request.operator is None or request.id is None:
+            continue
+        found = await https[request.user].get(request.id)
+        status = found.get("status")
+        code = (found.get("error") or {}).get("code")
+        want = EXPECTED_AFTER.get(request.operator, ("completed", None))
+        if (status, code) == want:
+            terminated += request.operator == "terminate"
+            cancelled += request.operator == "cancel"
+        else:
+            unexpected += 1
+            notes.append(f"{request.operator} {request.id}: ended {status} {code}, not {want}")
+    return terminated, unexpected, cancelled
+
+
 def report(outcome: Outcome) -> None:
     c, s = outcome.checked, outcome.stats
     for note in outcome.notes:
         print(f"  {note}")
     print(
         f"  requests {c.requests}: created {c.created}, completed {c.completed}, failed "
-        f"{c.failed}, unfinished {outcome.unfinished}, lost {c.lost}, duplicated "
-        f"{c.duplicated}, disagree with Temporal/API {c.disagreements}, HTTP 500 "
+        f"{c.failed}, cancelled {c.cancelled}, unfinished {outcome.unfinished}, lost "
+        f"{c.lost}, duplicated {c.duplicated}, disagree with Temporal/API {c.disagreements}, HTTP 500 "
         f"{s.codes[500]}"
     )
     if c.failures:

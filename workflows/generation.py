@@ -197,10 +197,12 @@ class GenerationWorkflow:
         except asyncio.CancelledError:
             task.cancel()
             await workflow.wait([task])  # let the stage see its cancel first
+            _settle(task)
             raise
         if not task.done():
             task.cancel()
             await workflow.wait([task])
+            _settle(task)
             raise ApplicationError(
                 f"the generation did not finish within its deadline of {seconds:g} s",
                 type="deadline_exceeded",
@@ -339,6 +341,13 @@ class GenerationWorkflow:
         if progress.quality_score is not None:
             lines.append(f"quality score: {progress.quality_score:g}")
         workflow.set_current_details("\n\n".join(lines))
+
+
+def _settle(task: asyncio.Future[None]) -> None:
+    """Take a stopped pipeline's outcome: the error that ended it is superseded by the
+    cancel or the deadline, and must not be logged as never retrieved."""
+    if task.done() and not task.cancelled():
+        task.exception()
 
 
 def _failure(err: BaseException) -> tuple[str, str]:

@@ -494,8 +494,8 @@ def report(outcome: Outcome) -> None:
     print(
         f"  requests {c.requests}: created {c.created}, completed {c.completed}, failed "
         f"{c.failed}, cancelled {c.cancelled}, unfinished {outcome.unfinished}, lost "
-        f"{c.lost}, duplicated {c.duplicated}, disagree with Temporal/API {c.disagreements}, HTTP 500 "
-        f"{s.codes[500]}"
+        f"{c.lost}, duplicated {c.duplicated}, disagree with Temporal/API "
+        f"{c.disagreements}, HTTP 500 {s.codes[500]}"
     )
     if c.failures:
         print(f"  failure codes: {dict(c.failures)}")

@@ -107,7 +107,7 @@ class StageActivities:
         except ApplicationError:
             raise
         except Exception as err:
-            await self._record_failure(input, stage, attempt, err)
+            await self._record_failure(input, stage, attempt, run_id, err)
             raise
         elapsed_ms = int((time.monotonic() - started) * 1000)
         meter = activity.metric_meter()
@@ -139,7 +139,12 @@ class StageActivities:
         )
 
     async def _record_failure(
-        self, input: StageInput, stage: StageName, attempt: int, err: Exception
+        self,
+        input: StageInput,
+        stage: StageName,
+        attempt: int,
+        run_id: str | None,
+        err: Exception,
     ) -> None:
         """Record a failed attempt. A database outage is an infrastructure fault:
         retried until the stage's deadline, not counted. The stage's own errors count,
@@ -150,7 +155,7 @@ class StageActivities:
             activity.logger.warning("stage attempt lost the read model, retried: %s", error)
             return
         failures = await self._repository.stage_retrying(
-            generation_id, stage, attempt, error, run_id=activity.info().workflow_run_id
+            generation_id, stage, attempt, error, run_id=run_id
         )
         if failures >= input.max_attempts:
             raise ApplicationError(

@@ -28,7 +28,7 @@ from genflow.db.repository import (
     new_generation_row,
 )
 from genflow.domain import ACTIVE_STATUSES, TERMINAL_STATUSES, Status, excerpt, workflow_id_for
-from genflow.reconcile import Reconciler
+from genflow.reconcile import Reconciler, describe_or_none
 from genflow.settings import Settings
 from genflow.webhooks import EVENTS, RefusedAddress, check_url
 from workflows.generation import GenerationWorkflow
@@ -217,14 +217,13 @@ class GenerationService:
     async def _workflow_exists(self, workflow_id: str) -> bool:
         """Whether Temporal has this workflow; an unreachable Temporal answers 503."""
         try:
-            await self._temporal.get_workflow_handle(workflow_id).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return False
+            return (
+                await describe_or_none(self._temporal.get_workflow_handle(workflow_id)) is not None
+            )
+        except (RPCError, RuntimeError) as err:
             raise ProblemError(
                 503, "Temporal is unreachable; nothing was created. Try again."
             ) from err
-        return True
 
     async def _enforce_limits(self, user_id: str) -> None:
         active = await self._repository.count_active(user_id)
@@ -386,14 +385,14 @@ class GenerationService:
         handle = self._temporal.get_workflow_handle(workflow_id)
         unavailable = ProblemError(503, "The cancel could not be delivered; try again.")
         try:
-            description = await handle.describe()
-            if description.status != WorkflowExecutionStatus.RUNNING:
+            description = await describe_or_none(handle)
+            if description is None or description.status != WorkflowExecutionStatus.RUNNING:
                 return False
             await handle.cancel(reason=reason or "")
-        except RuntimeError as err:  # Temporal unreachable
-            raise unavailable from err
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
+            if err.status == RPCStatusCode.NOT_FOUND:  # gone between the two calls
                 return False
+            raise unavailable from err
+        except RuntimeError as err:  # Temporal unreachable
             raise unavailable from err
         return True

@@ -17,8 +17,15 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -70,11 +77,9 @@ class Reconciler:
         """Bring one active row in line with its workflow; the outcome, or None when
         the workflow still runs (or may still be starting)."""
         handle = self._temporal.get_workflow_handle(row.workflow_id)
-        try:
-            description = await handle.describe()
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise  # Temporal unreachable: the pass fails and is retried
+        # Temporal unreachable raises: the pass fails and is retried.
+        description = await describe_or_none(handle)
+        if description is None:
             if not past_grace:
                 return None  # may still be starting
             await self._repository.fail(
@@ -111,6 +116,19 @@ class Reconciler:
             await self._repository.fail(row.id, row.stage, code, message)
             return "failed"
         return None  # CONTINUED_AS_NEW: describe() follows to the newest run next time
+
+
+async def describe_or_none(
+    handle: WorkflowHandle[Any, Any],
+) -> WorkflowExecutionDescription | None:
+    """The workflow's description (its latest run), or None if Temporal has no such
+    workflow; any other RPC error is raised."""
+    try:
+        return await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
 
 
 async def _termination_reason(handle: WorkflowHandle[object, object]) -> str:

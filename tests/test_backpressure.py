@@ -28,7 +28,7 @@ from genflow.settings import Settings
 from genflow.temporal import build_worker
 from tests.conftest import LIBRARY, ROOT_DIR, Stack, eventually, serve
 from tests.scripted import ScriptedStages
-from tests.test_durability import CRASH_AFTER_START
+from tests.test_durability import CRASH_AFTER_START, start_worker
 
 
 @asynccontextmanager
@@ -93,18 +93,9 @@ async def test_own_errors_fail_the_stage_after_its_attempt_limit_naming_the_erro
 
 
 def start_scripted_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.resolved_database_url,
-        "TEMPORAL_ADDRESS": settings.resolved_temporal_address,
-        "GENFLOW_TASK_QUEUE": settings.task_queue,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.scripted_worker"],
-        cwd=ROOT_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    """A scripted worker process serving `settings`' task queue."""
+    return start_worker(
+        settings.resolved_database_url, settings.resolved_temporal_address, settings.task_queue
     )
 
 

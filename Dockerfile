@@ -14,7 +14,7 @@ COPY api ./api
 COPY activities ./activities
 COPY workflows ./workflows
 COPY migrations ./migrations
-COPY worker.py ./
+COPY worker ./worker
 RUN pip install --no-cache-dir -e .
 
 RUN useradd --create-home genflow

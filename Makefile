@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SOURCES := genflow api activities workflows worker.py
+SOURCES := genflow api activities workflows worker
 
 .PHONY: up test lint browser sandbox bench chaos install install-dev clean
 

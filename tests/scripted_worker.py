@@ -9,8 +9,10 @@ from genflow.db.engine import make_engine, make_session_maker
 from genflow.db.repository import GenerationRepository
 from genflow.pipeline.review import SandboxLimits
 from genflow.settings import Settings
-from genflow.temporal import build_worker, connect, ensure_schedules
+from genflow.temporal import connect
 from tests.scripted import ScriptedStages
+from worker.assembly import build_worker
+from worker.schedules import ensure_schedules
 
 
 async def main() -> None:

@@ -25,10 +25,10 @@ from genflow.db.errors import is_database_outage
 from genflow.db.models import Generation
 from genflow.pipeline.review import SandboxLimits
 from genflow.settings import Settings
-from genflow.temporal import build_worker
 from tests.conftest import LIBRARY, ROOT_DIR, Stack, eventually, serve
 from tests.scripted import ScriptedStages
 from tests.test_durability import CRASH_AFTER_START, start_worker
+from worker.assembly import build_worker
 
 
 @asynccontextmanager

@@ -25,9 +25,9 @@ from genflow.providers.openai_compat import (
     spec_changes,
     strip_fences,
 )
-from genflow.temporal import build_worker
 from tests.conftest import Stack, serve
 from tests.fake_openai import FILES, FakeOpenAI
+from worker.assembly import build_worker
 
 # Worker-side behaviour: the read model's backend does not change it.
 pytestmark = pytest.mark.postgresql_only

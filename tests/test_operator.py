@@ -23,10 +23,10 @@ from api.service import stage_policy
 from genflow.db.models import DeletedGeneration, Generation, IdempotencyKey
 from genflow.db.repository import NewGeneration
 from genflow.domain import workflow_id_for
-from genflow.temporal import maintenance_schedules, retention_schedule_id
 from tests.conftest import LIBRARY, Stack, closed, eventually
 from tests.test_backpressure import api_with, create, start_scripted_worker
 from tests.test_stream import read_events
+from worker.schedules import maintenance_schedules, retention_schedule_id
 from workflows.generation import GenerationWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.types import RetentionInput

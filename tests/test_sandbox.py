@@ -36,11 +36,11 @@ from genflow.pipeline.spec import TEMPLATES, parse_requirements
 from genflow.pipeline.templates import render_project
 from genflow.providers.builtin import BuiltinProvider
 from genflow.providers.openai_compat import OpenAICompatibleProvider
-from genflow.temporal import build_worker
 from tests.conftest import PG, ROOT_DIR, Stack, eventually, serve
 from tests.fake_openai import EXPECTED_FAILURES, PROBE_PATH, FakeOpenAI, probe_file
 from tests.test_openai_provider import API_KEY, DEFAULT_MODEL, PROMPT, OpenAIStack, marker
 from tests.test_templates import LIBRARY
+from worker.assembly import build_worker
 
 # Worker-side behaviour: the read model's backend does not change it.
 pytestmark = pytest.mark.postgresql_only

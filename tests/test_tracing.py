@@ -24,10 +24,11 @@ from genflow.auth import issue_token
 from genflow.db.engine import make_session_maker
 from genflow.db.repository import GenerationRepository
 from genflow.settings import Settings
-from genflow.temporal import build_worker, connect
+from genflow.temporal import connect
 from genflow.tracing import flush_tracing, shutdown_tracing, traces_endpoint, tracing_interceptors
 from tests import conftest
 from tests.conftest import LIBRARY, SECRET, closed, serve
+from worker.assembly import build_worker
 
 
 @dataclass

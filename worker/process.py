@@ -1,4 +1,4 @@
-"""The genflow worker process: `python worker.py` (or `genflow worker`)."""
+"""The genflow worker process: `python -m worker` (or `genflow worker`)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,10 @@ from genflow.db.repository import GenerationRepository
 from genflow.logs import configure as configure_logging
 from genflow.pipeline.sandbox import SandboxUnavailable
 from genflow.settings import Settings
-from genflow.temporal import (
-    build_worker,
-    connect,
-    ensure_schedules,
-    metrics_runtime,
-    sandbox_from,
-)
+from genflow.temporal import connect, metrics_runtime
 from genflow.tracing import shutdown_tracing
+from worker.assembly import build_worker, sandbox_from
+from worker.schedules import ensure_schedules
 
 
 async def run_worker(settings: Settings) -> None:
@@ -80,7 +76,3 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     asyncio.run(run_worker(settings))
-
-
-if __name__ == "__main__":
-    main()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from genflow.cli import _watch
+from genflow.cli.watch import watch_generation as _watch
 from genflow.client import ApiError, Event, GenflowClient, StreamError
 from tests.conftest import LIBRARY, Stack
 

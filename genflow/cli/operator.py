@@ -1,0 +1,95 @@
+"""Operator commands: run the stack or one of its processes, migrate, issue tokens.
+
+The API and the worker are outer layers: they are named by string, never imported."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genflow.cli.app import app
+from genflow.settings import Settings
+
+
+@app.command()
+def up(
+    home: Annotated[Path, typer.Option(help="Data directory.")] = Path(".genflow"),
+    api_port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    temporal_port: Annotated[int, typer.Option(help="Temporal frontend port.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the embedded stack: Temporal dev server, worker(s) and the API."""
+    from genflow.supervisor import run_stack
+
+    settings = Settings(home=home, api_port=api_port)
+    run_stack(
+        settings,
+        api_port=api_port,
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        workers=workers,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run one worker (production: as many replicas as needed)."""
+    # The worker is outer code: named by string, so the core never imports it.
+    importlib.import_module("worker.process").main()
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    from genflow.logs import configure as configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(
+        "api.app:create_app",  # outer code, named by string; it reads the same settings
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_config=None,  # the handlers configure_logging set up
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the read model's migrations to DATABASE_URL (or the SQLite default)."""
+    from genflow.db.engine import make_engine
+    from genflow.db.engine import migrate as run_migrations
+
+    async def run() -> None:
+        engine = make_engine(Settings().resolved_database_url)
+        try:
+            await run_migrations(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    typer.echo("migrations applied")
+
+
+@app.command()
+def token(
+    user: Annotated[str, typer.Argument(help="User id (the token's sub).")],
+    ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+) -> None:
+    """Print a bearer token for USER signed with the configured secret."""
+    from genflow.auth import issue_token
+
+    settings = Settings()
+    typer.echo(
+        issue_token(user, settings.jwt_secret.get_secret_value(), ttl or settings.token_ttl_seconds)
+    )

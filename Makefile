@@ -33,6 +33,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(SOURCES)
+	$(BIN)/lint-imports
 
 # Headless Chromium from Debian for the Web UI test (tests/test_web_ui.py); needs root.
 browser:

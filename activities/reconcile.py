@@ -7,8 +7,8 @@ from datetime import timedelta
 from temporalio import activity
 
 from activities.stages import heartbeat_while
+from genflow.contracts import ReconcileInput, ReconcileOutcome
 from genflow.reconcile import Reconciler
-from workflows.types import ReconcileInput, ReconcileOutcome
 
 
 class ReconcileActivities:

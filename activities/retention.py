@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from temporalio import activity
 
+from genflow.contracts import RetentionInput
 from genflow.db.models import utcnow
 from genflow.db.retention import Cutoffs, RetentionRepository
-from workflows.types import RetentionInput
 
 
 class RetentionActivities:

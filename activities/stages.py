@@ -15,16 +15,17 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from genflow.contracts import StageInput, StageResult
 from genflow.db.errors import is_database_outage
 from genflow.db.models import Generation
-from genflow.db.repository import FileOut, GenerationRepository
+from genflow.db.repository import GenerationRepository
 from genflow.domain import STAGE_ACTIVITY_TYPES, StageName
+from genflow.files import FileOut
 from genflow.pipeline.review import DEFAULT_SANDBOX, Sandbox, SandboxLimits, review
 from genflow.pipeline.spec import BadRequirements, ProjectSpec
 from genflow.pipeline.templates import generate_docs
 from genflow.providers import Provider, ProviderError, SpecRequest, Usage
 from genflow.providers.builtin import BuiltinProvider
-from workflows.types import StageInput, StageResult
 
 HEARTBEAT_EVERY = timedelta(seconds=1)
 SPEC_PATH = "spec.json"
@@ -251,11 +252,19 @@ class StageActivities:
             files = await self._repository.read_files(generation_id, ["source", "test"])
             changes_file = await self._repository.read_file(generation_id, CHANGES_PATH)
             changes = json.loads(changes_file.content) if changes_file else None
+            spec_file = await self._repository.read_file(generation_id, SPEC_PATH)
+            spec = ProjectSpec.model_validate_json(spec_file.content) if spec_file else None
             result = await review(
                 files,
                 self._limits,
                 run_tests_enabled=self._run_generated_code,
                 changes=changes,
+                requirements=None
+                if spec is None
+                else {
+                    "not_understood": spec.not_understood,
+                    "unused_variables": spec.unused_variables,
+                },
                 sandbox=self.sandbox,
             )
             report = json.dumps(result.report, indent=2).encode()

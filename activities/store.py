@@ -6,8 +6,8 @@ import uuid
 
 from temporalio import activity
 
+from genflow.contracts import CancelInput, FailureInput, GenerationInput, GenerationRef
 from genflow.db.repository import GenerationRepository, NewGeneration
-from workflows.types import CancelInput, FailureInput, GenerationInput, GenerationRef
 
 
 class StoreActivities:

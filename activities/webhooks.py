@@ -9,9 +9,9 @@ import time
 import httpx
 from temporalio import activity
 
+from genflow.contracts import WebhookDelivery
 from genflow.db.webhooks import WebhookSecretRepository
-from genflow.webhooks import RefusedAddress, check_url, sign
-from workflows.types import WebhookDelivery
+from genflow.webhooks import RefusedAddress, check_url, signature_header
 
 
 class WebhookActivities:
@@ -37,12 +37,13 @@ class WebhookActivities:
             return "refused"
         body = json.dumps(delivery.payload, separators=(",", ":")).encode()
         timestamp = int(time.time())
-        secret = await self._secrets.secret_for(delivery.user_id)
+        # During a rotation's grace, signed with the new and the replaced secret.
+        secrets = await self._secrets.signing_secrets(delivery.user_id)
         headers = {
             "content-type": "application/json",
             "webhook-id": delivery.message_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secret, delivery.message_id, timestamp, body),
+            "webhook-signature": signature_header(secrets, delivery.message_id, timestamp, body),
         }
         try:
             response = await self._http.post(delivery.url, content=body, headers=headers)

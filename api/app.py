@@ -20,9 +20,10 @@ from genflow.settings import Settings
 from genflow.temporal import connect
 
 from .metrics import ApiMetrics, install_metrics
-from .middleware import BodyLimitMiddleware
+from .middleware import BodyLimitMiddleware, UnhandledErrorMiddleware, install_client_headers
+from .openapi import install_openapi
 from .problems import install_problem_handlers
-from .routers import content, generations, health, projects, webhooks
+from .routers import content, generations, health, lifecycle, projects, webhooks
 
 
 def create_app(
@@ -71,10 +72,14 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(UnhandledErrorMiddleware)
     install_metrics(app, metrics)
+    install_client_headers(app, settings)
     app.include_router(health.router)
     app.include_router(generations.router)
+    app.include_router(lifecycle.router)
     app.include_router(content.router)
     app.include_router(projects.router)
     app.include_router(webhooks.router)

@@ -1,10 +1,15 @@
 """Prometheus metrics of the API: request latency by route and status, generations
 created, and generations by status as the read model has them. Each app has its own
 registry (no process globals). Stage durations and final statuses as they happen are
-the worker's (`genflow_stage_duration`, `genflow_generations_finished`)."""
+the worker's (`genflow_stage_duration`, `genflow_generations_finished`).
+
+The counts cover every user, so `/metrics` wants `Authorization: Bearer
+<GENFLOW_METRICS_TOKEN>` when that is set; without a token it is open in development
+and refused in production."""
 
 from __future__ import annotations
 
+import hmac
 import math
 import time
 
@@ -17,6 +22,9 @@ from genflow.db.models import utcnow
 from genflow.db.repository import GenerationRepository
 from genflow.db.statistics import backlog_of
 from genflow.domain import STAGES, Status
+from genflow.settings import Settings
+
+from .problems import problem_response
 
 STATUS_COUNT_SECONDS = 10.0
 
@@ -113,5 +121,25 @@ def install_metrics(app: FastAPI, metrics: ApiMetrics) -> None:
 
     @app.get("/metrics", summary="Prometheus metrics", tags=["health"], include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
+        refused = _refusal(request.state.settings, request.headers.get("authorization", ""))
+        if refused is not None:
+            return refused
         await metrics.count_generations(request.state.repository)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _refusal(settings: Settings, authorization: str) -> Response | None:
+    """None if the caller may read /metrics; else the problem to answer."""
+    if settings.metrics_token is None:
+        if settings.environment == "development":
+            return None
+        return problem_response(403, "/metrics is off: set GENFLOW_METRICS_TOKEN to enable it.")
+    scheme, _, token = authorization.partition(" ")
+    expected = settings.metrics_token.get_secret_value().encode()
+    if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected):
+        return None
+    return problem_response(
+        401,
+        "/metrics needs `Authorization: Bearer <GENFLOW_METRICS_TOKEN>`.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )

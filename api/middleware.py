@@ -1,12 +1,28 @@
-"""Request body limit: anything over 1 MiB is refused with 413 before it is read."""
+"""Pure ASGI middleware: the request body limit (anything over 1 MiB is refused with
+413 before it is read), the request id, and unhandled errors answered inside the stack."""
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from typing import Any
 
+from fastapi import FastAPI
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from genflow.logs import request_id
+from genflow.settings import Settings
+
+from .ratelimit import RATE_LIMIT_HEADERS, RateLimitHeadersMiddleware
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client's request id is kept if it is this short and plain (it goes into log lines
+# and a response header); anything else is replaced by a generated one.
+CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=@-]{1,128}")
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -73,3 +89,101 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+class RequestIdMiddleware:
+    """Give every request an id: the client's `X-Request-ID` if it is plain (at most 128
+    of `A-Z a-z 0-9 . _ : + / = @ -`), else a new UUID (hex). It is echoed on every
+    response, and every log line written while the request is handled carries it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        current = sent if CLIENT_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        header = (REQUEST_ID_HEADER.lower().encode(), current.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        token = request_id.set(current)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id.reset(token)
+
+
+class UnhandledErrorMiddleware:
+    """Answer an exception no route handled with the app's own `Exception` handler
+    (a 503 for a database outage, else a 500 problem) here, inside the middleware
+    stack, so that answer too gets the request id, CORS and rate-limit fields and is
+    counted under its real status. Starlette would answer it outside every middleware.
+    The handler logs the error; an exception after the response started goes on up."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as err:
+            handler = scope["app"].exception_handlers.get(Exception)
+            if started or handler is None:
+                raise
+            response = await handler(Request(scope), err)
+            await response(scope, receive, send)
+
+
+# What a browser script may send and read across origins (CORS).
+CORS_ALLOW_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-Match",
+    "If-None-Match",
+    "Last-Event-ID",
+    "Prefer",
+    REQUEST_ID_HEADER,
+)
+CORS_EXPOSE_HEADERS = (
+    "ETag",
+    "Location",
+    "Retry-After",
+    "Content-Disposition",
+    "Preference-Applied",
+    REQUEST_ID_HEADER,
+    *RATE_LIMIT_HEADERS,
+)
+
+
+def install_client_headers(app: FastAPI, settings: Settings) -> None:
+    """The fields clients read on every response: `RateLimit-*`, then CORS (only with
+    `GENFLOW_CORS_ORIGINS`), and outermost the request id, so even a CORS preflight
+    carries it. Add after the metrics middleware (Starlette: last added, outermost)."""
+    app.add_middleware(RateLimitHeadersMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=CORS_ALLOW_HEADERS,
+            expose_headers=CORS_EXPOSE_HEADERS,
+            max_age=600,
+        )
+    app.add_middleware(RequestIdMiddleware)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from genflow.db.errors import is_database_outage
 
 PROBLEM_JSON = "application/problem+json"
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # How long a client should wait before retrying while the read model is unreachable.
 OUTAGE_RETRY_AFTER_SECONDS = 2
 log = logging.getLogger("genflow.api")
@@ -55,6 +57,8 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
+    if status == 503 and "Retry-After" not in (headers or {}):  # the OpenAPI document promises it
+        headers = {**(headers or {}), "Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -65,6 +69,26 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def declared_methods(request: Request) -> tuple[set[str], bool]:
+    """The methods the OpenAPI document declares at the request's path, and whether
+    that path is a concrete one. As in OpenAPI, a concrete path is matched before a
+    templated one: /v1/generations/statistics is not a generation id."""
+    concrete: set[str] = set()
+    templated: set[str] = set()
+    for template, item in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods = {method.upper() for method in item if method in HTTP_METHODS}
+            (templated if "{" in template else concrete).update(methods)
+    return (concrete, True) if concrete else (templated, False)
+
+
+def _not_allowed(methods: set[str]) -> JSONResponse:
+    return problem_response(
+        405, "Method Not Allowed", headers={"Allow": ", ".join(sorted(methods))}
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(_request: Request, exc: ProblemError) -> JSONResponse:
@@ -73,12 +97,22 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 405:  # Starlette's Allow names only the first route's methods
+            methods, _concrete = declared_methods(request)
+            if methods:
+                return _not_allowed(methods)
         return problem_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(422, "The request is invalid.", errors=_validation_errors(exc))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        if any(error["loc"][:1] == ["path"] for error in errors):
+            # PATCH /v1/generations/statistics reached PATCH /v1/generations/{id}.
+            methods, concrete = declared_methods(request)
+            if concrete and request.method not in methods:
+                return _not_allowed(methods)
+        return problem_response(422, "The request is invalid.", errors=errors)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from genflow.db.models import Generation
 from genflow.domain import StageStatus, Status
+from genflow.webhooks import EVENTS, WebhookEvent
 
 
 def clean_text(value: str) -> str:
@@ -49,10 +50,29 @@ def _json_at_most(limit: int) -> AfterValidator:
     return AfterValidator(check)
 
 
-Text = Annotated[str, AfterValidator(clean_text)]
+# The pattern tells clients (and the fuzzer) what clean_text refuses: NUL, which no
+# database text column can store.
+Text = Annotated[
+    str, AfterValidator(clean_text), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"})
+]
+
+
+def _not_a_number(value: Any) -> Any:
+    """A moment is ISO 8601 text: pydantic alone would also read "0.5" as Unix time."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("must be an ISO 8601 date-time, such as 2025-01-31T12:00:00Z")
+    return value
+
+
+Moment = Annotated[datetime, BeforeValidator(_not_a_number)]
 TimeoutSeconds = Annotated[
     float | None,
     Field(
+        strict=True,  # a number, not true (pydantic would read it as 1)
         gt=0,
         le=30 * 24 * 3600,
         description="Deadline from the start; past it the generation fails with "
@@ -60,7 +80,6 @@ TimeoutSeconds = Annotated[
     ),
 ]
 Tag = Annotated[Text, Field(min_length=1, max_length=64)]
-WebhookEvent = Literal["started", "stage.completed", "completed", "failed", "cancelled"]
 
 
 class GenerationCreate(BaseModel):
@@ -82,13 +101,16 @@ class GenerationCreate(BaseModel):
     metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] = Field(default_factory=dict)
     require_approval: bool = Field(
         default=False,
+        strict=True,  # true or false, not 1 or "yes"
         description="Pause after schema extraction (`awaiting_approval`) until approved",
     )
     webhook_url: Text | None = Field(
         default=None, max_length=2000, description="Receives signed events (Standard Webhooks)"
     )
     webhook_events: list[WebhookEvent] | None = Field(
-        default=None, description="Which events to send; default all", max_length=5
+        default=None,
+        description="Which events to send (needs `webhook_url`); default all",
+        max_length=len(EVENTS),
     )
     timeout_seconds: TimeoutSeconds = None
 
@@ -167,6 +189,9 @@ class GenerationOut(BaseModel):
     parent_id: uuid.UUID | None
     root_id: uuid.UUID | None
     iteration: int
+    retry_of: uuid.UUID | None = Field(
+        default=None, description="The failed or cancelled generation this one reruns"
+    )
     title: str | None
     prompt: str
     template: str | None
@@ -182,6 +207,16 @@ class GenerationOut(BaseModel):
     stages: list[StageOut]
     quality_score: float | None
     quality_report: dict[str, Any] | None
+    not_understood: list[str] | None = Field(
+        default=None,
+        description="Sentences of the prompt the provider could not read (from the quality "
+        "report's `requirements` check; null until the review has run)",
+    )
+    unused_variables: list[str] | None = Field(
+        default=None,
+        description="Request variables the generation did not use (from the quality "
+        "report's `requirements` check; null until the review has run)",
+    )
     error: ErrorOut | None
     cancel_reason: str | None
     tags: list[str]
@@ -201,10 +236,12 @@ class GenerationOut(BaseModel):
         row: Generation,
         stages: Sequence[Any] | None = None,
         artifacts: Sequence[Any] | None = None,
+        public_url: str | None = None,
     ) -> GenerationOut:
         """The resource; `stages` and `artifacts` (plain rows) replace the row's own
-        relationships when a list page loaded them separately."""
-        base = f"/v1/generations/{row.id}"
+        relationships when a list page loaded them separately. `urls` are absolute
+        under `public_url` when it is given."""
+        base = f"{public_url or ''}/v1/generations/{row.id}"
         stages = row.stages if stages is None else stages
         artifacts = row.artifacts if artifacts is None else artifacts
         # Rows from our own read model: construct without validating them again.
@@ -215,6 +252,7 @@ class GenerationOut(BaseModel):
             parent_id=row.parent_id,
             root_id=row.root_id,
             iteration=row.iteration,
+            retry_of=row.retry_of,
             title=row.title,
             prompt=row.prompt,
             template=row.template,
@@ -241,6 +279,8 @@ class GenerationOut(BaseModel):
             ],
             quality_score=row.quality_score,
             quality_report=row.quality_report,
+            not_understood=_requirement(row.quality_report, "not_understood"),
+            unused_variables=_requirement(row.quality_report, "unused_variables"),
             error=ErrorOut.model_construct(code=row.error_code, message=row.error_message or "")
             if row.error_code
             else None,
@@ -279,6 +319,15 @@ class GenerationOut(BaseModel):
         )
 
 
+def _requirement(report: dict[str, Any] | None, key: str) -> list[str] | None:
+    """One list of the review's `requirements` check: what of the request went unused."""
+    for check in (report or {}).get("checks", []):
+        if check.get("name") == "requirements":
+            found: list[str] = check.get(key, [])
+            return found
+    return None
+
+
 def _queue(status: str, stages: Sequence[Any]) -> QueueOut | None:
     if status not in (Status.PENDING, Status.PROCESSING):
         return None
@@ -315,8 +364,9 @@ class GenerationUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Text | None = Field(default=None, max_length=500)
-    tags: list[Tag] | None = Field(default=None, max_length=20)
-    metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] | None = None
+    # Not nullable: send [] or {} to clear them (a missing field is left as it is).
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] = Field(default_factory=dict)
 
 
 class IterationCreate(BaseModel):
@@ -328,9 +378,26 @@ class IterationCreate(BaseModel):
     title: Text | None = Field(default=None, max_length=500)
     template: Literal["python-library", "fastapi-service", "cli-tool"] | None = None
     variables: Annotated[dict[str, Any], _json_at_most(64 * 1024)] | None = None
-    model: Text | None = Field(default=None, max_length=200)
+    provider: Literal["builtin", "openai"] | None = Field(
+        default=None, description="Default: the parent's"
+    )
+    model: Text | None = Field(default=None, max_length=200, description="Default: the parent's")
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     metadata: Annotated[dict[str, Any], _json_at_most(16 * 1024)] = Field(default_factory=dict)
+    # The same options as create, not inherited from the parent.
+    require_approval: bool = Field(
+        default=False,
+        strict=True,  # true or false, not 1 or "yes"
+        description="Pause after schema extraction (`awaiting_approval`) until approved",
+    )
+    webhook_url: Text | None = Field(
+        default=None, max_length=2000, description="Receives signed events (Standard Webhooks)"
+    )
+    webhook_events: list[WebhookEvent] | None = Field(
+        default=None,
+        description="Which events to send (needs `webhook_url`); default all",
+        max_length=len(EVENTS),
+    )
     timeout_seconds: TimeoutSeconds = None
 
 

@@ -1,43 +1,40 @@
-"""Use cases of the generation resource: the layer between endpoints and repositories."""
+"""Starting generations: create, iterate and retry, with idempotency and limits. (Changing
+a generation's course afterwards is api/lifecycle.py.)"""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
-import math
 import uuid
 from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from genflow import search_attributes as sa
+from genflow.contracts import GenerationInput, StagePolicy
 from genflow.db.models import Generation, IdempotencyKey, utcnow
 from genflow.db.projects import ProjectRepository
-from genflow.db.repository import (
-    ActiveRow,
-    GenerationRepository,
-    NewGeneration,
-    new_generation_row,
-)
-from genflow.domain import ACTIVE_STATUSES, TERMINAL_STATUSES, Status, excerpt, workflow_id_for
-from genflow.reconcile import Reconciler, describe_or_none
+from genflow.db.repository import GenerationRepository, NewGeneration, new_generation_row
+from genflow.db.start_options import StartOptions
+from genflow.domain import WORKFLOW_TYPE, Status, excerpt, workflow_id_for
+from genflow.reconcile import describe_or_none
 from genflow.settings import Settings
-from genflow.webhooks import EVENTS, RefusedAddress, check_url
-from workflows.generation import GenerationWorkflow
-from workflows.types import ApprovalDecision, GenerationInput, StagePolicy, WebhookTarget
 
+from .admission import Admission
 from .problems import ProblemError
 from .schemas import GenerationCreate, IterationCreate
 
 log = logging.getLogger("genflow.api")
+
+# Statuses a retry starts again from: the generation did not complete.
+RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELLED})
 
 # A claimed Idempotency-Key whose generation has not appeared after this long belongs
 # to a request that died; a retry with the same key finishes creating it.
@@ -80,15 +77,16 @@ class GenerationService:
         self._projects = projects
         self._temporal = temporal
         self._settings = settings
+        self._admission = Admission(repository, projects, settings)
 
-    # -- create and iterate -------------------------------------------------------
+    # -- create, iterate and retry -------------------------------------------------
 
     async def create(
         self, user_id: str, body: GenerationCreate, idempotency_key: str | None = None
     ) -> Generation:
         if body.project_id is not None:
-            await self._require_project(user_id, body.project_id)
-        webhook = await self._webhook_target(body)
+            await self._admission.require_project(user_id, body.project_id)
+        webhook = await self._admission.webhook_target(body.webhook_url, body.webhook_events)
         new = NewGeneration(
             id=uuid.uuid4(),
             user_id=user_id,
@@ -123,11 +121,12 @@ class GenerationService:
             raise ProblemError(
                 409, f"Only a completed generation can be iterated; this one is {parent.status}."
             )
+        webhook = await self._admission.webhook_target(body.webhook_url, body.webhook_events)
         new = NewGeneration(
             id=uuid.uuid4(),
             user_id=user_id,
             prompt=body.prompt,
-            provider=parent.provider,
+            provider=body.provider or parent.provider,
             workflow_id="",
             title=body.title or parent.title,
             project_id=parent.project_id,
@@ -139,10 +138,55 @@ class GenerationService:
             parent_id=parent.id,
             root_id=parent.root_id or parent.id,
             iteration=parent.iteration + 1,
+            require_approval=body.require_approval,
+            webhook=webhook,
             timeout_seconds=body.timeout_seconds or self._settings.generation_timeout_seconds,
         )
         fingerprint = request_hash(f"iterate:{parent_id}", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)
+
+    async def retry(
+        self, user_id: str, generation_id: uuid.UUID, idempotency_key: str | None = None
+    ) -> Generation:
+        """A new generation, with its own id and workflow, from the same input as a
+        failed or cancelled one (prompt, template, variables, provider, model, title,
+        tags, metadata, project, parent, and the options it started with), linked to it
+        by `retry_of`. Anything else: 409."""
+        first = await self._repository.get_for_user(generation_id, user_id)
+        if first is None:
+            raise ProblemError(404, "No such generation.")
+        if first.status not in RETRYABLE_STATUSES:
+            raise ProblemError(
+                409,
+                f"Only a failed or cancelled generation can be retried; this one is "
+                f"{first.status}.",
+            )
+        options = StartOptions.from_stored(first.options)
+        webhook = None
+        if options.webhook_url is not None:
+            webhook = self._admission.delivery_target(options.webhook_url, options.webhook_events)
+        new = NewGeneration(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            prompt=first.prompt,
+            provider=first.provider,
+            workflow_id="",
+            title=first.title,
+            project_id=first.project_id,
+            template=first.template,
+            variables=first.variables,
+            model=first.model,
+            tags=list(first.tags),
+            metadata=dict(first.meta),
+            parent_id=first.parent_id,
+            root_id=first.root_id,
+            iteration=first.iteration,
+            require_approval=options.require_approval,
+            webhook=webhook,
+            timeout_seconds=options.timeout_seconds or self._settings.generation_timeout_seconds,
+            retry_of=first.id,
+        )
+        return await self._create(new, idempotency_key, request_hash(f"retry:{first.id}", {}))
 
     async def _create(
         self, new: NewGeneration, idempotency_key: str | None, fingerprint: str
@@ -161,7 +205,7 @@ class GenerationService:
                 if replayed is not None:
                     return replayed
                 new, taken_over = replace(new, id=earlier.generation_id), True
-        await self._enforce_limits(new.user_id)
+        await self._admission.enforce_limits(new.user_id)
         if idempotency_key is not None and not taken_over:
             claimed = await self._repository.claim_idempotency_key(
                 new.user_id, idempotency_key, fingerprint, new.id, self._ttl
@@ -225,58 +269,6 @@ class GenerationService:
                 503, "Temporal is unreachable; nothing was created. Try again."
             ) from err
 
-    async def _enforce_limits(self, user_id: str) -> None:
-        active = await self._repository.count_active(user_id)
-        if active >= self._settings.max_active_per_user:
-            raise ProblemError(
-                429,
-                f"You have {active} active generations; the limit is "
-                f"{self._settings.max_active_per_user}.",
-                headers={"Retry-After": "5"},
-            )
-        now = utcnow()
-        created, oldest = await self._repository.created_since(user_id, now - timedelta(minutes=1))
-        if created >= self._settings.max_creates_per_minute:
-            wait = 60 - (now - oldest).total_seconds() if oldest else 60
-            raise ProblemError(
-                429,
-                f"At most {self._settings.max_creates_per_minute} generations a minute.",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-            )
-
-    async def _webhook_target(self, body: GenerationCreate) -> WebhookTarget | None:
-        if body.webhook_url is None:
-            if body.webhook_events is not None:
-                raise self._invalid("webhook_events", "needs a webhook_url")
-            return None
-        try:
-            await asyncio.to_thread(
-                check_url, body.webhook_url, self._settings.webhook_allow_private
-            )
-        except RefusedAddress as err:
-            raise self._invalid("webhook_url", str(err)) from err
-        return WebhookTarget(
-            url=body.webhook_url,
-            events=list(body.webhook_events if body.webhook_events is not None else EVENTS),
-            schedule_seconds=list(self._settings.webhook_retry_schedule_seconds),
-        )
-
-    @staticmethod
-    def _invalid(field: str, message: str) -> ProblemError:
-        return ProblemError(
-            422,
-            "The request is invalid.",
-            errors=[{"loc": ["body", field], "msg": message, "type": "value_error"}],
-        )
-
-    async def _require_project(self, user_id: str, project_id: str) -> None:
-        try:
-            found = await self._projects.get(uuid.UUID(project_id), user_id)
-        except ValueError:
-            found = None
-        if found is None:
-            raise self._invalid("project_id", "no such project")
-
     async def _start_workflow(self, new: NewGeneration) -> None:
         attributes: list[SearchAttributePair[Any]] = [
             SearchAttributePair(sa.GENERATION_STATUS, Status.PENDING.value),
@@ -296,7 +288,7 @@ class GenerationService:
             )
         try:
             await self._temporal.start_workflow(
-                GenerationWorkflow.run,
+                WORKFLOW_TYPE,  # by name: the API does not import workflow code
                 input,
                 id=new.workflow_id,
                 task_queue=self._settings.task_queue,
@@ -312,87 +304,3 @@ class GenerationService:
             raise ProblemError(
                 503, "The generation could not be started; nothing was created. Try again."
             ) from err
-
-    # -- cancel and delete ----------------------------------------------------------
-
-    async def cancel(
-        self, user_id: str, generation_id: uuid.UUID, reason: str | None
-    ) -> Generation:
-        """Deliver the cancel to the workflow first (with the reason, which its cleanup
-        records), then mark the row `cancelling`. If Temporal is unreachable, 503 and
-        nothing changed."""
-        row = await self._repository.get_for_user(generation_id, user_id)
-        if row is None:
-            raise ProblemError(404, "No such generation.")
-        if row.status in TERMINAL_STATUSES:
-            raise ProblemError(409, f"The generation is already {row.status}.")
-        if not await self._cancel_workflow(row.workflow_id, reason):
-            # Its workflow closed without telling the read model (an operator's
-            # Terminate, a timeout): settle the row now instead of leaving it cancelling.
-            await Reconciler(self._repository, self._temporal).settle(ActiveRow.of(row))
-            settled = await self._repository.get_for_user(generation_id, user_id)
-            if settled is None:
-                raise ProblemError(404, "No such generation.")
-            raise ProblemError(409, f"The generation is already {settled.status}.")
-        log.info("cancel requested: %s", reason or "-", extra={"generation_id": row.id})
-        updated = await self._repository.request_cancel(generation_id, user_id, reason)
-        if updated is None:
-            raise ProblemError(404, "No such generation.")
-        if updated.status in (Status.COMPLETED, Status.FAILED):
-            raise ProblemError(409, f"The generation is already {updated.status}.")
-        refreshed = await self._repository.get_for_user(generation_id, user_id)
-        if refreshed is None:
-            raise ProblemError(404, "No such generation.")
-        return refreshed
-
-    async def decide(
-        self, user_id: str, generation_id: uuid.UUID, approve: bool, reason: str | None
-    ) -> Generation:
-        """Approve or reject a generation waiting after schema extraction, through a
-        Temporal update that the workflow validates."""
-        row = await self._repository.get_for_user(generation_id, user_id)
-        if row is None:
-            raise ProblemError(404, "No such generation.")
-        if row.status != Status.AWAITING_APPROVAL:
-            raise ProblemError(409, f"The generation is {row.status}, not awaiting approval.")
-        handle = self._temporal.get_workflow_handle(row.workflow_id)
-        decision = ApprovalDecision(reason)
-        try:
-            update = GenerationWorkflow.approve if approve else GenerationWorkflow.reject
-            outcome = await handle.execute_update(update, decision)
-            log.info("approval decision: %s", outcome, extra={"generation_id": row.id})
-        except WorkflowUpdateFailedError as err:
-            raise ProblemError(409, f"The workflow refused: {err.cause or err}.") from err
-        except (RPCError, RuntimeError) as err:
-            raise ProblemError(503, "The decision could not be delivered; try again.") from err
-        refreshed = await self._repository.get_for_user(generation_id, user_id)
-        if refreshed is None:
-            raise ProblemError(404, "No such generation.")
-        return refreshed
-
-    async def delete(self, user_id: str, generation_id: uuid.UUID) -> None:
-        row = await self._repository.get_for_user(generation_id, user_id)
-        if row is None:
-            raise ProblemError(404, "No such generation.")
-        if row.status in ACTIVE_STATUSES:
-            await self._cancel_workflow(row.workflow_id, "deleted")
-        await self._repository.delete(generation_id, user_id)
-        log.info("generation deleted", extra={"generation_id": row.id})
-
-    async def _cancel_workflow(self, workflow_id: str, reason: str | None) -> bool:
-        """Deliver a cancel; False when the workflow has already closed (or is gone).
-        (Temporal accepts a cancel of a closed workflow silently, so look first.)"""
-        handle = self._temporal.get_workflow_handle(workflow_id)
-        unavailable = ProblemError(503, "The cancel could not be delivered; try again.")
-        try:
-            description = await describe_or_none(handle)
-            if description is None or description.status != WorkflowExecutionStatus.RUNNING:
-                return False
-            await handle.cancel(reason=reason or "")
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:  # gone between the two calls
-                return False
-            raise unavailable from err
-        except RuntimeError as err:  # Temporal unreachable
-            raise unavailable from err
-        return True

@@ -12,36 +12,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
-from typing import Any
-
-from temporalio.testing import WorkflowEnvironment
+from typing import Any, Final
 
 from api.schemas import GenerationCreate
 from api.service import GenerationService
-from genflow import search_attributes as sa
 from genflow.db.engine import make_engine, make_session_maker, migrate
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
-from genflow.domain import STAGES
+from genflow.domain import STAGES, TERMINAL_STATUSES
 from genflow.pipeline.review import SandboxLimits, review
 from genflow.pipeline.templates import generate_docs
 from genflow.providers import SpecRequest
 from genflow.providers.builtin import BuiltinProvider
 from genflow.settings import Settings
+from tests.support import SHOP, eventually, start_dev_server
 from worker.assembly import build_worker
 
-PROMPT = (
-    "An online shop. Customer has name (text, required), email (text, unique) and "
-    "tier (one of basic/gold). Product has title (text, required), price (decimal, required), "
-    "stock (integer) and released_on (date). An order links a customer to a product with "
-    "quantity (integer, required), placed_at (datetime) and paid (boolean)."
-)
-TEMPLATE = "fastapi-service"
+PROMPT = SHOP
+TEMPLATE: Final = "fastapi-service"
 
 
 def noop() -> None:
@@ -70,10 +61,7 @@ async def in_process(runs: int) -> dict[str, list[float]]:
 
 
 async def through_temporal(runs: int) -> dict[str, list[float]]:
-    binary = Path(sys.executable).parent / "temporal"
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(binary), search_attributes=sa.ALL, dev_server_log_level="error"
-    )
+    env = await start_dev_server()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         engine = make_engine(url)
@@ -107,12 +95,13 @@ async def through_temporal(runs: int) -> dict[str, list[float]]:
 
 
 async def wait_until_finished(repository: GenerationRepository, generation_id: uuid.UUID) -> Any:
-    for _ in range(60_000):
+    """The generation's row once it is completed, failed or cancelled."""
+
+    async def finished() -> Any:
         current = await repository.get(generation_id)
-        if current is not None and current.status in ("completed", "failed", "cancelled"):
-            return current
-        await asyncio.sleep(0.01)
-    raise TimeoutError(f"generation {generation_id} did not finish")
+        return current if current is not None and current.status in TERMINAL_STATUSES else None
+
+    return await eventually(finished, 600, 0.01, f"generation {generation_id} to finish")
 
 
 async def main() -> None:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import importlib
 import os
 import re
@@ -53,17 +52,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from genflow.db.repository import FileOut
+from bench.procs import become_subreaper
+from genflow.files import FileOut
 from genflow.pipeline.spec import TEMPLATES
 from genflow.providers import SpecRequest
 from genflow.providers.builtin import BuiltinProvider
+from tests.support import SHOP
 
-PROMPT = (
-    "An online shop. Customer has name (text, required), email (text, unique) and "
-    "tier (one of basic/gold). Product has title (text, required), price (decimal, required), "
-    "stock (integer) and released_on (date). An order links a customer to a product with "
-    "quantity (integer, required), placed_at (datetime) and paid (boolean)."
-)
+PROMPT = SHOP
 AUTOLOAD = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
 
 
@@ -104,9 +100,6 @@ def recording_spawns() -> Iterator[list[Spawned]]:
         yield spawned
     finally:
         subprocess.Popen = original  # type: ignore[misc]
-
-
-PR_SET_CHILD_SUBREAPER = 36
 
 
 def reap_orphans() -> None:
@@ -246,7 +239,7 @@ async def main() -> None:
     parser.add_argument("--importtime", action="store_true")
     parser.add_argument("--review-module", default="genflow.pipeline.review")
     args = parser.parse_args()
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
+    become_subreaper()
     module = importlib.import_module(args.review_module)
     # The replays below run the pytest command as a review without the OS sandbox
     # spawns it (its figures are the sandbox's own: bench/sandbox_cost.py).

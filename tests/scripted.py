@@ -12,8 +12,8 @@ from pathlib import Path
 from temporalio import activity
 
 from activities.stages import StageActivities, StageOutput, StageWork
+from genflow.contracts import StageInput, StageResult
 from genflow.domain import StageName
-from workflows.types import StageInput, StageResult
 
 
 class ScriptedStages(StageActivities):

@@ -110,7 +110,7 @@ async def test_paging_1000_while_inserting_sees_each_exactly_once(stack: Stack) 
             extra = row(user, datetime.now(UTC) + timedelta(milliseconds=i))
             await seed(stack, [extra])
             inserted.append(str(extra["id"]))
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # the writer's pace: inserts spread over the paging
 
     writer = asyncio.create_task(insert_meanwhile())
     seen: list[str] = []

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus
 
 from genflow.db.models import Artifact, Event, Generation, Stage
-from tests.conftest import Stack, closed
+from tests.conftest import Stack
+from tests.test_lifecycle import running_stage, watched
 
 
 async def count_rows(stack: Stack, model: type, generation_id: str) -> int:
@@ -69,14 +70,13 @@ async def test_delete_removes_everything_and_cancels_an_active_one(stack: Stack)
     for model in (Generation, Stage, Event, Artifact):
         assert await count_rows(stack, model, done["id"]) == 0
 
-    active = await stack.create(metadata={"test": {"pace": 1.0}})
-    await stack.wait_until(active["id"], lambda g: g["status"] == "processing")
-    assert (
-        await stack.http.delete(f"/v1/generations/{active['id']}", headers=stack.auth())
-    ).status_code == 204
-    handle = stack.temporal.get_workflow_handle(active["workflow_id"])
-    assert (await closed(handle)).status == WorkflowExecutionStatus.CANCELED
-    await asyncio.sleep(1.2)  # the interrupted stage finishing must not bring it back
+    async with watched(stack) as (own, stages_seen):
+        active = await own.create(metadata={"test": {"pace": 1.0}})
+        running = await running_stage(own, active["id"])
+        deleted = await own.http.delete(f"/v1/generations/{active['id']}", headers=own.auth())
+        assert deleted.status_code == 204
+        description = await stages_seen.quiet(own, active, running)  # then it stays gone
+    assert description.status == WorkflowExecutionStatus.CANCELED
     for model in (Generation, Stage, Event, Artifact):
         assert await count_rows(stack, model, active["id"]) == 0
     assert (

@@ -206,7 +206,9 @@ async def test_a_stage_waiting_for_a_sandbox_slot_shows_as_queued(stack: Stack) 
             assert 'genflow_backlog{stage="code_review"}' in metrics
             assert 'genflow_backlog{stage="code_review"} 0.0' not in metrics
 
-            await asyncio.sleep(0.3)  # so that the wait is measurable below
+            # The scenario's input, not a wait: the review stays queued at least 0.3 s,
+            # which its measured queue time must show.
+            await asyncio.sleep(0.3)
             sandbox = build_worker(
                 stack.temporal,
                 settings.model_copy(update={"worker_role": "sandbox"}),

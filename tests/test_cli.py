@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import httpx
 
 from genflow.auth import verify_token
 from genflow.settings import DEV_JWT_SECRET
-from tests.conftest import LIBRARY, free_port
+from tests.conftest import LIBRARY, eventually, free_port
 
 BIN = Path(sys.executable).parent
 
@@ -42,16 +42,29 @@ def alive(pid: int) -> bool:
     return "State:\tZ" not in status
 
 
-def wait_for_line(process: subprocess.Popen[str], prefix: str, timeout: float = 90) -> str:
-    deadline = time.monotonic() + timeout
+async def wait_for_line(
+    process: asyncio.subprocess.Process, prefix: str, timeout: float = 90
+) -> str:
+    """The first line `process` prints that starts with `prefix`."""
     assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            raise AssertionError(f"genflow up exited with {process.wait()}")
-        if line.strip().startswith(prefix):
-            return line.strip()
-    raise AssertionError(f"no line starting with {prefix!r}")
+    try:
+        async with asyncio.timeout(timeout):
+            while line := (await process.stdout.readline()).decode():
+                if line.strip().startswith(prefix):
+                    return line.strip()
+    except TimeoutError:
+        raise AssertionError(f"no line starting with {prefix!r} within {timeout:g} s") from None
+    raise AssertionError(f"genflow up exited with {await process.wait()}")
+
+
+async def reaches(http: httpx.AsyncClient, generation_id: str, status: str) -> None:
+    """Wait until the API shows the generation in `status`."""
+
+    async def there() -> bool:
+        found = (await http.get(f"/v1/generations/{generation_id}")).json()
+        return bool(found["status"] == status)
+
+    await eventually(there, 60, 0.2, f"{generation_id} to be {status}")
 
 
 def test_token_command_prints_a_token_for_the_user() -> None:
@@ -70,14 +83,14 @@ def test_token_command_prints_a_token_for_the_user() -> None:
 class Up:
     """`genflow up` in a child process, on free loopback ports."""
 
-    process: subprocess.Popen[str]
+    process: asyncio.subprocess.Process
     api_port: int
     temporal_port: int
     ui_port: int
     metrics_port: int
 
 
-def start_up(home: Path) -> Up:
+async def start_up(home: Path) -> Up:
     """Start `genflow up` as a user would, with no genflow settings in the environment."""
     api_port, temporal_port, ui_port, metrics_port = (free_port() for _ in range(4))
     env = {
@@ -86,69 +99,65 @@ def start_up(home: Path) -> Up:
         if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS") and not k.startswith("GENFLOW_")
     }
     env["GENFLOW_WORKER_METRICS_PORT"] = str(metrics_port)
-    process = subprocess.Popen(
-        [
-            BIN / "genflow",
-            "up",
-            "--home",
-            str(home),
-            "--api-port",
-            str(api_port),
-            "--temporal-port",
-            str(temporal_port),
-            "--ui-port",
-            str(ui_port),
-        ],
+    process = await asyncio.create_subprocess_exec(
+        BIN / "genflow",
+        "up",
+        "--home",
+        str(home),
+        "--api-port",
+        str(api_port),
+        "--temporal-port",
+        str(temporal_port),
+        "--ui-port",
+        str(ui_port),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     return Up(process, api_port, temporal_port, ui_port, metrics_port)
 
 
-def listed(temporal_port: int, query: str) -> list[str]:
+async def listed(temporal_port: int, query: str) -> list[str]:
     """Workflow ids that `temporal workflow list --query` finds."""
-    out = subprocess.run(
-        [
-            BIN / "temporal",
-            "workflow",
-            "list",
-            "--address",
-            f"127.0.0.1:{temporal_port}",
-            "--query",
-            query,
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [w["execution"]["workflowId"] for w in json.loads(out or "[]")]
+    temporal = await asyncio.create_subprocess_exec(
+        BIN / "temporal",
+        "workflow",
+        "list",
+        "--address",
+        f"127.0.0.1:{temporal_port}",
+        "--query",
+        query,
+        "--output",
+        "json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await temporal.communicate()
+    assert temporal.returncode == 0, err.decode()
+    return [w["execution"]["workflowId"] for w in json.loads(out or b"[]")]
 
 
-def test_up_serves_the_api_restarts_the_worker_and_stops_everything(tmp_path: Path) -> None:
-    started = start_up(tmp_path / "home")
+async def test_up_serves_the_api_restarts_the_worker_and_stops_everything(
+    tmp_path: Path,
+) -> None:
+    started = await start_up(tmp_path / "home")
     up, temporal_port, metrics_port = started.process, started.temporal_port, started.metrics_port
     try:
-        token = wait_for_line(up, "Bearer token:").split()[-1]
+        token = (await wait_for_line(up, "Bearer token:")).split()[-1]
         api = f"http://127.0.0.1:{started.api_port}"
         headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=api, headers=headers, timeout=10) as http:
-            assert http.get("/healthz").json() == {"status": "ok"}
-            assert http.get("/readyz").status_code == 200
-            assert http.get("/docs").status_code == 200
+        async with httpx.AsyncClient(base_url=api, headers=headers, timeout=10) as http:
+            assert (await http.get("/healthz")).json() == {"status": "ok"}
+            assert (await http.get("/readyz")).status_code == 200
+            assert (await http.get("/docs")).status_code == 200
 
-            first = http.post("/v1/generations", json={"prompt": LIBRARY}).json()
-            deadline = time.monotonic() + 60
-            while http.get(f"/v1/generations/{first['id']}").json()["status"] != "completed":
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+            first = (await http.post("/v1/generations", json={"prompt": LIBRARY})).json()
+            await reaches(http, first["id"], "completed")
 
-            assert listed(temporal_port, "GenerationStatus='completed'") == [f"gen-{first['id']}"]
+            completed = await listed(temporal_port, "GenerationStatus='completed'")
+            assert completed == [f"gen-{first['id']}"]
 
-            worker_metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+            worker_metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
             assert re.search(
                 r'genflow_stage_duration_count\{[^}]*stage="code_review"', worker_metrics
             )
@@ -177,28 +186,27 @@ def test_up_serves_the_api_restarts_the_worker_and_stops_everything(tmp_path: Pa
             workers = [p for p, cmd in children(up.pid).items() if "genflow.cli worker" in cmd]
             assert len(workers) == 1
             os.kill(workers[0], signal.SIGKILL)
-            deadline = time.monotonic() + 30
-            while not [
-                p
-                for p, cmd in children(up.pid).items()
-                if "genflow.cli worker" in cmd and p != workers[0] and alive(p)
-            ]:
-                assert time.monotonic() < deadline, "the worker was not restarted"
-                time.sleep(0.2)
+            await eventually(
+                lambda: [
+                    p
+                    for p, cmd in children(up.pid).items()
+                    if "genflow.cli worker" in cmd and p != workers[0] and alive(p)
+                ],
+                30,
+                0.2,
+                "the worker to be restarted",
+            )
 
-            second = http.post("/v1/generations", json={"prompt": LIBRARY}).json()
-            deadline = time.monotonic() + 60
-            while http.get(f"/v1/generations/{second['id']}").json()["status"] != "completed":
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+            second = (await http.post("/v1/generations", json={"prompt": LIBRARY})).json()
+            await reaches(http, second["id"], "completed")
 
         spawned = list(children(up.pid))
         assert len(spawned) == 3  # temporal, worker, api
         up.send_signal(signal.SIGTERM)
-        assert up.wait(30) == 0
-        time.sleep(0.5)
+        assert await asyncio.wait_for(up.wait(), 30) == 0
+        # `genflow up` waits for each child before it exits: none is left once it has.
         assert [pid for pid in spawned if alive(pid)] == []
     finally:
-        if up.poll() is None:
+        if up.returncode is None:
             up.kill()
-            up.wait()
+            await up.wait()

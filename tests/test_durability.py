@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -18,7 +19,7 @@ from api.app import create_app
 from genflow.db.models import Generation
 from genflow.db.repository import GenerationRepository
 from genflow.domain import STAGES
-from tests.conftest import LIBRARY, Stack, closed, serve
+from tests.conftest import LIBRARY, Stack, closed, eventually, serve
 from tests.test_lifecycle import EXPECTED_PATHS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,18 +46,23 @@ def start_worker(
 async def wait_for_row(
     repository: GenerationRepository,
     generation_id: uuid.UUID,
-    check,
-    timeout: float = 60,  # type: ignore[no-untyped-def]
+    check: Callable[[Generation], bool],
+    timeout: float = 60,
 ) -> Generation:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        row = await repository.get(generation_id)
-        if row is not None and check(row):
-            return row
-        assert asyncio.get_running_loop().time() < deadline, (
-            f"timed out; last row {row and row.status}"
-        )
-        await asyncio.sleep(0.05)
+    """The generation's row once `check` holds for it."""
+    last: Generation | None = None
+
+    async def matching() -> Generation | None:
+        nonlocal last
+        last = await repository.get(generation_id)
+        return last if last is not None and check(last) else None
+
+    row: Generation = await eventually(
+        matching,
+        timeout,
+        what=lambda: f"the row of {generation_id}; last status {last and last.status}",
+    )
+    return row
 
 
 async def test_worker_killed_mid_stage_resumes_without_duplicates(

@@ -1,11 +1,18 @@
-"""Prometheus metrics on the API."""
+"""Prometheus metrics on the API, behind GENFLOW_METRICS_TOKEN when it is set."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import httpx
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from api.app import create_app
 from genflow.domain import Status
-from tests.conftest import Stack
+from genflow.settings import Settings
+from tests.conftest import Stack, serve
 
 
 async def test_api_metrics_name_routes_statuses_and_creates(stack: Stack) -> None:
@@ -35,3 +42,59 @@ async def test_api_metrics_name_routes_statuses_and_creates(stack: Stack) -> Non
     by_status = dict(re.findall(r'^genflow_generations\{status="(\w+)"\} (\S+)$', text, re.M))
     assert set(by_status) == {s.value for s in Status}
     assert float(by_status["completed"]) >= 1
+
+
+@pytest.mark.postgresql_only  # access to /metrics does not depend on the read model
+async def test_metrics_want_the_token_when_one_is_set_and_are_off_in_production(
+    stack: Stack,
+) -> None:
+    token = "m" * 40
+    answers: dict[str, httpx.Response] = {}
+    variants: dict[str, dict[str, Any]] = {
+        "token": {"metrics_token": SecretStr(token)},
+        "production": {"environment": "production"},
+    }
+    for name, changes in variants.items():
+        settings = stack.settings.model_copy(update=changes)
+        server, task, base_url = await serve(
+            create_app(settings, engine=stack.engine, temporal=stack.temporal)
+        )
+        try:
+            async with httpx.AsyncClient(base_url=base_url) as http:
+                answers[f"{name}:none"] = await http.get("/metrics")
+                answers[f"{name}:jwt"] = await http.get("/metrics", headers=stack.auth())
+                answers[f"{name}:wrong"] = await http.get(
+                    "/metrics", headers={"Authorization": "Bearer " + "x" * 40}
+                )
+                answers[f"{name}:right"] = await http.get(
+                    "/metrics", headers={"Authorization": f"Bearer {token}"}
+                )
+        finally:
+            server.should_exit = True
+            await task
+
+    statuses = {name: answer.status_code for name, answer in answers.items()}
+    assert statuses == {
+        "token:none": 401,
+        "token:jwt": 401,
+        "token:wrong": 401,
+        "token:right": 200,
+        "production:none": 403,
+        "production:jwt": 403,
+        "production:wrong": 403,
+        "production:right": 403,
+    }
+    refused = answers["token:none"]
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["www-authenticate"] == "Bearer"
+    assert "genflow_generations_created_total" not in refused.text
+    assert "genflow_generations_created_total" in answers["token:right"].text
+    assert "GENFLOW_METRICS_TOKEN" in answers["production:none"].json()["detail"]
+
+
+def test_production_refuses_a_short_metrics_token() -> None:
+    production = {"environment": "production", "jwt_secret": "j" * 40}
+    with pytest.raises(ValidationError, match="GENFLOW_METRICS_TOKEN"):
+        Settings.model_validate({**production, "metrics_token": "short"})
+    assert Settings.model_validate({**production, "metrics_token": "t" * 32}).metrics_token
+    assert Settings.model_validate(production).metrics_token is None  # /metrics is then off

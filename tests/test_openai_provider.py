@@ -16,17 +16,17 @@ import pytest
 from activities.stages import StageActivities
 from api.app import create_app
 from genflow.domain import STAGES
+from genflow.files import safe_path
 from genflow.pipeline.review import SandboxLimits
 from genflow.pipeline.spec import FieldSpec, ProjectSpec
 from genflow.providers.builtin import BuiltinProvider
 from genflow.providers.openai_compat import (
     OpenAICompatibleProvider,
-    safe_path,
     spec_changes,
     strip_fences,
 )
-from tests.conftest import Stack, serve
-from tests.fake_openai import FILES, FakeOpenAI
+from tests.conftest import Stack, eventually, serve
+from tests.fake_openai import FILES, FakeOpenAI, StreamState
 from worker.assembly import build_worker
 
 # Worker-side behaviour: the read model's backend does not change it.
@@ -80,12 +80,17 @@ class OpenAIStack:
     async def wait_until(
         self, generation_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 30
     ) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not done(generation := await self.get(generation_id)):
-            assert loop.time() < deadline, f"timed out waiting; last state: {generation}"
-            await asyncio.sleep(0.05)
-        return generation
+        last: dict[str, Any] | None = None
+
+        async def reached() -> dict[str, Any] | None:
+            nonlocal last
+            last = await self.get(generation_id)
+            return last if done(last) else None
+
+        found: dict[str, Any] = await eventually(
+            reached, timeout, what=lambda: f"generation {generation_id}; last state: {last}"
+        )
+        return found
 
     async def finished(self, generation_id: str) -> dict[str, Any]:
         return await self.wait_until(
@@ -297,12 +302,14 @@ async def test_cancel_while_tokens_stream_ends_cancelled_within_2s(
     tag = marker("slow-stream")
     generation_id = await openai_stack.create(f"{PROMPT} {tag}")
     fake = openai_stack.fake
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 15
-    while (state := fake.streams.get(tag)) is None or state.chunks_sent < 3:
-        assert loop.time() < deadline, "the slow stream never started"
-        await asyncio.sleep(0.05)
 
+    def streaming() -> StreamState | None:
+        state = fake.streams.get(tag)
+        return state if state is not None and state.chunks_sent >= 3 else None
+
+    state: StreamState = await eventually(streaming, 15, what="the slow stream to start")
+
+    loop = asyncio.get_running_loop()
     started = loop.time()
     response = await openai_stack.http.post(
         f"/v1/generations/{generation_id}/cancel",
@@ -311,14 +318,17 @@ async def test_cancel_while_tokens_stream_ends_cancelled_within_2s(
     )
     assert response.status_code == 202, response.text
     repository = openai_stack.stack.repository
-    while (row := await repository.get(uuid.UUID(generation_id))) and row.status != "cancelled":
-        assert loop.time() - started < 2.0, f"still {row.status}"
-        await asyncio.sleep(0.02)
+
+    async def cancelled() -> bool:
+        row = await repository.get(uuid.UUID(generation_id))
+        return row is not None and row.status == "cancelled"
+
+    left = 2.0 - (loop.time() - started)
+    await eventually(cancelled, left, 0.02, "the row to be cancelled within 2 s of the cancel")
 
     # The activity heartbeats on every chunk, so it learns of the cancel and hangs up.
-    while not state.abandoned:
-        assert loop.time() - started < 5.0, f"the stream is still read: {state}"
-        await asyncio.sleep(0.05)
+    left = 5.0 - (loop.time() - started)
+    await eventually(lambda: state.abandoned, left, what=lambda: f"the stream to end: {state}")
     assert not state.finished
     done = await openai_stack.get(generation_id)
     assert done["status"] == "cancelled"

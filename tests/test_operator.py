@@ -4,7 +4,6 @@ workflow that is gone, and all of it while the API and the workers were down."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import ScheduleActionStartWorkflow, WorkflowExecutionStatus
 
 from api.service import stage_policy
+from genflow.contracts import RetentionInput
 from genflow.db.models import DeletedGeneration, Generation, IdempotencyKey
 from genflow.db.repository import NewGeneration
 from genflow.domain import workflow_id_for
@@ -29,7 +29,6 @@ from tests.test_stream import read_events
 from worker.schedules import maintenance_schedules, retention_schedule_id
 from workflows.generation import GenerationWorkflow
 from workflows.retention import RetentionWorkflow
-from workflows.types import RetentionInput
 
 TEMPORAL = str(Path(sys.executable).parent / "temporal")
 PACED = {"test": {"pace": 0.5}}  # slow enough for the operator to act mid-run
@@ -164,7 +163,6 @@ async def test_rows_catch_up_with_terminates_made_while_the_api_and_worker_were_
     for generation_id in ids:
         handle = stack.temporal.get_workflow_handle(workflow_id_for(generation_id))
         await handle.terminate(reason="cleanup while genflow was down")
-    await asyncio.sleep(0)
     assert {(await stack.get(i))["status"] for i in ids} == {"processing"}
 
     worker = start_scripted_worker(settings)  # its reconcile schedule catches up

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genflow.db.repository import FileOut
+from genflow.files import FileOut
 from genflow.pipeline.review import SandboxLimits, review
 from genflow.pipeline.spec import BadRequirements, parse_requirements
 from genflow.pipeline.templates import generate_docs, render_project

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genflow.db.engine import make_session_maker
 from genflow.db.listing import Cursor
-from genflow.db.repository import FileOut, GenerationRepository, NewGeneration
+from genflow.db.repository import GenerationRepository, NewGeneration
 from genflow.domain import StageName
+from genflow.files import FileOut
 
 
 @pytest.fixture

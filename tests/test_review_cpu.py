@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from genflow.db.repository import FileOut
+from genflow.files import FileOut
 from genflow.pipeline import review as review_module
 from genflow.pipeline.review import SANDBOX_NICE, SandboxLimits, pytest_command, review
+from tests.conftest import eventually
 
 PACKAGE = FileOut("mini/__init__.py", "source", b'"""A tiny package."""\n')
 
@@ -146,12 +147,9 @@ async def test_what_the_tests_leave_running_dies_with_the_run() -> None:
     )
     result = await review(project(leaver), SandboxLimits(timeout_seconds=60))
     assert check_of(result.report)["failed"] == 1
-    for _ in range(100):
-        if not host_processes_with(token):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(f"the process left by the tests is still running: {token}")
+    await eventually(
+        lambda: not host_processes_with(token), 5, what=f"the process left running ({token}) to die"
+    )
 
 
 async def test_pytest_runs_at_lower_priority() -> None:

@@ -395,7 +395,7 @@ async def test_a_cancelled_review_leaves_no_process(sandboxed: Env) -> None:
 
 WORKER = """
 import asyncio, sys
-from genflow.db.repository import FileOut
+from genflow.files import FileOut
 from genflow.pipeline.review import review
 from genflow.pipeline.sandbox import Sandbox, SandboxLimits
 probe = FileOut("tests/test_probe.py", "test", sys.stdin.buffer.read(), "text/x-python")

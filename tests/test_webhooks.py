@@ -1,5 +1,7 @@
-"""Webhooks with a receiver on loopback: signed per Standard Webhooks, retried with
-the same webhook-id, stopped by 410, never changing the generation's outcome."""
+"""Webhooks with a receiver on loopback: signed per Standard Webhooks (with the old and
+the new secret during a rotation's grace), retried with the same webhook-id, stopped
+by 410, never changing the generation's outcome; `awaiting_approval` when a
+generation starts waiting."""
 
 from __future__ import annotations
 
@@ -8,14 +10,19 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
+from genflow.db.engine import make_session_maker
+from genflow.db.webhooks import WebhookSecretRepository
 from tests.conftest import Stack, serve
 
 
@@ -162,3 +169,98 @@ async def test_private_addresses_are_refused_unless_allowed(stack: Stack) -> Non
         await task
     rows, _ = await stack.repository.list_for_user(user)
     assert rows == []
+
+
+@pytest.mark.postgresql_only  # the event is the workflow's, not the read model's
+async def test_a_generation_that_starts_waiting_for_approval_sends_awaiting_approval(
+    stack: Stack, receiver: Receiver
+) -> None:
+    user = "hook-approver"
+    created = await stack.create(
+        user=user,
+        webhook_url=receiver.url,
+        webhook_events=["awaiting_approval", "completed"],
+        require_approval=True,
+    )
+    await settle(receiver, 1)
+    waiting = json.loads(receiver.received[0]["body"])
+    assert waiting["type"] == "generation.awaiting_approval"
+    assert waiting["data"]["generation_id"] == created["id"]
+    assert waiting["data"]["status"] == "awaiting_approval"
+    assert (await stack.get(created["id"], user))["status"] == "awaiting_approval"
+    secret = (await stack.http.get("/v1/webhooks/secret", headers=stack.auth(user))).json()
+    assert verify(secret["secret"], receiver.received[0])
+
+    approved = await stack.http.post(
+        f"/v1/generations/{created['id']}/approve", headers=stack.auth(user)
+    )
+    assert approved.status_code == 202
+    await stack.wait_until(created["id"], lambda g: g["status"] == "completed", user=user)
+    await settle(receiver, 2)
+    types = [json.loads(d["body"])["type"] for d in receiver.received]
+    assert types == ["generation.awaiting_approval", "generation.completed"]
+
+
+async def test_a_rotated_secret_keeps_signing_through_its_grace_only(
+    stack: Stack, receiver: Receiver
+) -> None:
+    user = f"hook-rotator-{uuid.uuid4().hex[:8]}"
+    url = "/v1/webhooks/secret"
+    old = (await stack.http.get(url, headers=stack.auth(user))).json()
+    assert old["previous_expires_at"] is None
+
+    rotated = await stack.http.post(f"{url}/rotate", headers=stack.auth(user))
+
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()
+    assert new["secret"].startswith("whsec_") and new["secret"] != old["secret"]
+    grace_ends = datetime.fromisoformat(new["previous_expires_at"])
+    expected = datetime.now(UTC) + timedelta(seconds=stack.settings.webhook_secret_grace_seconds)
+    assert abs((grace_ends - expected).total_seconds()) < 60
+    assert (await stack.http.get(url, headers=stack.auth(user))).json() == new
+    await stack.create(user=user, webhook_url=receiver.url, webhook_events=["completed"])
+    await settle(receiver, 1)
+    during = receiver.received[0]
+    assert len(during["headers"]["webhook-signature"].split()) == 2
+    assert verify(new["secret"], during) and verify(old["secret"], during)
+
+    at_once = await stack.http.post(
+        f"{url}/rotate", json={"grace_seconds": 0}, headers=stack.auth(user)
+    )
+    assert at_once.status_code == 200 and at_once.json()["previous_expires_at"] is None
+    newest = at_once.json()["secret"]
+    await stack.create(user=user, webhook_url=receiver.url, webhook_events=["completed"])
+    await settle(receiver, 2)
+    after = receiver.received[1]
+    assert len(after["headers"]["webhook-signature"].split()) == 1
+    assert verify(newest, after)
+    assert not verify(new["secret"], after) and not verify(old["secret"], after)
+
+    too_long = {"grace_seconds": 8 * 24 * 3600}
+    for body in ({"grace_seconds": -1}, too_long, {"grace_seconds": False}, {"grace": 5}):
+        refused = await stack.http.post(f"{url}/rotate", json=body, headers=stack.auth(user))
+        assert refused.status_code == 422, body
+    assert (await stack.http.post(f"{url}/rotate")).status_code == 401
+    assert (await stack.http.get(url, headers=stack.auth(user))).json()["secret"] == newest
+
+
+async def test_the_replaced_secret_signs_until_its_grace_ends(migrated_engine: AsyncEngine) -> None:
+    secrets = WebhookSecretRepository(make_session_maker(migrated_engine))
+    user = f"rotation-{uuid.uuid4().hex[:8]}"
+    first = await secrets.secret_for(user)
+    assert await secrets.signing_secrets(user) == [first]
+
+    second = await secrets.rotate(user, timedelta(hours=1))
+    third = await secrets.rotate(user, timedelta(hours=1))  # within the grace of the first
+
+    assert len({first, second.secret, third.secret}) == 3
+    now = datetime.now(UTC)
+    assert await secrets.signing_secrets(user, now) == [third.secret, second.secret]
+    ends = third.previous_expires_at
+    assert ends is not None and abs((ends - now - timedelta(hours=1)).total_seconds()) < 60
+    assert await secrets.signing_secrets(user, ends - timedelta(seconds=1)) == [
+        third.secret,
+        second.secret,
+    ]
+    assert await secrets.signing_secrets(user, ends) == [third.secret]
+    assert (await secrets.state_for(user, ends)).previous_expires_at is None

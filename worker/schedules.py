@@ -18,10 +18,10 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from genflow.contracts import ReconcileInput, RetentionInput
 from genflow.settings import Settings
 from workflows.reconcile import ReconcileWorkflow
 from workflows.retention import RetentionWorkflow
-from workflows.types import ReconcileInput, RetentionInput
 
 
 def reconcile_schedule_id(task_queue: str) -> str:

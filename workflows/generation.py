@@ -24,16 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.stages import StageActivities
     from activities.store import StoreActivities
     from genflow import search_attributes as sa
-    from genflow.domain import (
-        STAGE_PROGRESS,
-        STAGES,
-        WORKFLOW_TYPE,
-        StageName,
-        Status,
-        excerpt,
-        sandbox_task_queue,
-    )
-    from workflows.types import (
+    from genflow.contracts import (
         ApprovalDecision,
         CancelInput,
         FailureInput,
@@ -45,6 +36,18 @@ with workflow.unsafe.imports_passed_through():
         StageProgress,
         StageResult,
         WebhookDelivery,
+    )
+    from genflow.domain import (
+        APPROVE_UPDATE,
+        PROGRESS_QUERY,
+        REJECT_UPDATE,
+        STAGE_PROGRESS,
+        STAGES,
+        WORKFLOW_TYPE,
+        StageName,
+        Status,
+        excerpt,
+        sandbox_task_queue,
     )
     from workflows.webhook import WebhookDeliveryWorkflow
 
@@ -105,7 +108,7 @@ class GenerationWorkflow:
         self._decision: tuple[bool, str | None] | None = None
         self._current: StageName | None = None
 
-    @workflow.query(name="progress")
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
         """The live snapshot: status, stage, percent and per-stage attempts."""
         return self._progress
@@ -210,7 +213,7 @@ class GenerationWorkflow:
             )
         task.result()  # the pipeline's own outcome (or error)
 
-    @workflow.update(name="approve")
+    @workflow.update(name=APPROVE_UPDATE)
     async def approve(self, decision: ApprovalDecision) -> str:
         """Continue a generation waiting for approval after schema extraction."""
         self._decision = (True, decision.reason)
@@ -220,7 +223,7 @@ class GenerationWorkflow:
     def _approve_allowed(self, decision: ApprovalDecision) -> None:
         self._require_waiting()
 
-    @workflow.update(name="reject")
+    @workflow.update(name=REJECT_UPDATE)
     async def reject(self, decision: ApprovalDecision) -> str:
         """End a generation waiting for approval; it fails with `rejected`."""
         self._decision = (False, decision.reason)
@@ -241,6 +244,9 @@ class GenerationWorkflow:
         )
         self._set_status(Status.AWAITING_APPROVAL)
         _log.info("waiting for approval of the extracted schema")
+        # Replay-safe without a patch: a workflow started before this event existed
+        # has it in no `webhook.events` of its input, so `_notify` issues no command.
+        await self._notify(input, "awaiting_approval")
         try:
             await workflow.wait_condition(
                 lambda: self._decision is not None,

@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.reconcile import ReconcileActivities
-    from workflows.types import ReconcileInput, ReconcileOutcome
+    from genflow.contracts import ReconcileInput, ReconcileOutcome
 
 
 @workflow.defn(name="ReconcileWorkflow")

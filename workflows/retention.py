@@ -9,7 +9,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.retention import RetentionActivities
-    from workflows.types import RetentionInput
+    from genflow.contracts import RetentionInput
 
 
 @workflow.defn(name="RetentionWorkflow")

@@ -11,7 +11,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities
-    from workflows.types import WebhookDelivery
+    from genflow.contracts import WebhookDelivery
 
 FINAL = ("delivered", "gone", "refused")
 

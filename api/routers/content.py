@@ -15,10 +15,18 @@ from fastapi.responses import StreamingResponse
 
 from genflow.domain import EventType
 
+from ..conditional import (
+    ETAG_HEADER,
+    NOT_MODIFIED,
+    IfNoneMatchHeader,
+    conditional_response,
+    digest_of,
+    entity_tag,
+)
 from ..deps import CurrentUser, RepositoryDep, SettingsDep
 from ..problems import ProblemError
 from ..schemas import clean_text
-from .generations import _own, problems
+from .common import own, problems
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
 
@@ -38,19 +46,17 @@ async def stream_generation(
     repository: RepositoryDep,
     settings: SettingsDep,
     after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
-    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_EVENT_ID)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events from the stored events: `status`, `stage`, `progress`,
     `artifact`, and `done` last (after an operator's Reset the new run's events follow
     the earlier `done`; the stream ends after the last one). Resume with `Last-Event-ID`
     or `?after=N`: exactly the events after N, also after the generation ended. A
     comment line every 15 s."""
-    await _own(repository, generation_id, user)
+    await own(repository, generation_id, user)
     start = after or 0
     if last_event_id is not None:
-        if not last_event_id.strip().isdigit() or int(last_event_id) > MAX_EVENT_ID:
-            raise ProblemError(422, f"Last-Event-ID must be an integer from 0 to {MAX_EVENT_ID}.")
-        start = int(last_event_id)
+        start = last_event_id
 
     async def events() -> AsyncIterator[str]:
         cursor = start
@@ -90,17 +96,25 @@ async def stream_generation(
     response_class=Response,
     responses={
         **problems(404),
+        **NOT_MODIFIED,
         200: {
             "description": "The file, with its own media type",
             "content": {"*/*": {"schema": {"description": "The file's bytes, as stored"}}},
+            "headers": ETAG_HEADER,
         },
     },
 )
 async def get_artifact(
-    generation_id: uuid.UUID, path: str, user: CurrentUser, repository: RepositoryDep
+    generation_id: uuid.UUID,
+    path: str,
+    user: CurrentUser,
+    repository: RepositoryDep,
+    if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
-    """The raw file, with its media type and sha256 as ETag."""
-    await _own(repository, generation_id, user)
+    """The raw file, with its media type and its sha256 (as in `artifacts[].sha256`)
+    as a strong `ETag`: send it back in `If-None-Match` for a bodyless 304 while the
+    file is unchanged."""
+    await own(repository, generation_id, user)
     try:
         clean_text(path)
     except ValueError as err:
@@ -108,7 +122,8 @@ async def get_artifact(
     file = await repository.read_file(generation_id, path)
     if file is None:
         raise ProblemError(404, f"No file {path!r} in this generation.")
-    return Response(file.content, media_type=file.media_type)
+    etag = entity_tag(digest_of(file.content))
+    return conditional_response(file.content, file.media_type, etag, if_none_match)
 
 
 class _Chunks(io.RawIOBase):
@@ -139,7 +154,7 @@ async def get_archive(
     generation_id: uuid.UUID, user: CurrentUser, repository: RepositoryDep
 ) -> StreamingResponse:
     """Every file of the generation, streamed as a zip one file at a time."""
-    await _own(repository, generation_id, user)
+    await own(repository, generation_id, user)
     paths = await repository.artifact_paths(generation_id)
 
     async def archive() -> AsyncIterator[bytes]:

@@ -17,7 +17,30 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database and Temporal reachable")
+READINESS = {
+    "type": "object",
+    "properties": {
+        "status": {"enum": ["ready", "unavailable"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    "required": ["status", "checks"],
+}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: database and Temporal reachable",
+    responses={
+        200: {
+            "description": "Both reachable",
+            "content": {"application/json": {"schema": READINESS}},
+        },
+        503: {
+            "description": "Either unreachable; `checks` says which",
+            "content": {"application/json": {"schema": READINESS}},
+        },
+    },
+)
 async def readyz(repository: RepositoryDep, temporal: TemporalDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:

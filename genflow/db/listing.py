@@ -46,6 +46,11 @@ class ListFilters:
     statuses: tuple[str, ...] = ()
     project_id: str | None = None
     parent_id: uuid.UUID | None = None
+    # A whole iteration chain: the root itself and every generation iterated from it.
+    root_id: uuid.UUID | None = None
+    # Every generation iterated from this one, directly or not (not itself).
+    descendants_of: uuid.UUID | None = None
+    retry_of: uuid.UUID | None = None
     min_quality: float | None = None
     max_quality: float | None = None
     created_after: datetime | None = None
@@ -65,6 +70,14 @@ def _has_tag(tag: str, dialect: str) -> ColumnElement[bool]:
     return exists(select(1).select_from(each).where(each.c.value == tag))
 
 
+def _descendants(generation_id: uuid.UUID) -> Select[Any]:
+    """The ids of the generations iterated from `generation_id`, at any depth (a
+    recursive CTE over `parent_id`, served by `ix_generations_parent`)."""
+    tree = select(Generation.id).where(Generation.parent_id == generation_id).cte(recursive=True)
+    tree = tree.union_all(select(Generation.id).where(Generation.parent_id == tree.c.id))
+    return select(tree.c.id)
+
+
 def filtered(user_id: str, filters: ListFilters, dialect: str) -> Select[Any]:
     """SELECT of one user's generations matching `filters` (no order, no limit)."""
     query = select(Generation).where(Generation.user_id == user_id)
@@ -75,6 +88,14 @@ def filtered(user_id: str, filters: ListFilters, dialect: str) -> Select[Any]:
         conditions.append(Generation.project_id == filters.project_id)
     if filters.parent_id is not None:
         conditions.append(Generation.parent_id == filters.parent_id)
+    if filters.root_id is not None:
+        conditions.append(
+            or_(Generation.root_id == filters.root_id, Generation.id == filters.root_id)
+        )
+    if filters.descendants_of is not None:
+        conditions.append(Generation.id.in_(_descendants(filters.descendants_of)))
+    if filters.retry_of is not None:
+        conditions.append(Generation.retry_of == filters.retry_of)
     if filters.min_quality is not None:
         conditions.append(Generation.quality_score >= filters.min_quality)
     if filters.max_quality is not None:

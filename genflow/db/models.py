@@ -81,6 +81,11 @@ class Generation(Base):
     parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     root_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     iteration: Mapped[int] = mapped_column(Integer, default=0)
+    # The failed or cancelled generation this one reruns (`POST .../retry`).
+    retry_of: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # What the workflow started with that has no column (genflow.db.start_options),
+    # so a retry starts with the same; NULL on rows older than migration 0009.
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     title: Mapped[str | None] = mapped_column(String(500))
     prompt: Mapped[str] = mapped_column(Text)
     template: Mapped[str | None] = mapped_column(String(100))
@@ -137,6 +142,20 @@ class Generation(Base):
         Index("ix_generations_user_quality", "user_id", "quality_score"),
         Index("ix_generations_user_completed", "user_id", "completed_at"),
         Index("ix_generations_parent", "parent_id", "created_at"),
+        # Whole iteration chains (`root_id` filter) and the retries of one generation.
+        Index(
+            "ix_generations_root",
+            "root_id",
+            "created_at",
+            postgresql_where=text("root_id IS NOT NULL"),
+            sqlite_where=text("root_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_generations_retry_of",
+            "retry_of",
+            postgresql_where=text("retry_of IS NOT NULL"),
+            sqlite_where=text("retry_of IS NOT NULL"),
+        ),
         Index(
             "ix_generations_user_stats",
             "user_id",
@@ -268,12 +287,17 @@ class IdempotencyKey(Base):
 
 
 class DeletedGeneration(Base):
-    """Tombstone: a deleted generation's workflow must not insert its row again."""
+    """Tombstone: a deleted generation's workflow must not insert its row again. Its
+    owner and creation time keep counting against the creates-per-minute limit."""
 
     __tablename__ = "deleted_generations"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_deleted_generations_user_created", "user_id", "created_at"),)
 
 
 class StoredInput(Base):
@@ -298,3 +322,6 @@ class WebhookSecret(Base):
     user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     secret: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The secret a rotation replaced; deliveries are signed with it too until then.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_expires_at: Mapped[datetime | None]

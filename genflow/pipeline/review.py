@@ -33,10 +33,10 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from genflow.db.repository import FileOut
+from genflow.files import FileOut, inside
 from genflow.pipeline.sandbox import Sandbox, SandboxLimits, SandboxUnavailable
 from genflow.pipeline.testrun import SANDBOX_NICE, lower_priority, pytest_command, run_tests
 
@@ -67,16 +67,9 @@ class Review:
     report: dict[str, Any]
 
 
-def _safe_path(root: Path, relative: str) -> Path:
-    path = PurePosixPath(relative)
-    if path.is_absolute() or ".." in path.parts:
-        raise ValueError(f"unsafe artifact path {relative!r}")
-    return root.joinpath(*path.parts)
-
-
 def write_project(files: list[FileOut], root: Path) -> None:
     for file in files:
-        target = _safe_path(root, file.path)
+        target = inside(root, file.path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(file.content)
 
@@ -198,10 +191,13 @@ async def review(
     *,
     run_tests_enabled: bool = True,
     changes: dict[str, Any] | None = None,
+    requirements: dict[str, list[str]] | None = None,
     sandbox: Sandbox | None = DEFAULT_SANDBOX,
 ) -> Review:
     """Check and score a project. See the module docstring for the formula. The tests
-    run inside `sandbox`; None runs them without it (only the unsafe setting does)."""
+    run inside `sandbox`; None runs them without it (only the unsafe setting does).
+    `changes` (an iteration's) and `requirements` (what of the request went unused:
+    `not_understood` sentences, `unused_variables`) are reported as checks, unscored."""
     python_files = [f for f in files if f.path.endswith(".py")]
     lines = sum(f.content.count(b"\n") + 1 for f in python_files)
     parsed = _parse(files)
@@ -256,6 +252,8 @@ async def review(
     checks.append({"name": "docstrings", "documented": documented, "public": public})
     if changes is not None:
         checks.append({"name": "changes", **changes})
+    if requirements is not None:
+        checks.append({"name": "requirements", **requirements})
     total = sum(weight for weight, _ in measured.values())
     score = round(100 * sum(weight * value for weight, value in measured.values()) / total, 1)
     report = {

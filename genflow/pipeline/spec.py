@@ -1,18 +1,12 @@
-"""`ProjectSpec` and the builtin requirements language.
+"""`ProjectSpec`: what a generation builds, and the entry points of the builtin
+requirements language (`parse_requirements`, `extend_requirements`).
 
-The language is plain sentences:
-
-- ``<Entity> has <field> [(<options>)], ..., and <field> [(<options>)].`` declares an
-  entity and its fields. Options, comma-separated: a type (text, integer, float,
-  decimal, boolean, date, datetime, the name of another entity for a reference, or
-  ``one of a/b/c`` for a choice), ``required``, ``optional``, ``unique``.
-- ``A <entity> links a <entity> to a <entity> [with <field>, ... and <field>].``
-  declares an entity holding required references to the two others, plus fields.
-- The first other sentence describes the project; later ones are kept as notes.
-
-A field without a type gets one from its name (``email`` is text, ``year`` an integer,
-``due_date`` a date, ``created_at`` a datetime, ``is_active`` a boolean, ``price`` a
-float, a field named like an entity a reference to it).
+The language itself lives in `genflow.pipeline.language` (sentences and their shapes),
+`genflow.pipeline.language_fields` (fields and options) and
+`genflow.pipeline.language_apply` (readings applied to a spec). Every sentence of a
+prompt is used or reported: those the language cannot read are listed in
+`ProjectSpec.not_understood`; a request that yields nothing fails with BadRequirements
+quoting them.
 """
 
 from __future__ import annotations
@@ -44,9 +38,8 @@ TYPE_WORDS: dict[str, FieldType] = {
     "timestamp": "datetime",
 }
 
-_INT_NAMES = {"year", "count", "age", "quantity", "number", "rank", "size", "pages", "stock"}
-_FLOAT_NAMES = {"price", "amount", "rating", "score", "weight", "cost", "total"}
-_RESERVED = {"id", "class", "def", "from", "import", "return", "type", "in", "is", "not"}
+_EXAMPLE = '"Book has title (text, required), year (integer) and isbn (text, unique)."'
+_QUOTED_AT_MOST = 10  # sentences an error message quotes
 
 
 class BadRequirements(ValueError):
@@ -73,42 +66,17 @@ class ProjectSpec(BaseModel):
     template: str = DEFAULT_TEMPLATE
     entities: list[EntitySpec] = Field(min_length=1)
     operations: list[str] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-
-
-_ARTICLE = r"(?:an?\s+|the\s+|each\s+|every\s+)?"
-_ENTITY_SENTENCE = re.compile(
-    rf"^{_ARTICLE}(?P<entity>[A-Za-z][\w ]*?)\s+has\s+(?P<fields>.+)$", re.I
-)
-_LINK_SENTENCE = re.compile(
-    rf"^{_ARTICLE}(?P<entity>[A-Za-z]\w*)\s+links\s+{_ARTICLE}(?P<left>[A-Za-z]\w*)\s+to\s+"
-    rf"{_ARTICLE}(?P<right>[A-Za-z]\w*)(?:\s+with\s+(?P<fields>.+))?$",
-    re.I,
-)
-_FIELD = re.compile(rf"^{_ARTICLE}(?P<name>[A-Za-z][\w ]*?)\s*(?:\((?P<attrs>[^)]*)\))?$")
-
-
-def _sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[.!?])\s+|\n+", text.strip())
-    return [p.strip().rstrip(".!?").strip() for p in parts if p.strip().rstrip(".!?").strip()]
-
-
-def _split_fields(text: str) -> list[str]:
-    """Split on commas and 'and' outside parentheses."""
-    items, depth, current = [], 0, ""
-    for char in text:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            items.append(current)
-            current = ""
-        else:
-            current += char
-    items.append(current)
-    out: list[str] = []
-    for item in items:
-        pieces = re.split(r"\s+and\s+(?![^()]*\))", item.strip())
-        out.extend(p.strip() for p in pieces if p.strip())
-    return out
+    notes: list[str] = Field(
+        default_factory=list,
+        description="requirements the generated code does not implement; its README lists them",
+    )
+    not_understood: list[str] = Field(
+        default_factory=list,
+        description="sentences of this generation's prompt the provider could not read",
+    )
+    unused_variables: list[str] = Field(
+        default_factory=list, description="request variables this generation did not use"
+    )
 
 
 def snake(words: str) -> str:
@@ -120,162 +88,12 @@ def pascal(words: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in re.split(r"[\s_]+", words.strip()) if w)
 
 
-def _guess(name: str, entities: dict[str, str]) -> tuple[FieldType, str | None]:
-    if name in entities:
-        return "ref", entities[name]
-    if name.endswith("_at") or name == "timestamp":
-        return "datetime", None
-    if name == "date" or name.endswith(("_date", "_on")):
-        return "date", None
-    if name.startswith(("is_", "has_")) or name in {"active", "done", "enabled"}:
-        return "bool", None
-    if name in _INT_NAMES or name.endswith("_count"):
-        return "int", None
-    if name in _FLOAT_NAMES:
-        return "float", None
-    return "str", None
-
-
-def _parse_field(raw: str, where: str, entities: dict[str, str]) -> FieldSpec:
-    match = _FIELD.match(raw)
-    if match is None:
-        raise BadRequirements(f'{where}: cannot read field "{raw}"')
-    name = snake(match["name"])
-    if not name.isidentifier() or name in _RESERVED:
-        raise BadRequirements(f'{where}: "{match["name"]}" cannot be a field name')
-    kind, ref = _guess(name, entities)
-    field = FieldSpec(name=name, type=kind, ref=ref)
-    uniqueness: set[bool] = set()
-    for attr in (a.strip() for a in (match["attrs"] or "").split(",") if a.strip()):
-        lowered = attr.lower()
-        choice = re.match(r"^one of\s+(.+)$", lowered)
-        if lowered in TYPE_WORDS:
-            field.type, field.ref = TYPE_WORDS[lowered], None
-        elif snake(attr) in entities:
-            field.type, field.ref = "ref", entities[snake(attr)]
-        elif choice:
-            options = [snake(o) for o in re.split(r"\s*/\s*|\s*\|\s*|\s+or\s+", choice[1])]
-            if len(options) < 2 or not all(o.isidentifier() for o in options):
-                raise BadRequirements(f'{where}: "{attr}" needs at least two simple choices')
-            field.type, field.choices, field.ref = "enum", options, None
-        elif lowered == "required":
-            field.required = True
-        elif lowered == "optional":
-            field.required = False
-        elif lowered == "unique":
-            uniqueness.add(True)
-        elif lowered in ("not unique", "repeatable"):
-            uniqueness.add(False)
-        else:
-            known = ", ".join(sorted(TYPE_WORDS))
-            raise BadRequirements(
-                f'{where}: unknown type or option "{attr}" for field "{name}"; types: {known}, '
-                "an entity name, or one of a/b/c; options: required, optional, unique"
-            )
-    if len(uniqueness) > 1:
-        raise BadRequirements(f'{where}: field "{name}" is declared both unique and not unique')
-    field.unique = True in uniqueness
-    if field.unique and field.type == "bool":
-        raise BadRequirements(f'{where}: field "{name}" is a boolean and cannot be unique')
-    return field
-
-
-def _where(number: int, sentence: str) -> str:
-    return f'sentence {number} ("{sentence}")'
-
-
-def _entity_fields(
-    raw_fields: list[str], number: int, sentence: str, entities: dict[str, str]
-) -> list[FieldSpec]:
-    fields = [_parse_field(raw, _where(number, sentence), entities) for raw in raw_fields]
-    seen: set[str] = set()
-    for field in fields:
-        if field.name in seen:
-            raise BadRequirements(f'{_where(number, sentence)}: field "{field.name}" is repeated')
-        seen.add(field.name)
-    return fields
-
-
-def _declared(sentence: str) -> str | None:
-    match = _LINK_SENTENCE.match(sentence) or _ENTITY_SENTENCE.match(sentence)
-    return pascal(match["entity"]) if match else None
-
-
-def parse_requirements(
-    prompt: str, name: str | None = None, template: str | None = None
-) -> ProjectSpec:
-    """Read the builtin requirements language into a spec, or raise BadRequirements
-    naming the sentence it could not read."""
-    sentences = _sentences(prompt)
-    entity_names = {snake(e): e for e in filter(None, map(_declared, sentences))}
-    entities: dict[str, EntitySpec] = {}
-    description: str | None = None
-    notes: list[str] = []
-    for number, sentence in enumerate(sentences, start=1):
-        entity = _read_entity(number, sentence, entity_names)
-        if entity is None:
-            if description is None:
-                description = sentence
-            else:
-                notes.append(sentence)
-            continue
-        if entity.name in entities:
-            raise BadRequirements(f"{_where(number, sentence)}: {entity.name} is declared twice")
-        entities[entity.name] = entity
-    if not entities:
-        raise BadRequirements(
-            "no entity found: describe at least one with a sentence such as "
-            '"Book has title (text, required), year (integer) and isbn (text, unique)."'
-        )
-    description = description or f"A project with {', '.join(entities)}"
-    project = snake(name or re.sub(r"^(an?|the)\s+", "", description, flags=re.I))[:40]
-    project = project.strip("_")
-    if not project or not project[0].isalpha():
-        project = "project_" + project
-    return _finish(
-        ProjectSpec(
-            name=project,
-            description=description,
-            template=_template(template),
-            entities=list(entities.values()),
-            notes=notes,
-        )
-    )
-
-
 def _template(template: str | None) -> str:
     if template is None:
         return DEFAULT_TEMPLATE
     if template not in TEMPLATES:
         raise BadRequirements(f'unknown template "{template}"; known: {", ".join(TEMPLATES)}')
     return template
-
-
-def _read_entity(number: int, sentence: str, entity_names: dict[str, str]) -> EntitySpec | None:
-    where = _where(number, sentence)
-    link = _LINK_SENTENCE.match(sentence)
-    if link is not None:
-        refs = []
-        for side in ("left", "right"):
-            target = pascal(link[side])
-            if snake(target) not in entity_names:
-                raise BadRequirements(f"{where}: {target} is not an entity described anywhere")
-            refs.append(FieldSpec(name=snake(target), type="ref", ref=target, required=True))
-        extra = _split_fields(link["fields"]) if link["fields"] else []
-        return EntitySpec(
-            name=pascal(link["entity"]),
-            fields=refs + _entity_fields(extra, number, sentence, entity_names),
-        )
-    match = _ENTITY_SENTENCE.match(sentence)
-    if match is None:
-        return None
-    name = pascal(match["entity"])
-    if not name.isidentifier():
-        raise BadRequirements(f"{where}: bad entity name")
-    return EntitySpec(
-        name=name,
-        fields=_entity_fields(_split_fields(match["fields"]), number, sentence, entity_names),
-    )
 
 
 def _finish(spec: ProjectSpec) -> ProjectSpec:
@@ -315,74 +133,91 @@ def dependency_order(spec: ProjectSpec) -> list[EntitySpec]:
     return ordered
 
 
-def extend_requirements(base: ProjectSpec, prompt: str) -> tuple[ProjectSpec, list[str]]:
-    """An iteration: the parent's spec changed by `prompt`. Entity sentences add new
-    entities or add (or retype) fields of existing ones; ``Remove <Entity>.`` and
-    ``Remove <field> from <Entity>.`` take them away; ``Rename <Entity> to <Name>.``
-    renames. Other sentences become notes. Returns the new spec and a readable list
-    of the changes."""
-    entities = {entity.name: entity.model_copy(deep=True) for entity in base.entities}
-    notes = list(base.notes)
-    changes: list[str] = []
-    sentences = _sentences(prompt)
-    known = {snake(e): e for e in [*entities, *filter(None, map(_declared, sentences))]}
-    for number, sentence in enumerate(sentences, start=1):
-        if _edit(entities, sentence, _where(number, sentence), changes):
-            continue
-        entity = _read_entity(number, sentence, known)
-        if entity is None:
-            notes.append(sentence)
-            continue
-        if entity.name not in entities:
-            entities[entity.name] = entity
-            changes.append(f"added entity {entity.name}")
-            continue
-        current = {f.name: f for f in entities[entity.name].fields}
-        for field in entity.fields:
-            verb = "changed" if field.name in current else "added"
-            changes.append(f"{verb} field {entity.name}.{field.name}")
-            current[field.name] = field
-        entities[entity.name].fields = list(current.values())
-    if not entities:
-        raise BadRequirements("the iteration removes every entity")
-    spec = base.model_copy(update={"entities": list(entities.values()), "notes": notes})
-    return _finish(spec), changes
+def project_name(text: str) -> str:
+    """The package name a project called `text` gets."""
+    project = snake(text)[:40].strip("_")
+    return project if project and project[0].isalpha() else "project_" + project
 
 
-def _edit(entities: dict[str, EntitySpec], sentence: str, where: str, changes: list[str]) -> bool:
-    remove_field = re.match(
-        r"^remove\s+(?:the\s+)?(\w+)\s+from\s+(?:the\s+)?(\w+)$", sentence, re.I
+def _quote(sentences: list[str]) -> str:
+    quoted = "; ".join(f'"{text[:200]}"' for text in sentences[:_QUOTED_AT_MOST])
+    return quoted + ("; ..." if len(sentences) > _QUOTED_AT_MOST else "")
+
+
+def parse_requirements(
+    prompt: str, name: str | None = None, template: str | None = None
+) -> ProjectSpec:
+    """A first generation's spec, read from `prompt` in the builtin requirements
+    language. Sentences it cannot read are listed in `not_understood` and kept as
+    `notes`; BadRequirements, naming the sentence or quoting them, if no entity results
+    or a sentence cannot be applied."""
+    # The language builds on this module's models, so it is imported when first used.
+    from genflow.pipeline.language_apply import Draft, read_sentences
+
+    readings, unread, intro = read_sentences(prompt, introduced=True)
+    draft = Draft([])
+    draft.apply_all(readings)
+    if not draft.entities:
+        everything = ([intro[0]] if intro else []) + [s.text for s in unread]
+        raise BadRequirements(
+            f"no entity found in {_quote(everything) or 'an empty prompt'}: describe at least "
+            f"one with a sentence such as {_EXAMPLE}"
+        )
+    description = intro[0] if intro else f"A project with {', '.join(draft.entities)}"
+    title = (
+        intro[1] if intro and intro[1] else re.sub(r"^(an?|the)\s+", "", description, flags=re.I)
     )
-    remove = re.match(r"^remove\s+(?:the\s+)?(\w+)$", sentence, re.I)
-    rename = re.match(r"^rename\s+(?:the\s+)?(\w+)\s+to\s+(\w+)$", sentence, re.I)
-    if remove_field:
-        gone, owner = snake(remove_field[1]), pascal(remove_field[2])
-        if owner not in entities or gone not in {f.name for f in entities[owner].fields}:
-            raise BadRequirements(f"{where}: {owner} has no field {gone}")
-        entities[owner].fields = [f for f in entities[owner].fields if f.name != gone]
-        if not entities[owner].fields:
-            raise BadRequirements(f"{where}: {owner} would have no fields left")
-        changes.append(f"removed field {owner}.{gone}")
-        return True
-    if remove:
-        target = pascal(remove[1])
-        if target not in entities:
-            raise BadRequirements(f"{where}: there is no entity {target}")
-        del entities[target]
-        for entity in entities.values():
-            entity.fields = [f for f in entity.fields if f.ref != target]
-        changes.append(f"removed entity {target}")
-        return True
-    if rename:
-        old, new = pascal(rename[1]), pascal(rename[2])
-        if old not in entities:
-            raise BadRequirements(f"{where}: there is no entity {old}")
-        entities[new] = entities.pop(old)
-        entities[new].name = new
-        for entity in entities.values():
-            for field in entity.fields:
-                if field.ref == old:
-                    field.ref = new
-        changes.append(f"renamed entity {old} to {new}")
-        return True
-    return False
+    project = snake(name or title)[:40].strip("_")
+    if not project or not project[0].isalpha():
+        project = "project_" + project
+    not_understood = [s.text for s in unread]
+    spec = ProjectSpec(
+        name=project,
+        description=description,
+        template=_template(template),
+        entities=list(draft.entities.values()),
+        notes=not_understood,
+        not_understood=not_understood,
+    )
+    return _finish(spec)
+
+
+def extend_requirements(
+    base: ProjectSpec, prompt: str, template: str | None = None
+) -> tuple[ProjectSpec, list[str]]:
+    """An iteration: `base` changed by `prompt`'s sentences (see
+    `genflow.pipeline.language_apply`). Returns the new spec and a readable list of the
+    changes. An iteration that changes nothing raises BadRequirements quoting the
+    sentences it could not read; one that changes something lists them in
+    `not_understood` (and adds them to `notes`)."""
+    from genflow.pipeline.language_apply import Draft, read_sentences
+
+    readings, unread, _ = read_sentences(prompt, introduced=False)
+    draft = Draft(base.entities)
+    draft.apply_all(readings)
+    not_understood = [s.text for s in unread]
+    changes = draft.changes
+    if template is not None and _template(template) != base.template:
+        changes.append(f"changed template from {base.template} to {template}")
+    if not changes:
+        reason = (
+            f"could not read {_quote(not_understood)}"
+            if not_understood
+            else "the spec already is as every sentence asks"
+        )
+        raise BadRequirements(
+            f"the iteration changes nothing: {reason}. Say what to add, change, rename or "
+            'remove, e.g. "Add priority (integer) to Task." or "Remove due date from Task."'
+        )
+    if not draft.entities:
+        raise BadRequirements("the iteration removes every entity")
+    spec = base.model_copy(
+        update={
+            "entities": list(draft.entities.values()),
+            "template": template or base.template,
+            "notes": [*base.notes, *not_understood],
+            "not_understood": not_understood,
+            "unused_variables": [],
+        }
+    )
+    return _finish(spec), changes

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from genflow.db.repository import FileOut
+from genflow.files import FileOut
 from genflow.pipeline.spec import ProjectSpec
 
 Heartbeat = Callable[[], None]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from genflow.db.repository import FileOut
-from genflow.pipeline.spec import ProjectSpec, extend_requirements, parse_requirements
+from genflow.files import FileOut
+from genflow.pipeline.spec import (
+    ProjectSpec,
+    extend_requirements,
+    parse_requirements,
+    project_name,
+)
 from genflow.pipeline.templates import render_project
 from genflow.providers import Heartbeat, SpecRequest, Usage
 
@@ -12,16 +17,21 @@ class BuiltinProvider:
     async def extract_spec(
         self, request: SpecRequest, heartbeat: Heartbeat
     ) -> tuple[ProjectSpec, list[str], Usage]:
-        if request.base is not None:
-            spec, changes = extend_requirements(request.base, request.prompt)
-            if request.template:
-                spec.template = request.template
-            return spec, changes, Usage()
+        """The spec read from the prompt in the builtin requirements language. Of the
+        request's variables only a string `name` is read (the project's name; an
+        iteration keeps its parent's, so there a different `name` is unused): the
+        others are listed in `unused_variables`, as no template reads variables."""
         name = request.variables.get("name")
-        spec = parse_requirements(
-            request.prompt, name=name if isinstance(name, str) else None, template=request.template
-        )
-        return spec, [], Usage()
+        name = name if isinstance(name, str) else None
+        changes: list[str] = []
+        if request.base is not None:
+            spec, changes = extend_requirements(request.base, request.prompt, request.template)
+            if name is not None and project_name(name) != spec.name:
+                name = None
+        else:
+            spec = parse_requirements(request.prompt, name=name, template=request.template)
+        spec.unused_variables = [key for key in request.variables if key != "name" or name is None]
+        return spec, changes, Usage()
 
     async def generate_files(
         self, spec: ProjectSpec, model: str | None, heartbeat: Heartbeat

@@ -20,7 +20,6 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any, Literal, TypeVar
 
 import openai
@@ -28,7 +27,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import BaseModel, Field, ValidationError
 
-from genflow.db.repository import FileOut
+from genflow.files import FileOut, media_type, safe_path
 from genflow.pipeline.spec import (
     DEFAULT_TEMPLATE,
     TEMPLATES,
@@ -52,11 +51,6 @@ RESERVED_PATHS = {"spec.json", "changes.json", "README.md", "docs/API.md"}
 RESERVED_DIRS = ("review/",)
 # 408 and 409 are transient too (the SDK itself would retry them); other 4xx are not.
 TRANSIENT_4XX = {408, 409, 429}
-MEDIA_TYPES = {
-    ".py": "text/x-python",
-    ".md": "text/markdown",
-    ".toml": "application/toml",
-}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _THINK = re.compile(r"^\s*<think>.*?</think>\s*", re.S)
 _FENCED = re.compile(r"^\s*```[^\n`]*\n(?P<body>.*?)\n?```\s*$", re.S)
@@ -140,10 +134,6 @@ class OpenAICompatibleProvider:
             settings.openai_model,
             settings.openai_timeout_seconds,
         )
-
-    @property
-    def default_model(self) -> str:
-        return self._model
 
     async def close(self) -> None:
         await self._client.close()
@@ -437,23 +427,6 @@ def _parse_plan(text: str) -> FilePlan:
     if len(files) > MAX_FILES:
         raise ValueError(f"the plan lists {len(files)} files; at most {MAX_FILES}")
     return FilePlan(files=files)
-
-
-def safe_path(raw: str) -> str:
-    """A normalized relative path inside the project, or ValueError."""
-    if not raw.strip() or "\\" in raw or "\x00" in raw:
-        raise ValueError(f"unsafe file path {raw!r}")
-    path = PurePosixPath(raw.strip())
-    if path.is_absolute() or ".." in path.parts or ":" in path.parts[0]:
-        raise ValueError(f"unsafe file path {raw!r}: it must be relative, without '..'")
-    normalized = str(path)
-    if normalized in ("", "."):
-        raise ValueError(f"unsafe file path {raw!r}")
-    return normalized
-
-
-def media_type(path: str) -> str:
-    return MEDIA_TYPES.get(PurePosixPath(path).suffix, "text/plain")
 
 
 def spec_changes(base: ProjectSpec, new: ProjectSpec) -> list[str]:

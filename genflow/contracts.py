@@ -1,4 +1,7 @@
-"""Inputs and outputs of the workflow and its activities. Small, content by reference."""
+"""Inputs and outputs of the workflows and their activities: the contract between the
+API, the workflows and the activities. Small, content by reference; pure dataclasses,
+safe in workflow code. Fields are only ever added, with defaults, so running workflows
+keep replaying (tests/test_replay.py)."""
 
 from __future__ import annotations
 
@@ -64,6 +67,8 @@ class GenerationInput:
     # True when the request was too large for a workflow input: `prompt` is then an
     # excerpt, `variables` and `metadata` empty, and the read model holds the rest.
     stored_input: bool = False
+    # The failed or cancelled generation this one reruns (`POST .../retry`), if any.
+    retry_of: str | None = None
 
 
 @dataclass

@@ -1,0 +1,151 @@
+"""What the generation routers share: the problem answers they declare, the resource as
+clients see it, ownership, and the filters every list takes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Response
+from pydantic import BaseModel
+
+from genflow.db.listing import Cursor, ListFilters
+from genflow.db.models import Generation
+from genflow.db.repository import GenerationRepository
+from genflow.domain import Status
+from genflow.settings import Settings
+
+from ..problems import ProblemError
+from ..schemas import GenerationOut, GenerationPage, Moment, Problem, Text
+from ..waiting import PreferWait
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the problem+json answers an endpoint can give."""
+    described = {
+        401: "Missing or invalid bearer token",
+        404: "No such generation (or not yours)",
+        409: "Conflicts with the generation's state",
+        413: "Request body over 1 MiB",
+        422: "Invalid request",
+        429: "Per-user limit reached; see Retry-After",
+        503: "Temporal or the database unreachable for the moment; retry after Retry-After",
+    }
+    return {
+        status: {
+            "model": Problem,
+            "description": described[status],
+            "content": {"application/problem+json": {}},
+        }
+        for status in sorted({401, 422, 503, *statuses})
+    }
+
+
+class ListQuery:
+    """The filters, limit and cursor every list of generations accepts."""
+
+    def __init__(
+        self,
+        status: Annotated[list[Status] | None, Query(description="Repeatable.")] = None,
+        project: Annotated[Text | None, Query(alias="project_id", max_length=255)] = None,
+        min_quality: Annotated[float | None, Query(ge=0, le=100)] = None,
+        max_quality: Annotated[float | None, Query(ge=0, le=100)] = None,
+        created_after: Annotated[Moment | None, Query()] = None,
+        created_before: Annotated[Moment | None, Query()] = None,
+        tag: Annotated[Text | None, Query(min_length=1, max_length=64)] = None,
+        q: Annotated[
+            Text | None, Query(min_length=1, max_length=200, description="In title or prompt.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor`.")] = None,
+        root_id: Annotated[
+            uuid.UUID | None,
+            Query(description="A whole iteration chain: this root and every iteration of it."),
+        ] = None,
+        retry_of: Annotated[
+            uuid.UUID | None, Query(description="The retries of this generation.")
+        ] = None,
+    ) -> None:
+        try:
+            self.cursor = Cursor.decode(cursor) if cursor else None
+        except ValueError as err:
+            raise ProblemError(
+                422,
+                "The request is invalid.",
+                errors=[{"loc": ["query", "cursor"], "msg": "not a cursor", "type": "value_error"}],
+            ) from err
+        self.filters = ListFilters(
+            statuses=tuple(status or ()),
+            project_id=project,
+            min_quality=min_quality,
+            max_quality=max_quality,
+            created_after=_aware(created_after),
+            created_before=_aware(created_before),
+            tag=tag,
+            q=q,
+            root_id=root_id,
+            retry_of=retry_of,
+        )
+        self.limit = limit
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.astimezone() if moment is not None and moment.tzinfo is None else moment
+
+
+ListDep = Annotated[ListQuery, Depends()]
+
+
+def as_json(model: BaseModel) -> Response:
+    """Serialize a response model once (FastAPI would validate it again first)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+def present(
+    row: Generation,
+    settings: Settings,
+    stages: Sequence[Any] | None = None,
+    artifacts: Sequence[Any] | None = None,
+) -> GenerationOut:
+    """The resource, with `urls` under the public URL when one is configured."""
+    return GenerationOut.from_row(row, stages, artifacts, public_url=settings.public_url)
+
+
+async def started(
+    row: Generation, settings: Settings, wait: PreferWait, response: Response
+) -> GenerationOut:
+    """The answer to a request that started a generation: after the wait it asked for
+    (if any), with `Location` and `Preference-Applied`."""
+    out = present(await wait.settle(row), settings)
+    response.headers["Location"] = out.urls.self
+    wait.apply(response)
+    return out
+
+
+async def page(
+    repository: GenerationRepository,
+    settings: Settings,
+    user: str,
+    query: ListQuery,
+    **narrow: Any,
+) -> Response:
+    filters = ListFilters(**{**query.filters.__dict__, **narrow})
+    rows, next_cursor = await repository.list_for_user(
+        user, filters, limit=query.limit, cursor=query.cursor
+    )
+    stages, artifacts = await repository.stages_and_artifacts([row.id for row in rows])
+    return as_json(
+        GenerationPage(
+            items=[present(row, settings, stages[row.id], artifacts[row.id]) for row in rows],
+            next_cursor=next_cursor.encode() if next_cursor else None,
+        )
+    )
+
+
+async def own(repository: GenerationRepository, generation_id: uuid.UUID, user: str) -> Generation:
+    row = await repository.get_for_user(generation_id, user)
+    if row is None:
+        raise ProblemError(404, "No such generation.")
+    return row

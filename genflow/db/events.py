@@ -1,0 +1,98 @@
+"""The event log of a generation (what the stream replays): appended once per key, in
+the same transaction as the change it reports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from genflow.db.models import Event, Generation, utcnow
+from genflow.domain import EventType
+
+
+async def append(
+    session: AsyncSession,
+    generation: Generation,
+    key: str,
+    event: EventType,
+    data: dict[str, Any],
+) -> bool:
+    """Append an event once: a second call with the same key does nothing (False)."""
+    return bool(await append_all(session, generation, [(key, event, data)]))
+
+
+async def append_all(
+    session: AsyncSession,
+    generation: Generation,
+    events: Sequence[tuple[str, EventType, dict[str, Any]]],
+) -> list[str]:
+    """Append each (key, event, data) whose key is new for this generation, in
+    order, with one query for the keys already there and one insert; returns the
+    keys appended."""
+    if not events:
+        return []
+    if generation.run_epoch:  # after a Reset, the new run's events are new events
+        events = [(f"{key}#{generation.run_epoch}", e, d) for key, e, d in events]
+    seen = set(
+        await session.scalars(
+            select(Event.key).where(
+                Event.generation_id == generation.id,
+                Event.key.in_([key for key, _, _ in events]),
+            )
+        )
+    )
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for key, event, data in events:
+        if key in seen:
+            continue
+        seen.add(key)
+        generation.last_event_id += 1
+        rows.append(
+            {
+                "generation_id": generation.id,
+                "id": generation.last_event_id,
+                "key": key,
+                "event": str(event),
+                "data": data,
+                "created_at": now,
+            }
+        )
+    if rows:
+        generation.updated_at = now
+        await session.execute(insert(Event), rows)
+    return [str(row["key"]) for row in rows]
+
+
+async def finish_events(session: AsyncSession, generation: Generation) -> None:
+    error = (
+        {"code": generation.error_code, "message": generation.error_message}
+        if generation.error_code
+        else None
+    )
+    await append(
+        session,
+        generation,
+        f"status:{generation.status}",
+        EventType.STATUS,
+        {"status": generation.status},
+    )
+    await append(
+        session,
+        generation,
+        "done",
+        EventType.DONE,
+        {
+            "status": generation.status,
+            "quality_score": generation.quality_score,
+            "error": error,
+        },
+    )
+
+
+def elapsed_ms(start: datetime | None, end: datetime) -> int | None:
+    return None if start is None else int((end - start).total_seconds() * 1000)

@@ -1,0 +1,60 @@
+"""The creates-per-minute window of one user, as the 429 check and the `RateLimit-*`
+response fields both read it.
+
+A create counts for a minute whether or not its generation still exists: a deleted
+generation's tombstone keeps its owner and creation time, so deleting generations
+never frees quota. Both counts are range scans of a `(user_id, created_at)` index over
+the last minute, so their cost is bounded by the limit itself (a user cannot have more
+creates in the window than the limit lets through, plus the few of a race).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from genflow.db.models import DeletedGeneration, Generation
+
+WINDOW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class CreateWindow:
+    """The creates of one user within the last minute, deleted ones included."""
+
+    count: int
+    oldest: datetime | None
+
+    def seconds_until_a_slot_frees(self, now: datetime) -> int:
+        """Whole seconds until the oldest create leaves the window (0: none counts)."""
+        if self.oldest is None:
+            return 0
+        return max(0, math.ceil((self.oldest + WINDOW - now).total_seconds()))
+
+
+async def creates_since(
+    sessions: async_sessionmaker[AsyncSession], user_id: str, since: datetime
+) -> CreateWindow:
+    """How many generations `user_id` created after `since` (deleted ones included),
+    and when the oldest of them was created."""
+    created = union_all(
+        select(Generation.created_at.label("created_at")).where(
+            Generation.user_id == user_id, Generation.created_at > since
+        ),
+        select(DeletedGeneration.created_at.label("created_at")).where(
+            DeletedGeneration.user_id == user_id, DeletedGeneration.created_at > since
+        ),
+    ).subquery()
+    async with sessions() as session:
+        count, oldest = (
+            await session.execute(select(func.count(), func.min(created.c.created_at)))
+        ).one()
+    if isinstance(oldest, str):  # SQLite returns min() of a datetime as text
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return CreateWindow(int(count), oldest)

@@ -1,0 +1,130 @@
+"""A generation about to be created: the row it becomes and the workflow input that
+carries it (the workflow inserts the row again if the API's insert was lost)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from genflow.contracts import GenerationInput, StagePolicy, WebhookTarget
+from genflow.db.models import Generation, Stage, utcnow
+from genflow.db.start_options import StartOptions
+from genflow.domain import STAGES, StageStatus, Status, workflow_id_for
+
+
+@dataclass(frozen=True)
+class NewGeneration:
+    """Everything needed to insert a generation row; also the workflow's input."""
+
+    id: uuid.UUID
+    user_id: str
+    prompt: str
+    provider: str
+    workflow_id: str
+    title: str | None = None
+    project_id: str | None = None
+    template: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    parent_id: uuid.UUID | None = None
+    root_id: uuid.UUID | None = None
+    iteration: int = 0
+    require_approval: bool = False  # for the workflow only; not a column
+    webhook: WebhookTarget | None = None  # for the workflow only; not a column
+    timeout_seconds: float | None = None  # for the workflow only; not a column
+    retry_of: uuid.UUID | None = None
+
+    def to_workflow_input(
+        self, approval_timeout_seconds: float, policy: StagePolicy | None = None
+    ) -> GenerationInput:
+        """The workflow's input: everything needed to insert this row again."""
+        return GenerationInput(
+            generation_id=str(self.id),
+            user_id=self.user_id,
+            prompt=self.prompt,
+            provider=self.provider,
+            title=self.title,
+            project_id=self.project_id,
+            template=self.template,
+            variables=self.variables,
+            model=self.model,
+            tags=self.tags,
+            metadata=self.metadata,
+            created_at=self.created_at.isoformat() if self.created_at else None,
+            parent_id=str(self.parent_id) if self.parent_id else None,
+            root_id=str(self.root_id) if self.root_id else None,
+            iteration=self.iteration,
+            require_approval=self.require_approval,
+            approval_timeout_seconds=approval_timeout_seconds,
+            webhook=self.webhook,
+            policy=policy or StagePolicy(),
+            timeout_seconds=self.timeout_seconds,
+            retry_of=str(self.retry_of) if self.retry_of else None,
+        )
+
+    @classmethod
+    def from_workflow_input(cls, input: GenerationInput) -> NewGeneration:
+        """The inverse of `to_workflow_input`."""
+        return cls(
+            id=uuid.UUID(input.generation_id),
+            user_id=input.user_id,
+            prompt=input.prompt,
+            provider=input.provider,
+            workflow_id=workflow_id_for(input.generation_id),
+            title=input.title,
+            project_id=input.project_id,
+            template=input.template,
+            variables=input.variables,
+            model=input.model,
+            tags=input.tags,
+            metadata=input.metadata,
+            created_at=datetime.fromisoformat(input.created_at) if input.created_at else None,
+            parent_id=uuid.UUID(input.parent_id) if input.parent_id else None,
+            root_id=uuid.UUID(input.root_id) if input.root_id else None,
+            iteration=input.iteration,
+            require_approval=input.require_approval,
+            webhook=input.webhook,
+            timeout_seconds=input.timeout_seconds,
+            retry_of=uuid.UUID(input.retry_of) if input.retry_of else None,
+        )
+
+
+def new_generation_row(new: NewGeneration) -> Generation:
+    """The row of a generation that has not started yet (not added to any session)."""
+    created_at = new.created_at or utcnow()
+    return Generation(
+        id=new.id,
+        user_id=new.user_id,
+        project_id=new.project_id,
+        parent_id=new.parent_id,
+        root_id=new.root_id,
+        iteration=new.iteration,
+        retry_of=new.retry_of,
+        options=StartOptions.of(new.require_approval, new.webhook, new.timeout_seconds).stored(),
+        title=new.title,
+        prompt=new.prompt,
+        template=new.template,
+        variables=new.variables,
+        provider=new.provider,
+        model=new.model,
+        status=Status.PENDING,
+        progress=0,
+        tags=new.tags,
+        meta=new.metadata,
+        metrics={},
+        workflow_id=new.workflow_id,
+        last_event_id=0,
+        run_epoch=0,
+        created_at=created_at,
+        updated_at=created_at,
+        stages=[
+            Stage(name=name, position=i, status=StageStatus.PENDING, attempts=0, failures=0)
+            for i, name in enumerate(STAGES)
+        ],
+        artifacts=[],
+    )

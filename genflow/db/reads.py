@@ -1,0 +1,203 @@
+"""The read model's reads: one generation, pages of them, their events and files."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import defer, raiseload, selectinload
+
+from genflow.db.base import SessionOwner
+from genflow.db.limits import creates_since
+from genflow.db.listing import Cursor, ListFilters, filtered, page_after, split_page
+from genflow.db.models import Artifact, Event, Generation, Stage
+from genflow.domain import ACTIVE_STATUSES
+from genflow.files import FileOut
+
+
+@dataclass(frozen=True)
+class ActiveRow:
+    id: uuid.UUID
+    workflow_id: str
+    status: str
+    stage: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Generation) -> ActiveRow:
+        return cls(row.id, row.workflow_id, row.status, row.stage, row.created_at)
+
+
+class GenerationReads(SessionOwner):
+    async def ping(self) -> None:
+        async with self._sessions() as session:
+            await session.execute(select(1))
+
+    async def get_for_user(self, generation_id: uuid.UUID, user_id: str) -> Generation | None:
+        """The user's generation with its stages and artifact list (no contents)."""
+        return await self._load(Generation.id == generation_id, Generation.user_id == user_id)
+
+    async def get(self, generation_id: uuid.UUID) -> Generation | None:
+        return await self._load(Generation.id == generation_id)
+
+    async def _load(self, *conditions: Any) -> Generation | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Generation)
+                .where(*conditions)
+                .options(
+                    selectinload(Generation.stages),
+                    selectinload(Generation.artifacts).options(defer(Artifact.content)),
+                )
+            )
+
+    async def count_by_status(self) -> dict[str, int]:
+        """How many generations (of every user) are in each status."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Generation.status, func.count()).group_by(Generation.status)
+            )
+            return {str(status): count for status, count in rows}
+
+    async def list_for_user(
+        self,
+        user_id: str,
+        filters: ListFilters | None = None,
+        *,
+        limit: int = 20,
+        cursor: Cursor | None = None,
+    ) -> tuple[list[Generation], Cursor | None]:
+        """One page, newest first, and the cursor of the next page (None at the end)."""
+        query = page_after(filtered(user_id, filters or ListFilters(), self._dialect), cursor)
+        query = query.limit(limit + 1).options(
+            raiseload(Generation.stages), raiseload(Generation.artifacts)
+        )
+        async with self._sessions() as session:
+            rows = list((await session.scalars(query)).all())
+        return split_page(rows, limit)
+
+    async def stages_and_artifacts(
+        self, generation_ids: Sequence[uuid.UUID]
+    ) -> tuple[dict[uuid.UUID, list[Any]], dict[uuid.UUID, list[Any]]]:
+        """Stage rows and artifact metadata of many generations, as plain rows (for
+        list pages: far cheaper than loading them as ORM objects)."""
+        stages: dict[uuid.UUID, list[Any]] = {i: [] for i in generation_ids}
+        artifacts: dict[uuid.UUID, list[Any]] = {i: [] for i in generation_ids}
+        if not generation_ids:
+            return stages, artifacts
+        async with self._sessions() as session:
+            for stage in await session.execute(
+                select(
+                    Stage.generation_id,
+                    Stage.name,
+                    Stage.status,
+                    Stage.attempts,
+                    Stage.started_at,
+                    Stage.ended_at,
+                    Stage.duration_ms,
+                    Stage.error,
+                    Stage.queued_at,
+                    Stage.queue_ms,
+                )
+                .where(Stage.generation_id.in_(generation_ids))
+                .order_by(Stage.position)
+            ):
+                stages[stage.generation_id].append(stage)
+            for artifact in await session.execute(
+                select(
+                    Artifact.generation_id,
+                    Artifact.id,
+                    Artifact.path,
+                    Artifact.kind,
+                    Artifact.size_bytes,
+                    Artifact.sha256,
+                    Artifact.media_type,
+                )
+                .where(Artifact.generation_id.in_(generation_ids))
+                .order_by(Artifact.path)
+            ):
+                artifacts[artifact.generation_id].append(artifact)
+        return stages, artifacts
+
+    async def events_after(
+        self, generation_id: uuid.UUID, after: int, limit: int = 500
+    ) -> list[Event]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Event)
+                .where(Event.generation_id == generation_id, Event.id > after)
+                .order_by(Event.id)
+                .limit(limit)
+            )
+            return list(rows.all())
+
+    async def read_files(
+        self, generation_id: uuid.UUID, kinds: Iterable[str] | None = None
+    ) -> list[FileOut]:
+        query = select(Artifact).where(Artifact.generation_id == generation_id)
+        if kinds is not None:
+            query = query.where(Artifact.kind.in_(list(kinds)))
+        async with self._sessions() as session:
+            rows = await session.scalars(query.order_by(Artifact.path))
+            return [FileOut(a.path, a.kind, a.content, a.media_type) for a in rows.all()]
+
+    async def read_file(self, generation_id: uuid.UUID, path: str) -> FileOut | None:
+        async with self._sessions() as session:
+            artifact = await session.scalar(
+                select(Artifact).where(
+                    Artifact.generation_id == generation_id, Artifact.path == path
+                )
+            )
+            if artifact is None:
+                return None
+            return FileOut(artifact.path, artifact.kind, artifact.content, artifact.media_type)
+
+    async def artifact_paths(self, generation_id: uuid.UUID) -> list[str]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Artifact.path)
+                .where(Artifact.generation_id == generation_id)
+                .order_by(Artifact.path)
+            )
+            return list(rows.all())
+
+    async def count_active(self, user_id: str) -> int:
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Generation)
+                .where(Generation.user_id == user_id, Generation.status.in_(ACTIVE_STATUSES))
+            )
+            return int(count or 0)
+
+    async def active_page(
+        self, created_before: datetime, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[ActiveRow]:
+        """One keyset page of everyone's active generations created before
+        `created_before`, oldest first (the partial index `ix_generations_active`)."""
+        query = (
+            select(
+                Generation.id,
+                Generation.workflow_id,
+                Generation.status,
+                Generation.stage,
+                Generation.created_at,
+            )
+            .where(Generation.status.in_(ACTIVE_STATUSES), Generation.created_at < created_before)
+            .order_by(Generation.created_at, Generation.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(tuple_(Generation.created_at, Generation.id) > after)
+        async with self._sessions() as session:
+            return [ActiveRow(*row) for row in await session.execute(query)]
+
+    async def created_since(self, user_id: str, since: datetime) -> tuple[int, datetime | None]:
+        """How many generations the user created after `since`, deleted ones included
+        (genflow.db.limits), and the oldest of them."""
+        window = await creates_since(self._sessions, user_id, since)
+        return window.count, window.oldest

@@ -1,0 +1,315 @@
+"""The pipeline's transitions, written by activities: stages starting, retrying and
+completing with their files, and the generation's end. Each method is one transaction;
+each is idempotent (events by key, plain overwrites) and refuses a replaced run."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from genflow.db.base import SessionOwner
+from genflow.db.events import append, append_all, elapsed_ms, finish_events
+from genflow.db.locks import lock_for_new_work, lock_for_run, stage_row, stage_rows
+from genflow.db.models import Artifact, utcnow
+from genflow.domain import (
+    STAGE_PROGRESS,
+    STAGES,
+    TERMINAL_STATUSES,
+    EventType,
+    StageName,
+    StageStatus,
+    Status,
+)
+from genflow.files import FileOut
+
+
+class PipelineTransitions(SessionOwner):
+    async def mark_processing(self, generation_id: uuid.UUID, run_id: str | None = None) -> bool:
+        """pending -> processing. False if the generation is gone or already over. A
+        new run of its workflow (an operator's Reset) reopens a generation that ended."""
+        async with self._sessions.begin() as session:
+            generation = await lock_for_new_work(session, generation_id, run_id, None)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return False
+            if generation.status == Status.PENDING:
+                generation.status = Status.PROCESSING
+                generation.started_at = generation.started_at or utcnow()
+                first = await stage_row(session, generation_id, STAGES[0])
+                first.queued_at = first.queued_at or generation.started_at
+            await append(
+                session,
+                generation,
+                "status:processing",
+                EventType.STATUS,
+                {"status": Status.PROCESSING},
+            )
+            return True
+
+    async def mark_awaiting_approval(
+        self, generation_id: uuid.UUID, run_id: str | None = None
+    ) -> None:
+        # The next stage is not queued while the generation waits for a person.
+        await self._set_status(
+            generation_id, Status.AWAITING_APPROVAL, "status:awaiting_approval", False, run_id
+        )
+
+    async def mark_approved(self, generation_id: uuid.UUID, run_id: str | None = None) -> None:
+        await self._set_status(generation_id, Status.PROCESSING, "status:approved", True, run_id)
+
+    async def _set_status(
+        self,
+        generation_id: uuid.UUID,
+        status: Status,
+        key: str,
+        queued: bool,
+        run_id: str | None,
+    ) -> None:
+        """Move an active generation to `status` (a cancel in flight keeps `cancelling`)
+        and mark its next pending stage queued or not."""
+        async with self._sessions.begin() as session:
+            generation = await lock_for_run(session, generation_id, run_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return
+            if generation.status != Status.CANCELLING:
+                generation.status = status
+            pending = [
+                row
+                for row in await stage_rows(session, generation_id)
+                if row.status == StageStatus.PENDING
+            ]
+            if pending:
+                following = min(pending, key=lambda row: row.position)
+                following.queued_at = (following.queued_at or utcnow()) if queued else None
+            await append(session, generation, key, EventType.STATUS, {"status": status})
+
+    async def stage_started(
+        self,
+        generation_id: uuid.UUID,
+        stage: StageName,
+        attempt: int,
+        queue_ms: int | None = None,
+        run_id: str | None = None,
+    ) -> bool:
+        """Record attempt `attempt` of `stage` as running, after waiting `queue_ms` in
+        the task queue. False if the generation has ended (cancelled meanwhile): the
+        caller must not do the work. A new run of its workflow (an operator's Reset)
+        reopens a generation that ended, from this stage on."""
+        async with self._sessions.begin() as session:
+            generation = await lock_for_new_work(session, generation_id, run_id, stage)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return False
+            row = await stage_row(session, generation_id, stage)
+            row.status = StageStatus.RUNNING
+            row.attempts = max(row.attempts, attempt)
+            row.error = None
+            if queue_ms is not None:
+                row.queue_ms = queue_ms
+            if row.started_at is None:
+                row.started_at = utcnow()
+            generation.stage = stage
+            await append(
+                session,
+                generation,
+                f"stage:{stage}:running:{attempt}",
+                EventType.STAGE,
+                {"stage": stage, "status": StageStatus.RUNNING, "attempt": attempt},
+            )
+            return True
+
+    async def stage_retrying(
+        self,
+        generation_id: uuid.UUID,
+        stage: StageName,
+        attempt: int,
+        error: str,
+        own_error: bool = True,
+        run_id: str | None = None,
+    ) -> int:
+        """Record that attempt `attempt` failed and will be retried. Returns how many
+        attempts ended in the stage's own error (`own_error`; an infrastructure fault
+        is recorded but not counted), each attempt counted once."""
+        async with self._sessions.begin() as session:
+            generation = await lock_for_run(session, generation_id, run_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return 0
+            row = await stage_row(session, generation_id, stage)
+            row.status = StageStatus.RETRYING
+            row.error = error
+            appended = await append(
+                session,
+                generation,
+                f"stage:{stage}:retrying:{attempt}",
+                EventType.STAGE,
+                {
+                    "stage": stage,
+                    "status": StageStatus.RETRYING,
+                    "attempt": attempt,
+                    "error": error,
+                    "counted": own_error,
+                },
+            )
+            if appended and own_error:
+                row.failures = (row.failures or 0) + 1
+            return row.failures or 0
+
+    async def stage_completed(
+        self,
+        generation_id: uuid.UUID,
+        stage: StageName,
+        attempt: int,
+        files: Sequence[FileOut] = (),
+        quality_score: float | None = None,
+        quality_report: dict[str, Any] | None = None,
+        tokens: tuple[int, int] = (0, 0),
+        run_id: str | None = None,
+    ) -> bool:
+        """Store the stage's files and mark it completed, in one transaction."""
+        async with self._sessions.begin() as session:
+            generation = await lock_for_run(session, generation_id, run_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return False
+            existing = {
+                a.path: a
+                for a in await session.scalars(
+                    select(Artifact).where(
+                        Artifact.generation_id == generation_id,
+                        Artifact.path.in_([f.path for f in files]),
+                    )
+                )
+            }
+            events: list[tuple[str, EventType, dict[str, Any]]] = []
+            for file in files:
+                digest = hashlib.sha256(file.content).hexdigest()
+                artifact = existing.get(file.path)
+                if artifact is None:
+                    artifact = Artifact(generation_id=generation_id, path=file.path)
+                    session.add(artifact)
+                artifact.kind = file.kind
+                artifact.content = file.content
+                artifact.size_bytes = len(file.content)
+                artifact.sha256 = digest
+                artifact.media_type = file.media_type
+                events.append(
+                    (
+                        f"artifact:{file.path}",
+                        EventType.ARTIFACT,
+                        {
+                            "path": file.path,
+                            "kind": file.kind,
+                            "size_bytes": len(file.content),
+                            "sha256": digest,
+                        },
+                    )
+                )
+            stages = {row.name: row for row in await stage_rows(session, generation_id)}
+            row = stages[stage]
+            following = stages.get(STAGES[STAGES.index(stage) + 1]) if stage != STAGES[-1] else None
+            if following is not None and following.status == StageStatus.PENDING:
+                following.queued_at = following.queued_at or utcnow()
+            if any(tokens) and row.status != StageStatus.COMPLETED:  # count a stage once
+                metrics = dict(generation.metrics)
+                metrics["tokens_in"] = int(metrics.get("tokens_in", 0)) + tokens[0]
+                metrics["tokens_out"] = int(metrics.get("tokens_out", 0)) + tokens[1]
+                generation.metrics = metrics
+            now = utcnow()
+            row.status = StageStatus.COMPLETED
+            row.attempts = max(row.attempts, attempt)
+            row.error = None
+            row.ended_at = now
+            row.duration_ms = elapsed_ms(row.started_at, now)
+            setattr(generation, f"{stage}_ms", row.duration_ms)
+            if quality_score is not None:
+                generation.quality_score = quality_score
+                generation.quality_report = quality_report
+            generation.progress = max(generation.progress, STAGE_PROGRESS[stage])
+            events.append(
+                (
+                    f"stage:{stage}:completed",
+                    EventType.STAGE,
+                    {
+                        "stage": stage,
+                        "status": StageStatus.COMPLETED,
+                        "attempt": row.attempts,
+                        "duration_ms": row.duration_ms,
+                    },
+                )
+            )
+            events.append(
+                (
+                    f"progress:{stage}",
+                    EventType.PROGRESS,
+                    {"progress": generation.progress, "stage": stage},
+                )
+            )
+            await append_all(session, generation, events)
+            return True
+
+    async def complete(self, generation_id: uuid.UUID, run_id: str | None = None) -> None:
+        async with self._sessions.begin() as session:
+            generation = await lock_for_run(session, generation_id, run_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return
+            generation.status = Status.COMPLETED
+            generation.stage = None
+            generation.progress = 100
+            generation.completed_at = utcnow()
+            generation.run_ms = elapsed_ms(generation.started_at, generation.completed_at)
+            await finish_events(session, generation)
+
+    async def fail(
+        self,
+        generation_id: uuid.UUID,
+        stage: str | None,
+        code: str,
+        message: str,
+        run_id: str | None = None,
+    ) -> None:
+        async with self._sessions.begin() as session:
+            generation = await lock_for_run(session, generation_id, run_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return
+            now = utcnow()
+            for row in await stage_rows(session, generation_id):
+                if row.name == stage:
+                    row.status = StageStatus.FAILED
+                    row.error = message
+                    row.ended_at = now
+                    row.duration_ms = elapsed_ms(row.started_at, now)
+                elif row.status != StageStatus.COMPLETED:
+                    row.status = StageStatus.SKIPPED
+            generation.status = Status.FAILED
+            generation.error_code = code
+            generation.error_message = message
+            generation.completed_at = now
+            if stage is not None:
+                await append(
+                    session,
+                    generation,
+                    f"stage:{stage}:failed",
+                    EventType.STAGE,
+                    {"stage": stage, "status": StageStatus.FAILED, "error": message},
+                )
+            await finish_events(session, generation)
+
+    async def mark_cancelled(
+        self, generation_id: uuid.UUID, reason: str | None, run_id: str | None = None
+    ) -> None:
+        async with self._sessions.begin() as session:
+            generation = await lock_for_run(session, generation_id, run_id)
+            if generation is None or generation.status in TERMINAL_STATUSES:
+                return
+            now = utcnow()
+            for row in await stage_rows(session, generation_id):
+                if row.status not in (StageStatus.COMPLETED, StageStatus.FAILED):
+                    row.status = StageStatus.SKIPPED
+                    if row.started_at is not None:
+                        row.ended_at = now
+                        row.duration_ms = elapsed_ms(row.started_at, now)
+            generation.status = Status.CANCELLED
+            generation.cancel_reason = generation.cancel_reason or reason
+            generation.completed_at = now
+            await finish_events(session, generation)

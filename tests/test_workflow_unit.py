@@ -1,0 +1,226 @@
+"""GenerationWorkflow's own logic on Temporal's time-skipping test server, with every
+activity mocked by name (tests/workflow_mocks.py): a day-long approval timeout or a
+stage's back-off takes milliseconds. The test server skips time only while no activity
+runs or waits to be retried: a test skips a retry's back-off by hand, and a timer that
+fires while a stage runs is a real second.
+Cancels and the failure mapping: tests/test_workflow_unit_failures.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from genflow.contracts import ApprovalDecision, StagePolicy
+from genflow.domain import STAGE_ACTIVITY_TYPES, STAGES, StageName, sandbox_task_queue
+from tests.support import eventually
+from tests.workflow_mocks import (
+    QUALITY_SCORE,
+    MockActivities,
+    StageScript,
+    failure_of,
+    generation_input,
+    mocked_worker,
+    start,
+)
+from workflows.generation import GenerationWorkflow
+
+STAGE_TYPES = [STAGE_ACTIVITY_TYPES[stage] for stage in STAGES]
+# An activity's retries hold the automatic time skipping back: a test skips them by hand.
+BACK_OFF = timedelta(minutes=5)
+
+
+async def application_error(handle: WorkflowHandle[GenerationWorkflow, object]) -> ApplicationError:
+    error = await failure_of(handle)
+    assert isinstance(error, ApplicationError), repr(error)
+    return error
+
+
+async def workflow_time(handle: WorkflowHandle[GenerationWorkflow, object]) -> timedelta:
+    """How long the closed workflow ran, in the test server's (skipped) time."""
+    description = await handle.describe()
+    assert description.close_time is not None
+    return description.close_time - description.start_time
+
+
+async def waiting_for_approval(handle: WorkflowHandle[GenerationWorkflow, object]) -> None:
+    async def waiting() -> bool:
+        return (await handle.query(GenerationWorkflow.progress)).status == "awaiting_approval"
+
+    await eventually(waiting, timeout=10, what="the approval wait")
+
+
+async def test_runs_the_four_stages_in_order_and_completes(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    mocks = MockActivities()
+    async with mocked_worker(time_skipping_env.client, mocks) as queue:
+        input = generation_input()
+        handle = await start(time_skipping_env.client, queue, input)
+        outcome = await handle.result()
+        progress = await handle.query(GenerationWorkflow.progress)
+
+    assert (outcome.status, outcome.quality_score) == ("completed", QUALITY_SCORE)
+    assert mocks.names() == ["start_generation", *STAGE_TYPES, "complete_generation"]
+    assert mocks.inputs("start_generation") == [input]
+    queues = {call.name: call.task_queue for call in mocks.calls}
+    assert queues["review_code"] == sandbox_task_queue(queue)
+    assert queues["generate_code"] == queue
+    assert (progress.status, progress.percent) == ("completed", 100)
+    assert {stage: entry.attempts for stage, entry in progress.stages.items()} == dict.fromkeys(
+        STAGES, 1
+    )
+
+
+async def test_approval_continues_after_schema_extraction(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    mocks = MockActivities()
+    async with mocked_worker(time_skipping_env.client, mocks) as queue:
+        handle = await start(
+            time_skipping_env.client, queue, generation_input(require_approval=True)
+        )
+        await waiting_for_approval(handle)
+        assert mocks.names() == ["start_generation", "extract_schema", "await_approval"]
+
+        answer = await handle.execute_update(GenerationWorkflow.approve, ApprovalDecision("ok"))
+        outcome = await handle.result()
+
+    assert (answer, outcome.status) == ("approved", "completed")
+    assert mocks.names() == [
+        "start_generation",
+        "extract_schema",
+        "await_approval",
+        "record_approved",
+        *STAGE_TYPES[1:],
+        "complete_generation",
+    ]
+
+
+async def test_rejection_fails_the_generation_with_the_reason(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    mocks = MockActivities()
+    async with mocked_worker(time_skipping_env.client, mocks) as queue:
+        handle = await start(
+            time_skipping_env.client, queue, generation_input(require_approval=True)
+        )
+        await waiting_for_approval(handle)
+
+        answer = await handle.execute_update(
+            GenerationWorkflow.reject, ApprovalDecision("wrong entities")
+        )
+        error = await application_error(handle)
+
+    assert answer == "rejected"
+    assert (error.type, error.message) == ("rejected", "rejected: wrong entities")
+    [failure] = mocks.inputs("fail_generation")
+    assert (failure.code, failure.message) == ("rejected", "rejected: wrong entities")
+    assert not {"record_approved", "generate_code", "complete_generation"} & set(mocks.names())
+
+
+async def test_an_approval_never_given_times_out_after_a_day(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    mocks = MockActivities()
+    async with mocked_worker(time_skipping_env.client, mocks) as queue:
+        handle = await start(
+            time_skipping_env.client, queue, generation_input(require_approval=True)
+        )
+        error = await application_error(handle)
+        took = await workflow_time(handle)
+
+    assert error.type == "approval_timeout"
+    assert timedelta(days=1) <= took < timedelta(days=1, minutes=1)
+    [failure] = mocks.inputs("fail_generation")
+    assert failure.code == "approval_timeout"
+    assert "generate_code" not in mocks.names()
+
+
+async def test_the_deadline_ends_a_generation_waiting_for_approval(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    mocks = MockActivities()
+    input = generation_input(require_approval=True, timeout_seconds=3600.0)
+    async with mocked_worker(time_skipping_env.client, mocks) as queue:
+        handle = await start(time_skipping_env.client, queue, input)
+        error = await application_error(handle)
+        took = await workflow_time(handle)
+
+    assert error.type == "deadline_exceeded"
+    assert timedelta(hours=1) <= took < timedelta(hours=1, minutes=1)
+    [failure] = mocks.inputs("fail_generation")
+    assert failure.code == "deadline_exceeded"
+
+
+async def test_the_deadline_fails_the_generation_and_cancels_the_running_stage(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    mocks = MockActivities({StageName.CODE_GENERATION: StageScript(hang=True)})
+    # A running activity stops the clock from skipping: a deadline of a real second.
+    input = generation_input(timeout_seconds=1.0)
+    async with mocked_worker(time_skipping_env.client, mocks) as queue:
+        handle = await start(time_skipping_env.client, queue, input)
+        error = await application_error(handle)
+        await eventually(lambda: mocks.cancelled, timeout=10, what="the stage's cancel")
+
+    assert error.type == "deadline_exceeded"
+    assert error.message == "the generation did not finish within its deadline of 1 s"
+    assert mocks.cancelled == [StageName.CODE_GENERATION]
+    [failure] = mocks.inputs("fail_generation")
+    assert (failure.stage, failure.code) == (StageName.CODE_GENERATION, "deadline_exceeded")
+    assert "review_code" not in mocks.names()
+
+
+async def test_a_stage_failing_on_every_attempt_fails_at_its_attempt_limit(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    mocks = MockActivities({StageName.CODE_GENERATION: StageScript(own_errors=99)})
+    input = generation_input(policy=StagePolicy(max_attempts=4))
+    async with mocked_worker(time_skipping_env.client, mocks) as queue:
+        handle = await start(time_skipping_env.client, queue, input)
+        await time_skipping_env.sleep(BACK_OFF)
+        error = await application_error(handle)
+        took = await workflow_time(handle)
+
+    assert error.type == "stage_failed"
+    stage_calls = [call for call in mocks.calls if call.name == "generate_code"]
+    assert [call.attempt for call in stage_calls] == [1, 2, 3, 4]
+    assert {call.input.max_attempts for call in stage_calls} == {4}
+    assert took >= timedelta(seconds=1 + 2 + 4)  # the back-off between attempts
+    [failure] = mocks.inputs("fail_generation")
+    assert (failure.stage, failure.code) == (StageName.CODE_GENERATION, "stage_failed")
+    assert "review_code" not in mocks.names()
+
+
+async def test_a_stage_that_recovers_within_its_limit_completes(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    mocks = MockActivities({StageName.CODE_REVIEW: StageScript(own_errors=2)})
+    async with mocked_worker(time_skipping_env.client, mocks) as queue:
+        handle = await start(time_skipping_env.client, queue, generation_input())
+        await time_skipping_env.sleep(BACK_OFF)
+        outcome = await handle.result()
+        progress = await handle.query(GenerationWorkflow.progress)
+
+    assert outcome.status == "completed"
+    assert progress.stages[StageName.CODE_REVIEW].attempts == 3
+    assert mocks.inputs("fail_generation") == []
+
+
+async def test_a_silent_worker_does_not_use_up_the_stages_attempts(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A heartbeat timeout (a killed or starved worker) is retried even when the stage
+    allows a single attempt of its own."""
+    mocks = MockActivities({StageName.SCHEMA_EXTRACTION: StageScript(silent_attempts=1)})
+    policy = StagePolicy(max_attempts=1, heartbeat_timeout_seconds=0.5)
+    async with mocked_worker(time_skipping_env.client, mocks) as queue:
+        handle = await start(time_skipping_env.client, queue, generation_input(policy=policy))
+        outcome = await handle.result()
+        progress = await handle.query(GenerationWorkflow.progress)
+
+    assert outcome.status == "completed"
+    assert progress.stages[StageName.SCHEMA_EXTRACTION].attempts == 2

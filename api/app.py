@@ -24,6 +24,7 @@ from .middleware import BodyLimitMiddleware, UnhandledErrorMiddleware, install_c
 from .openapi import install_openapi
 from .problems import install_problem_handlers
 from .routers import content, generations, health, lifecycle, projects, webhooks
+from .state import STATE_KEY, AppState
 
 
 def create_app(
@@ -50,13 +51,15 @@ def create_app(
             # collections while requests allocate ORM objects.
             gc.freeze()
             yield {
-                "settings": settings,
-                "repository": GenerationRepository(sessions),
-                "projects": ProjectRepository(sessions),
-                "statistics": StatisticsRepository(sessions),
-                "webhook_secrets": WebhookSecretRepository(sessions),
-                "temporal": client,
-                "metrics": metrics,
+                STATE_KEY: AppState(
+                    settings=settings,
+                    repository=GenerationRepository(sessions),
+                    projects=ProjectRepository(sessions),
+                    statistics=StatisticsRepository(sessions),
+                    webhook_secrets=WebhookSecretRepository(sessions),
+                    temporal=client,
+                    metrics=metrics,
+                )
             }
         finally:
             if own_engine:

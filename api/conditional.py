@@ -57,11 +57,11 @@ def names(if_none_match: str | None, etag: str) -> bool:
 def conditional_response(
     content: bytes,
     media_type: str,
-    etag: str,
     if_none_match: str | None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """`content` with its ETag, or a bodyless 304 with the same headers."""
+    """`content` with its ETag (its sha256), or a bodyless 304 with the same headers."""
+    etag = entity_tag(digest_of(content))
     headers = {**(headers or {}), "ETag": etag, "Cache-Control": CACHE_CONTROL}
     if names(if_none_match, etag):
         return Response(status_code=304, headers=headers)

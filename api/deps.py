@@ -12,43 +12,43 @@ from genflow.auth import InvalidToken, verify_token
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
 from genflow.db.statistics import StatisticsRepository
+from genflow.db.webhooks import WebhookSecretRepository
 from genflow.settings import Settings
 
 from .metrics import ApiMetrics
 from .problems import ProblemError
 from .service import GenerationService
+from .state import app_state
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from `genflow token USER`.")
 
 
 def get_settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
+    return app_state(request).settings
 
 
 def get_repository(request: Request) -> GenerationRepository:
-    repository: GenerationRepository = request.state.repository
-    return repository
+    return app_state(request).repository
 
 
 def get_projects(request: Request) -> ProjectRepository:
-    projects: ProjectRepository = request.state.projects
-    return projects
+    return app_state(request).projects
 
 
 def get_statistics(request: Request) -> StatisticsRepository:
-    statistics: StatisticsRepository = request.state.statistics
-    return statistics
+    return app_state(request).statistics
+
+
+def get_webhook_secrets(request: Request) -> WebhookSecretRepository:
+    return app_state(request).webhook_secrets
 
 
 def get_temporal(request: Request) -> Client:
-    client: Client = request.state.temporal
-    return client
+    return app_state(request).temporal
 
 
 def get_metrics(request: Request) -> ApiMetrics:
-    metrics: ApiMetrics = request.state.metrics
-    return metrics
+    return app_state(request).metrics
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -56,6 +56,7 @@ MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 RepositoryDep = Annotated[GenerationRepository, Depends(get_repository)]
 ProjectsDep = Annotated[ProjectRepository, Depends(get_projects)]
 StatisticsDep = Annotated[StatisticsRepository, Depends(get_statistics)]
+WebhookSecretsDep = Annotated[WebhookSecretRepository, Depends(get_webhook_secrets)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 

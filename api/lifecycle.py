@@ -23,7 +23,10 @@ from genflow.reconcile import Reconciler, describe_or_none
 from genflow.settings import Settings
 
 from .deps import RepositoryDep, SettingsDep, TemporalDep
+from .ownership import get_own
 from .problems import ProblemError
+from .routers.common import present
+from .schemas import GenerationOut
 from .waiting import wait_for
 
 log = logging.getLogger("genflow.api")
@@ -41,20 +44,23 @@ class LifecycleService:
         self._temporal = temporal
         self._settings = settings
 
+    def present(self, row: Generation) -> GenerationOut:
+        return present(row, self._settings)
+
     async def cancel(
         self, user_id: str, generation_id: uuid.UUID, reason: str | None
     ) -> Generation:
         """Deliver the cancel to the workflow first (with the reason, which its cleanup
         records), then mark the row `cancelling`. If Temporal is unreachable, 503 and
         nothing changed."""
-        row = await self._own(generation_id, user_id)
+        row = await get_own(self._repository, generation_id, user_id)
         if row.status in TERMINAL_STATUSES:
             raise ProblemError(409, f"The generation is already {row.status}.")
         if not await self._cancel_workflow(row.workflow_id, reason):
             # Its workflow closed without telling the read model (an operator's
             # Terminate, a timeout): settle the row now instead of leaving it cancelling.
             await Reconciler(self._repository, self._temporal).settle(ActiveRow.of(row))
-            settled = await self._own(generation_id, user_id)
+            settled = await get_own(self._repository, generation_id, user_id)
             raise ProblemError(409, f"The generation is already {settled.status}.")
         log.info("cancel requested: %s", reason or "-", extra={"generation_id": row.id})
         updated = await self._repository.request_cancel(generation_id, user_id, reason)
@@ -62,7 +68,7 @@ class LifecycleService:
             raise ProblemError(404, "No such generation.")
         if updated.status in (Status.COMPLETED, Status.FAILED):
             raise ProblemError(409, f"The generation is already {updated.status}.")
-        return await self._own(generation_id, user_id)
+        return await get_own(self._repository, generation_id, user_id)
 
     async def decide(
         self, user_id: str, generation_id: uuid.UUID, approve: bool, reason: str | None
@@ -71,7 +77,7 @@ class LifecycleService:
         Temporal update that the workflow validates. The answer is the generation
         where the decision took it (`processing`, or `failed` with `rejected`), not
         the `awaiting_approval` it left."""
-        row = await self._own(generation_id, user_id)
+        row = await get_own(self._repository, generation_id, user_id)
         if row.status != Status.AWAITING_APPROVAL:
             raise ProblemError(409, f"The generation is {row.status}, not awaiting approval.")
         handle = self._temporal.get_workflow_handle(row.workflow_id)
@@ -90,7 +96,7 @@ class LifecycleService:
             DECISION_WAIT_SECONDS,
             self._settings.sse_poll_seconds,
         )
-        decided = await self._own(generation_id, user_id)
+        decided = await get_own(self._repository, generation_id, user_id)
         if not moved and decided.status == Status.AWAITING_APPROVAL:
             # The workflow has the decision (the update completed) but its worker has
             # not recorded it yet: answer where the decision takes the generation. The
@@ -104,17 +110,11 @@ class LifecycleService:
         return decided
 
     async def delete(self, user_id: str, generation_id: uuid.UUID) -> None:
-        row = await self._own(generation_id, user_id)
+        row = await get_own(self._repository, generation_id, user_id)
         if row.status in ACTIVE_STATUSES:
             await self._cancel_workflow(row.workflow_id, "deleted")
         await self._repository.delete(generation_id, user_id)
         log.info("generation deleted", extra={"generation_id": row.id})
-
-    async def _own(self, generation_id: uuid.UUID, user_id: str) -> Generation:
-        row = await self._repository.get_for_user(generation_id, user_id)
-        if row is None:
-            raise ProblemError(404, "No such generation.")
-        return row
 
     async def _cancel_workflow(self, workflow_id: str, reason: str | None) -> bool:
         """Deliver a cancel; False when the workflow has already closed (or is gone).

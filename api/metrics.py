@@ -25,6 +25,7 @@ from genflow.domain import STAGES, Status
 from genflow.settings import Settings
 
 from .problems import problem_response
+from .state import app_state
 
 STATUS_COUNT_SECONDS = 10.0
 
@@ -121,10 +122,11 @@ def install_metrics(app: FastAPI, metrics: ApiMetrics) -> None:
 
     @app.get("/metrics", summary="Prometheus metrics", tags=["health"], include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
-        refused = _refusal(request.state.settings, request.headers.get("authorization", ""))
+        state = app_state(request)
+        refused = _refusal(state.settings, request.headers.get("authorization", ""))
         if refused is not None:
             return refused
-        await metrics.count_generations(request.state.repository)
+        await metrics.count_generations(state.repository)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -34,21 +34,46 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"The request body is larger than {limit} bytes.")
 
 
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+class TrackedSend:
+    """`send`, noting whether the response has started (after which no other answer
+    can be given)."""
+
+    def __init__(self, send: Send) -> None:
+        self.started = False
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
+
+
+class HttpMiddleware:
+    """An ASGI middleware for HTTP requests: anything else (the lifespan) passes by."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class BodyLimitMiddleware(HttpMiddleware):
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        super().__init__(app)
+        self.limit = limit
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(send)
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -59,15 +84,11 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(self.limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except BodyTooLarge:
-            if not started:
+            if not tracked.started:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
@@ -91,18 +112,12 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": payload})
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HttpMiddleware):
     """Give every request an id: the client's `X-Request-ID` if it is plain (at most 128
     of `A-Z a-z 0-9 . _ : + / = @ -`), else a new UUID (hex). It is echoed on every
     response, and every log line written while the request is handled carries it."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         current = sent if CLIENT_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
         header = (REQUEST_ID_HEADER.lower().encode(), current.encode())
@@ -119,32 +134,20 @@ class RequestIdMiddleware:
             request_id.reset(token)
 
 
-class UnhandledErrorMiddleware:
+class UnhandledErrorMiddleware(HttpMiddleware):
     """Answer an exception no route handled with the app's own `Exception` handler
     (a 503 for a database outage, else a 500 problem) here, inside the middleware
     stack, so that answer too gets the request id, CORS and rate-limit fields and is
     counted under its real status. Starlette would answer it outside every middleware.
     The handler logs the error; an exception after the response started goes on up."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as err:
             handler = scope["app"].exception_handlers.get(Exception)
-            if started or handler is None:
+            if tracked.started or handler is None:
                 raise
             response = await handler(Request(scope), err)
             await response(scope, receive, send)

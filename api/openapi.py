@@ -12,8 +12,9 @@ endpoint added later is documented without anyone remembering to:
 
 Every error answer is `application/problem+json` with the `Problem` schema (not FastAPI's
 `HTTPValidationError`, which this app never sends), and `Retry-After` is declared where
-the app sends it. Each response that returns one generation or project links to the
-operations on that resource (read, change, cancel, delete...), so clients and the
+the app sends it. An optional header or query parameter is left out, never null, so
+its schema has no null. Each response that returns one generation or project links to
+the operations on that resource (read, change, cancel, delete...), so clients and the
 stateful fuzzer can follow what they created.
 """
 
@@ -75,7 +76,9 @@ def install_openapi(app: FastAPI) -> None:
 def complete(document: dict[str, Any]) -> dict[str, Any]:
     """Add the shared answers, problem+json bodies, headers and links to `document`."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas.setdefault("Problem", Problem.model_json_schema(ref_template=PROBLEM_REF))
+    schemas.setdefault(
+        "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
     operations = list(_operations(document))
     for _path, _method, operation in operations:
         responses = operation.setdefault("responses", {})

@@ -26,6 +26,8 @@ from genflow.db.models import utcnow
 from genflow.db.repository import GenerationRepository
 from genflow.settings import Settings
 
+from .state import scope_state
+
 log = logging.getLogger("genflow.api")
 RATE_LIMIT_HEADERS = (
     "RateLimit-Limit",
@@ -40,16 +42,16 @@ class RateLimitHeadersMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope.get("state") or {}
-        settings: Settings | None = state.get("settings")
-        user = _user_of(scope, settings) if scope["type"] == "http" and settings else None
-        if user is None or settings is None:
+        state = scope_state(scope)
+        user = _user_of(scope, state.settings) if scope["type"] == "http" and state else None
+        if user is None or state is None:
             await self.app(scope, receive, send)
             return
+        settings = state.settings
 
         async def send_with_quota(message: Message) -> None:
             if message["type"] == "http.response.start":
-                fields = await _quota_fields(state["repository"], settings, user)
+                fields = await _quota_fields(state.repository, settings, user)
                 message = {**message, "headers": [*message.get("headers", ()), *fields]}
             await send(message)
 

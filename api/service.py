@@ -28,6 +28,7 @@ from genflow.reconcile import describe_or_none
 from genflow.settings import Settings
 
 from .admission import Admission
+from .ownership import get_own
 from .problems import ProblemError
 from .schemas import GenerationCreate, IterationCreate
 
@@ -92,7 +93,6 @@ class GenerationService:
             user_id=user_id,
             prompt=body.prompt,
             provider=body.provider,
-            workflow_id="",
             title=body.title,
             project_id=body.project_id,
             template=body.template,
@@ -114,9 +114,7 @@ class GenerationService:
         body: IterationCreate,
         idempotency_key: str | None = None,
     ) -> Generation:
-        parent = await self._repository.get_for_user(parent_id, user_id)
-        if parent is None:
-            raise ProblemError(404, "No such generation.")
+        parent = await get_own(self._repository, parent_id, user_id)
         if parent.status != Status.COMPLETED:
             raise ProblemError(
                 409, f"Only a completed generation can be iterated; this one is {parent.status}."
@@ -127,7 +125,6 @@ class GenerationService:
             user_id=user_id,
             prompt=body.prompt,
             provider=body.provider or parent.provider,
-            workflow_id="",
             title=body.title or parent.title,
             project_id=parent.project_id,
             template=body.template or parent.template,
@@ -152,9 +149,7 @@ class GenerationService:
         failed or cancelled one (prompt, template, variables, provider, model, title,
         tags, metadata, project, parent, and the options it started with), linked to it
         by `retry_of`. Anything else: 409."""
-        first = await self._repository.get_for_user(generation_id, user_id)
-        if first is None:
-            raise ProblemError(404, "No such generation.")
+        first = await get_own(self._repository, generation_id, user_id)
         if first.status not in RETRYABLE_STATUSES:
             raise ProblemError(
                 409,
@@ -170,7 +165,6 @@ class GenerationService:
             user_id=user_id,
             prompt=first.prompt,
             provider=first.provider,
-            workflow_id="",
             title=first.title,
             project_id=first.project_id,
             template=first.template,
@@ -215,7 +209,7 @@ class GenerationService:
                 if replayed is not None:
                     return replayed
                 new = replace(new, id=claimed.generation_id)
-        new = replace(new, workflow_id=workflow_id_for(str(new.id)), created_at=utcnow())
+        new = replace(new, created_at=utcnow())
         await self._start_workflow(new)
         context = {"generation_id": new.id}
         try:

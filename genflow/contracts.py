@@ -38,15 +38,11 @@ class StagePolicy:
     heartbeat_timeout_seconds: float = 5.0
 
 
-@dataclass
-class GenerationInput:
-    """Everything needed to (re)create the generation's row: the workflow inserts it
-    itself if the API died before it could."""
+@dataclass(kw_only=True)
+class Requested:
+    """What a generation's user asked for besides the prompt: in the workflow's input
+    and in the row about to be created (`genflow.db.new_generation`)."""
 
-    generation_id: str
-    user_id: str
-    prompt: str
-    provider: str = "builtin"
     title: str | None = None
     project_id: str | None = None
     template: str | None = None
@@ -54,6 +50,17 @@ class GenerationInput:
     model: str | None = None
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GenerationInput(Requested):
+    """Everything needed to (re)create the generation's row: the workflow inserts it
+    itself if the API died before it could."""
+
+    generation_id: str
+    user_id: str
+    prompt: str
+    provider: str = "builtin"
     created_at: str | None = None
     parent_id: str | None = None
     root_id: str | None = None

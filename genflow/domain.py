@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal, get_args
 
 # Work that runs generated code (the review) has its own task queue beside each
 # generation's queue, served by a worker with a bounded number of sandbox slots.
 SANDBOX_QUEUE_SUFFIX = "-sandbox"
+# The project templates (genflow/pipeline/templates/<name>/).
+Template = Literal["python-library", "fastapi-service", "cli-tool"]
+TEMPLATES: tuple[str, ...] = get_args(Template)
+DEFAULT_TEMPLATE: Template = "python-library"
 WORKFLOW_TYPE = "GenerationWorkflow"
 # The generation workflow's query and updates; the API calls them by these names.
 PROGRESS_QUERY = "progress"

@@ -32,6 +32,7 @@ from genflow.db.repository import GenerationRepository
 from genflow.pipeline.review import SandboxLimits
 from genflow.settings import Settings
 from genflow.temporal import register_search_attributes
+from tests.fake_openai import FakeOpenAI
 from tests.scripted import ScriptedStages
 from tests.support import LIBRARY, eventually, serve, start_dev_server
 from tests.support import free_port as free_port  # tests import it from here
@@ -254,3 +255,14 @@ async def stack(
         await temporal_client.get_schedule_handle(schedule_id).delete()
     await worker.shutdown()
     await worker_task
+
+
+@pytest.fixture(scope="module")
+async def fake_server() -> AsyncIterator[tuple[FakeOpenAI, str]]:
+    """A scripted OpenAI-compatible server on loopback (tests/fake_openai.py), one per
+    test module; yields it and its base URL."""
+    fake = FakeOpenAI()
+    server, task, url = await serve(fake.app)
+    yield fake, f"{url}/v1"
+    server.should_exit = True
+    await task

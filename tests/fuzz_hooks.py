@@ -11,13 +11,31 @@ they are: that each of these values is checked stays under test.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
+import threading
 from functools import cache
 from typing import Any
 
 import schemathesis
+
+# CPython 3.11 tracks the AST constructor's recursion depth per interpreter, not per
+# thread (python/cpython#106905): two threads parsing at once fail with "SystemError:
+# AST constructor recursion depth mismatch". Hypothesis parses source to describe the
+# lambdas of the strategies schemathesis builds in each worker thread, so the fuzz run
+# failed at random with several workers. One parse at a time.
+_parse = ast.parse
+_parsing = threading.Lock()
+
+
+def _parse_one_at_a_time(*args: Any, **kwargs: Any) -> Any:
+    with _parsing:
+        return _parse(*args, **kwargs)
+
+
+ast.parse = _parse_one_at_a_time  # type: ignore[assignment]
 
 KEY = "Idempotency-Key"
 KEY_MAX = 255

@@ -54,7 +54,13 @@ async def test_reject_ends_the_generation_with_the_reason(stack: Stack) -> None:
     done = await stack.finished(created["id"])
     assert done["status"] == "failed"
     assert done["error"] == {"code": "rejected", "message": "rejected: wrong entities"}
-    assert [s["status"] for s in done["stages"]][1:] == ["skipped", "skipped", "skipped"]
+    # The approved-or-not spec was extracted: that stage stays completed, no stage failed.
+    assert [s["status"] for s in done["stages"]] == [
+        "completed",
+        "skipped",
+        "skipped",
+        "skipped",
+    ]
     handle = stack.temporal.get_workflow_handle(created["workflow_id"])
     assert (await closed(handle)).status.name == "FAILED"
 

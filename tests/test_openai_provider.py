@@ -19,12 +19,10 @@ from genflow.domain import STAGES
 from genflow.files import safe_path
 from genflow.pipeline.review import SandboxLimits
 from genflow.pipeline.spec import FieldSpec, ProjectSpec
+from genflow.pipeline.spec_check import spec_changes
 from genflow.providers.builtin import BuiltinProvider
-from genflow.providers.openai_compat import (
-    OpenAICompatibleProvider,
-    spec_changes,
-    strip_fences,
-)
+from genflow.providers.openai_compat import OpenAICompatibleProvider
+from genflow.providers.prompts import strip_fences
 from tests.conftest import Stack, eventually, serve
 from tests.fake_openai import FILES, FakeOpenAI, StreamState
 from worker.assembly import build_worker
@@ -96,15 +94,6 @@ class OpenAIStack:
         return await self.wait_until(
             generation_id, lambda g: g["status"] in ("completed", "failed", "cancelled")
         )
-
-
-@pytest.fixture(scope="module")
-async def fake_server() -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    fake = FakeOpenAI()
-    server, task, url = await serve(fake.app)
-    yield fake, f"{url}/v1"
-    server.should_exit = True
-    await task
 
 
 @pytest.fixture(scope="module")

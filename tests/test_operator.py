@@ -127,7 +127,6 @@ async def test_a_workflow_run_timeout_reaches_the_read_model(stack: Stack) -> No
         user_id="alice",
         prompt=LIBRARY,
         provider="builtin",
-        workflow_id=workflow_id_for(str(generation_id)),
         metadata={"test": {"pace": 3.0}},
     )
     handle = await stack.temporal.start_workflow(

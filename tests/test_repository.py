@@ -28,7 +28,6 @@ def new(user: str = "repo-user", created_at: datetime | None = None) -> NewGener
         user_id=user,
         prompt="Book has title.",
         provider="builtin",
-        workflow_id=f"gen-{generation_id}",
         created_at=created_at,
     )
 

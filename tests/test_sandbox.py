@@ -81,15 +81,6 @@ class Env:
     api_port: int
 
 
-@pytest.fixture(scope="module")
-async def fake_server() -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    fake = FakeOpenAI()
-    server, task, url = await serve(fake.app)
-    yield fake, f"{url}/v1"
-    server.should_exit = True
-    await task
-
-
 def _host_files() -> tuple[Path, Path, Path]:
     """A GENFLOW_HOME (readable by all) with a SQLite read model, and a directory anyone
     may write to, in a new directory of the host's /tmp: (home, read model, outside)."""

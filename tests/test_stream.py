@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -67,6 +68,21 @@ async def test_after_parameter_replays_a_finished_generation(stack: Stack) -> No
 
     assert [e["id"] for e in replay] == [e.id for e in stored if e.id > 3]
     assert replay[-1]["event"] == "done"
+
+
+async def test_resuming_past_the_last_event_of_an_ended_generation_ends_the_stream(
+    stack: Stack,
+) -> None:
+    created = await stack.create()
+    await stack.finished(created["id"])
+    stored = await stack.repository.events_after(uuid.UUID(created["id"]), 0)
+    url = f"/v1/generations/{created['id']}/stream"
+
+    # An EventSource reconnects after its last `done`: it is told there is no more
+    # (read_events returns only when the server ends the stream).
+    for last in (stored[-1].id, stored[-1].id + 100):
+        headers = {**stack.auth(), "Last-Event-ID": str(last)}
+        assert await asyncio.wait_for(read_events(stack.http, url, headers), 10) == []
 
 
 async def test_bad_last_event_id_is_422(stack: Stack) -> None:

@@ -7,13 +7,15 @@ Cancels and the failure mapping: tests/test_workflow_unit_failures.py."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from genflow.contracts import ApprovalDecision, StagePolicy
+from genflow.contracts import ApprovalDecision, GenerationOutcome, StagePolicy
 from genflow.domain import STAGE_ACTIVITY_TYPES, STAGES, StageName, sandbox_task_queue
 from tests.support import eventually
 from tests.workflow_mocks import (
@@ -23,6 +25,7 @@ from tests.workflow_mocks import (
     failure_of,
     generation_input,
     mocked_worker,
+    running,
     start,
 )
 from workflows.generation import GenerationWorkflow
@@ -45,19 +48,27 @@ async def workflow_time(handle: WorkflowHandle[GenerationWorkflow, object]) -> t
     return description.close_time - description.start_time
 
 
-async def waiting_for_approval(handle: WorkflowHandle[GenerationWorkflow, object]) -> None:
-    async def waiting() -> bool:
-        return (await handle.query(GenerationWorkflow.progress)).status == "awaiting_approval"
+@asynccontextmanager
+async def waiting_for_approval(
+    env: WorkflowEnvironment, mocks: MockActivities
+) -> AsyncIterator[WorkflowHandle[GenerationWorkflow, GenerationOutcome]]:
+    """A generation that requires approval, once it waits for it."""
+    input = generation_input(require_approval=True)
+    async with running(env.client, mocks, input) as handle:
 
-    await eventually(waiting, timeout=10, what="the approval wait")
+        async def waiting() -> bool:
+            return (await handle.query(GenerationWorkflow.progress)).status == "awaiting_approval"
+
+        await eventually(waiting, timeout=10, what="the approval wait")
+        yield handle
 
 
 async def test_runs_the_four_stages_in_order_and_completes(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     mocks = MockActivities()
+    input = generation_input()
     async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        input = generation_input()
         handle = await start(time_skipping_env.client, queue, input)
         outcome = await handle.result()
         progress = await handle.query(GenerationWorkflow.progress)
@@ -78,11 +89,7 @@ async def test_approval_continues_after_schema_extraction(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     mocks = MockActivities()
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        handle = await start(
-            time_skipping_env.client, queue, generation_input(require_approval=True)
-        )
-        await waiting_for_approval(handle)
+    async with waiting_for_approval(time_skipping_env, mocks) as handle:
         assert mocks.names() == ["start_generation", "extract_schema", "await_approval"]
 
         answer = await handle.execute_update(GenerationWorkflow.approve, ApprovalDecision("ok"))
@@ -103,12 +110,7 @@ async def test_rejection_fails_the_generation_with_the_reason(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     mocks = MockActivities()
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        handle = await start(
-            time_skipping_env.client, queue, generation_input(require_approval=True)
-        )
-        await waiting_for_approval(handle)
-
+    async with waiting_for_approval(time_skipping_env, mocks) as handle:
         answer = await handle.execute_update(
             GenerationWorkflow.reject, ApprovalDecision("wrong entities")
         )
@@ -125,10 +127,8 @@ async def test_an_approval_never_given_times_out_after_a_day(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     mocks = MockActivities()
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        handle = await start(
-            time_skipping_env.client, queue, generation_input(require_approval=True)
-        )
+    input = generation_input(require_approval=True)
+    async with running(time_skipping_env.client, mocks, input) as handle:
         error = await application_error(handle)
         took = await workflow_time(handle)
 
@@ -144,8 +144,7 @@ async def test_the_deadline_ends_a_generation_waiting_for_approval(
 ) -> None:
     mocks = MockActivities()
     input = generation_input(require_approval=True, timeout_seconds=3600.0)
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        handle = await start(time_skipping_env.client, queue, input)
+    async with running(time_skipping_env.client, mocks, input) as handle:
         error = await application_error(handle)
         took = await workflow_time(handle)
 
@@ -161,8 +160,7 @@ async def test_the_deadline_fails_the_generation_and_cancels_the_running_stage(
     mocks = MockActivities({StageName.CODE_GENERATION: StageScript(hang=True)})
     # A running activity stops the clock from skipping: a deadline of a real second.
     input = generation_input(timeout_seconds=1.0)
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        handle = await start(time_skipping_env.client, queue, input)
+    async with running(time_skipping_env.client, mocks, input) as handle:
         error = await application_error(handle)
         await eventually(lambda: mocks.cancelled, timeout=10, what="the stage's cancel")
 
@@ -179,8 +177,7 @@ async def test_a_stage_failing_on_every_attempt_fails_at_its_attempt_limit(
 ) -> None:
     mocks = MockActivities({StageName.CODE_GENERATION: StageScript(own_errors=99)})
     input = generation_input(policy=StagePolicy(max_attempts=4))
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        handle = await start(time_skipping_env.client, queue, input)
+    async with running(time_skipping_env.client, mocks, input) as handle:
         await time_skipping_env.sleep(BACK_OFF)
         error = await application_error(handle)
         took = await workflow_time(handle)
@@ -199,8 +196,7 @@ async def test_a_stage_that_recovers_within_its_limit_completes(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     mocks = MockActivities({StageName.CODE_REVIEW: StageScript(own_errors=2)})
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        handle = await start(time_skipping_env.client, queue, generation_input())
+    async with running(time_skipping_env.client, mocks, generation_input()) as handle:
         await time_skipping_env.sleep(BACK_OFF)
         outcome = await handle.result()
         progress = await handle.query(GenerationWorkflow.progress)
@@ -217,8 +213,7 @@ async def test_a_silent_worker_does_not_use_up_the_stages_attempts(
     allows a single attempt of its own."""
     mocks = MockActivities({StageName.SCHEMA_EXTRACTION: StageScript(silent_attempts=1)})
     policy = StagePolicy(max_attempts=1, heartbeat_timeout_seconds=0.5)
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        handle = await start(time_skipping_env.client, queue, generation_input(policy=policy))
+    async with running(time_skipping_env.client, mocks, generation_input(policy=policy)) as handle:
         outcome = await handle.result()
         progress = await handle.query(GenerationWorkflow.progress)
 

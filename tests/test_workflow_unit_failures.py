@@ -15,8 +15,7 @@ from tests.workflow_mocks import (
     StageScript,
     failure_of,
     generation_input,
-    mocked_worker,
-    start,
+    running,
 )
 from workflows.generation import GenerationWorkflow
 
@@ -26,9 +25,8 @@ async def test_a_cancel_stops_the_running_stage_and_skips_the_rest(
     time_skipping_env: WorkflowEnvironment, stage: StageName
 ) -> None:
     mocks = MockActivities({stage: StageScript(hang=True)})
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        input = generation_input()
-        handle = await start(time_skipping_env.client, queue, input)
+    input = generation_input()
+    async with running(time_skipping_env.client, mocks, input) as handle:
         await mocks.running[stage].wait()
 
         await handle.cancel(reason="changed my mind")
@@ -46,9 +44,8 @@ async def test_a_cancel_stops_the_running_stage_and_skips_the_rest(
 
 async def test_a_cancel_ends_the_wait_for_approval(time_skipping_env: WorkflowEnvironment) -> None:
     mocks = MockActivities()
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        input = generation_input(require_approval=True)
-        handle = await start(time_skipping_env.client, queue, input)
+    input = generation_input(require_approval=True)
+    async with running(time_skipping_env.client, mocks, input) as handle:
 
         async def waiting() -> bool:
             return (await handle.query(GenerationWorkflow.progress)).status == "awaiting_approval"
@@ -77,9 +74,8 @@ async def test_a_stages_non_retryable_error_fails_the_generation_with_its_type(
     time_skipping_env: WorkflowEnvironment, error_type: str
 ) -> None:
     mocks = MockActivities({StageName.CODE_GENERATION: StageScript(error_type=error_type)})
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        input = generation_input()
-        handle = await start(time_skipping_env.client, queue, input)
+    input = generation_input()
+    async with running(time_skipping_env.client, mocks, input) as handle:
         error = await failure_of(handle)
 
     message = f"code_generation: {error_type} (scripted)"
@@ -98,8 +94,7 @@ async def test_a_stage_past_its_own_deadline_fails_with_stage_timeout(
     # A running activity stops the clock from skipping: a stage deadline of a real second.
     mocks = MockActivities({StageName.CODE_REVIEW: StageScript(hang=True)})
     input = generation_input(policy=StagePolicy(deadline_seconds=1.0))
-    async with mocked_worker(time_skipping_env.client, mocks) as queue:
-        handle = await start(time_skipping_env.client, queue, input)
+    async with running(time_skipping_env.client, mocks, input) as handle:
         error = await failure_of(handle)
 
     assert isinstance(error, ApplicationError), repr(error)

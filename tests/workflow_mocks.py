@@ -211,6 +211,16 @@ async def mocked_worker(client: Client, mocks: MockActivities) -> AsyncIterator[
         yield task_queue
 
 
+@asynccontextmanager
+async def running(
+    client: Client, mocks: MockActivities, input: GenerationInput | None = None
+) -> AsyncIterator[WorkflowHandle[GenerationWorkflow, GenerationOutcome]]:
+    """The generation workflow of `input` (default: `generation_input()`), started on a
+    fresh task queue that mocked workers serve while the block runs."""
+    async with mocked_worker(client, mocks) as queue:
+        yield await start(client, queue, input or generation_input())
+
+
 async def start(
     client: Client, task_queue: str, input: GenerationInput
 ) -> WorkflowHandle[GenerationWorkflow, GenerationOutcome]:

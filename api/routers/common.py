@@ -13,13 +13,13 @@ from pydantic import BaseModel
 
 from genflow.db.listing import Cursor, ListFilters
 from genflow.db.models import Generation
-from genflow.db.repository import GenerationRepository
 from genflow.domain import Status
 from genflow.settings import Settings
 
+from ..deps import IdempotencyKeyHeader, MetricsDep, ServiceDep, SettingsDep
 from ..problems import ProblemError
-from ..schemas import GenerationOut, GenerationPage, Moment, Problem, Text
-from ..waiting import PreferWait
+from ..schemas import GenerationOut, Moment, Problem, Text
+from ..waiting import WaitDep
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -113,39 +113,33 @@ def present(
     return GenerationOut.from_row(row, stages, artifacts, public_url=settings.public_url)
 
 
-async def started(
-    row: Generation, settings: Settings, wait: PreferWait, response: Response
-) -> GenerationOut:
-    """The answer to a request that started a generation: after the wait it asked for
-    (if any), with `Location` and `Preference-Applied`."""
-    out = present(await wait.settle(row), settings)
-    response.headers["Location"] = out.urls.self
-    wait.apply(response)
-    return out
+class Start:
+    """What a route that starts a generation (create, iterate, retry) needs besides
+    its input, and its answer: after the wait the client asked for (if any), with
+    `Location` and `Preference-Applied`."""
+
+    def __init__(
+        self,
+        service: ServiceDep,
+        metrics: MetricsDep,
+        settings: SettingsDep,
+        wait: WaitDep,
+        response: Response,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> None:
+        self.service = service
+        self.idempotency_key = idempotency_key
+        self._metrics = metrics
+        self._settings = settings
+        self._wait = wait
+        self._response = response
+
+    async def answer(self, row: Generation) -> GenerationOut:
+        self._metrics.generations_created.inc()
+        out = present(await self._wait.settle(row), self._settings)
+        self._response.headers["Location"] = out.urls.self
+        self._wait.apply(self._response)
+        return out
 
 
-async def page(
-    repository: GenerationRepository,
-    settings: Settings,
-    user: str,
-    query: ListQuery,
-    **narrow: Any,
-) -> Response:
-    filters = ListFilters(**{**query.filters.__dict__, **narrow})
-    rows, next_cursor = await repository.list_for_user(
-        user, filters, limit=query.limit, cursor=query.cursor
-    )
-    stages, artifacts = await repository.stages_and_artifacts([row.id for row in rows])
-    return as_json(
-        GenerationPage(
-            items=[present(row, settings, stages[row.id], artifacts[row.id]) for row in rows],
-            next_cursor=next_cursor.encode() if next_cursor else None,
-        )
-    )
-
-
-async def own(repository: GenerationRepository, generation_id: uuid.UUID, user: str) -> Generation:
-    row = await repository.get_for_user(generation_id, user)
-    if row is None:
-        raise ProblemError(404, "No such generation.")
-    return row
+StartDep = Annotated[Start, Depends()]

@@ -13,20 +13,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from genflow.domain import EventType
+from genflow.domain import TERMINAL_STATUSES, EventType
 
-from ..conditional import (
-    ETAG_HEADER,
-    NOT_MODIFIED,
-    IfNoneMatchHeader,
-    conditional_response,
-    digest_of,
-    entity_tag,
-)
-from ..deps import CurrentUser, RepositoryDep, SettingsDep
+from .. import conditional
+from ..deps import CurrentUser, SettingsDep
 from ..problems import ProblemError
+from ..reading import ReadsDep
 from ..schemas import clean_text
-from .common import own, problems
+from .common import problems
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
 
@@ -43,7 +37,7 @@ async def stream_generation(
     generation_id: uuid.UUID,
     request: Request,
     user: CurrentUser,
-    repository: RepositoryDep,
+    reads: ReadsDep,
     settings: SettingsDep,
     after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
     last_event_id: Annotated[int | None, Header(ge=0, le=MAX_EVENT_ID)] = None,
@@ -52,8 +46,9 @@ async def stream_generation(
     `artifact`, and `done` last (after an operator's Reset the new run's events follow
     the earlier `done`; the stream ends after the last one). Resume with `Last-Event-ID`
     or `?after=N`: exactly the events after N, also after the generation ended. A
-    comment line every 15 s."""
-    await own(repository, generation_id, user)
+    comment line every 15 s. Resuming a generation that has ended past its last event
+    (its `done`) ends the stream at once."""
+    ended = (await reads.get(generation_id, user)).status in TERMINAL_STATUSES
     start = after or 0
     if last_event_id is not None:
         start = last_event_id
@@ -64,18 +59,20 @@ async def stream_generation(
         last_sent = loop.time()
         yield "retry: 2000\n\n"
         while True:
-            batch = await repository.events_after(generation_id, cursor)
+            batch = await reads.events_after(generation_id, cursor)
             for event in batch:
                 cursor = event.id
                 yield f"id: {event.id}\nevent: {event.event}\ndata: {json.dumps(event.data)}\n\n"
             # The stream ends after the last `done` (a reset workflow writes a later one).
             if batch and batch[-1].event == EventType.DONE:
-                if not await repository.events_after(generation_id, cursor, limit=1):
+                if not await reads.events_after(generation_id, cursor, limit=1):
                     return
                 continue
             if batch:
                 last_sent = loop.time()
                 continue
+            if ended:  # nothing after the cursor, and nothing more will come
+                return
             if await request.is_disconnected():
                 return
             if loop.time() - last_sent >= settings.sse_keepalive_seconds:
@@ -96,11 +93,11 @@ async def stream_generation(
     response_class=Response,
     responses={
         **problems(404),
-        **NOT_MODIFIED,
+        **conditional.NOT_MODIFIED,
         200: {
             "description": "The file, with its own media type",
             "content": {"*/*": {"schema": {"description": "The file's bytes, as stored"}}},
-            "headers": ETAG_HEADER,
+            "headers": conditional.ETAG_HEADER,
         },
     },
 )
@@ -108,22 +105,21 @@ async def get_artifact(
     generation_id: uuid.UUID,
     path: str,
     user: CurrentUser,
-    repository: RepositoryDep,
-    if_none_match: IfNoneMatchHeader = None,
+    reads: ReadsDep,
+    if_none_match: conditional.IfNoneMatchHeader = None,
 ) -> Response:
     """The raw file, with its media type and its sha256 (as in `artifacts[].sha256`)
     as a strong `ETag`: send it back in `If-None-Match` for a bodyless 304 while the
     file is unchanged."""
-    await own(repository, generation_id, user)
+    await reads.get(generation_id, user)
     try:
         clean_text(path)
     except ValueError as err:
         raise ProblemError(404, "No such file in this generation.") from err
-    file = await repository.read_file(generation_id, path)
+    file = await reads.file(generation_id, path)
     if file is None:
         raise ProblemError(404, f"No file {path!r} in this generation.")
-    etag = entity_tag(digest_of(file.content))
-    return conditional_response(file.content, file.media_type, etag, if_none_match)
+    return conditional.conditional_response(file.content, file.media_type, if_none_match)
 
 
 class _Chunks(io.RawIOBase):
@@ -151,17 +147,17 @@ class _Chunks(io.RawIOBase):
     responses={**problems(404), 200: {"content": {"application/zip": {}}}},
 )
 async def get_archive(
-    generation_id: uuid.UUID, user: CurrentUser, repository: RepositoryDep
+    generation_id: uuid.UUID, user: CurrentUser, reads: ReadsDep
 ) -> StreamingResponse:
     """Every file of the generation, streamed as a zip one file at a time."""
-    await own(repository, generation_id, user)
-    paths = await repository.artifact_paths(generation_id)
+    await reads.get(generation_id, user)
+    paths = await reads.paths(generation_id)
 
     async def archive() -> AsyncIterator[bytes]:
         sink = _Chunks()
         with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zipped:
             for path in paths:
-                file = await repository.read_file(generation_id, path)
+                file = await reads.file(generation_id, path)
                 if file is not None:
                     zipped.writestr(path, file.content)
                     yield sink.take()

@@ -6,10 +6,10 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from ..deps import CurrentUser, SettingsDep
+from ..deps import CurrentUser
 from ..lifecycle import LifecycleDep
 from ..schemas import CancelRequest, DecisionRequest, GenerationOut
-from .common import present, problems
+from .common import problems
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
 
@@ -38,13 +38,12 @@ async def cancel_generation(
     generation_id: uuid.UUID,
     user: CurrentUser,
     lifecycle: LifecycleDep,
-    settings: SettingsDep,
     body: CancelRequest | None = None,
 ) -> GenerationOut:
     """Ask the workflow to stop. The generation is `cancelling` until the running
     stage has stopped, then `cancelled` with the reason stored. Already finished: 409."""
     row = await lifecycle.cancel(user, generation_id, body.reason if body else None)
-    return present(row, settings)
+    return lifecycle.present(row)
 
 
 @router.post(
@@ -57,14 +56,13 @@ async def approve_generation(
     generation_id: uuid.UUID,
     user: CurrentUser,
     lifecycle: LifecycleDep,
-    settings: SettingsDep,
     body: DecisionRequest | None = None,
 ) -> GenerationOut:
     """The spec is `artifacts/spec.json`; approving continues with code generation.
     The answer is the generation after the workflow took the approval: `processing`
     (or further along), not `awaiting_approval`. Not awaiting approval: 409."""
     row = await lifecycle.decide(user, generation_id, True, body.reason if body else None)
-    return present(row, settings)
+    return lifecycle.present(row)
 
 
 @router.post(
@@ -77,10 +75,9 @@ async def reject_generation(
     generation_id: uuid.UUID,
     user: CurrentUser,
     lifecycle: LifecycleDep,
-    settings: SettingsDep,
     body: DecisionRequest | None = None,
 ) -> GenerationOut:
     """Ends it `failed` with `error.code = rejected` and the reason; the answer is the
     generation in that state. Not awaiting approval: 409."""
     row = await lifecycle.decide(user, generation_id, False, body.reason if body else None)
-    return present(row, settings)
+    return lifecycle.present(row)

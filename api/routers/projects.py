@@ -7,41 +7,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from genflow.db.listing import Cursor
-from genflow.db.models import Project
-from genflow.settings import Settings
-
-from ..deps import CurrentUser, ProjectsDep, SettingsDep
-from ..problems import ProblemError
+from ..deps import CurrentUser
+from ..projects import ProjectServiceDep
 from ..schemas import ProjectCreate, ProjectOut, ProjectPage
-from .generations import problems
+from .common import problems
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 
 
-def _out(project: Project, settings: Settings) -> ProjectOut:
-    return ProjectOut(
-        id=project.id,
-        name=project.name,
-        description=project.description,
-        created_at=project.created_at,
-        urls={
-            "self": settings.absolute(f"/v1/projects/{project.id}"),
-            "generations": settings.absolute(f"/v1/generations/project/{project.id}"),
-        },
-    )
-
-
 @router.post("", status_code=201, summary="Create a project", responses=problems(413))
 async def create_project(
-    body: ProjectCreate,
-    user: CurrentUser,
-    projects: ProjectsDep,
-    settings: SettingsDep,
-    response: Response,
+    body: ProjectCreate, user: CurrentUser, projects: ProjectServiceDep, response: Response
 ) -> ProjectOut:
     """Generations name their project with `project_id`."""
-    out = _out(await projects.create(user, body.name, body.description), settings)
+    out = await projects.create(user, body.name, body.description)
     response.headers["Location"] = out.urls["self"]
     return out
 
@@ -49,28 +28,16 @@ async def create_project(
 @router.get("", summary="List your projects", responses=problems())
 async def list_projects(
     user: CurrentUser,
-    projects: ProjectsDep,
-    settings: SettingsDep,
+    projects: ProjectServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ProjectPage:
     """Newest first, with a keyset cursor like the generations list."""
-    try:
-        after = Cursor.decode(cursor) if cursor else None
-    except ValueError as err:
-        raise ProblemError(422, "The cursor is not valid.") from err
-    rows, next_cursor = await projects.list_for_user(user, limit=limit, cursor=after)
-    return ProjectPage(
-        items=[_out(row, settings) for row in rows],
-        next_cursor=next_cursor.encode() if next_cursor else None,
-    )
+    return await projects.page(user, limit, cursor)
 
 
 @router.get("/{project_id}", summary="Get one project", responses=problems(404))
 async def get_project(
-    project_id: uuid.UUID, user: CurrentUser, projects: ProjectsDep, settings: SettingsDep
+    project_id: uuid.UUID, user: CurrentUser, projects: ProjectServiceDep
 ) -> ProjectOut:
-    project = await projects.get(project_id, user)
-    if project is None:
-        raise ProblemError(404, "No such project.")
-    return _out(project, settings)
+    return await projects.get(project_id, user)

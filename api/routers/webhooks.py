@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from genflow.db.webhooks import SecretState, WebhookSecretRepository
+from genflow.db.webhooks import SecretState
 
-from ..deps import CurrentUser, SettingsDep
+from ..deps import CurrentUser
 from ..schemas import WebhookSecretOut
+from ..webhook_secrets import WebhookSecretServiceDep
 from .common import problems
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -42,19 +43,11 @@ class RotateRequest(BaseModel):
     )
 
 
-def get_secrets(request: Request) -> WebhookSecretRepository:
-    secrets: WebhookSecretRepository = request.state.webhook_secrets
-    return secrets
-
-
-SecretsDep = Annotated[WebhookSecretRepository, Depends(get_secrets)]
-
-
 @router.get("/secret", summary="Your webhook signing secret", responses=problems())
-async def webhook_secret(user: CurrentUser, secrets: SecretsDep) -> WebhookSecretState:
+async def webhook_secret(user: CurrentUser, secrets: WebhookSecretServiceDep) -> WebhookSecretState:
     """Verify deliveries with it per Standard Webhooks: HMAC-SHA256 over
     `webhook-id.webhook-timestamp.body` with the base64 key after `whsec_`."""
-    return WebhookSecretState.of(await secrets.state_for(user))
+    return WebhookSecretState.of(await secrets.current(user))
 
 
 @router.post(
@@ -64,14 +57,12 @@ async def webhook_secret(user: CurrentUser, secrets: SecretsDep) -> WebhookSecre
 )
 async def rotate_webhook_secret(
     user: CurrentUser,
-    secrets: SecretsDep,
-    settings: SettingsDep,
+    secrets: WebhookSecretServiceDep,
     body: Annotated[RotateRequest | None, Body()] = None,
 ) -> WebhookSecretState:
     """A new secret signs every delivery from now on. Until `previous_expires_at`
     deliveries carry a second `v1,` signature made with the replaced secret, so
     receivers can switch without missing an event. Rotating again within that grace
     ends it: only the secret just replaced keeps signing."""
-    grace = body.grace_seconds if body and body.grace_seconds is not None else None
-    seconds = settings.webhook_secret_grace_seconds if grace is None else grace
-    return WebhookSecretState.of(await secrets.rotate(user, timedelta(seconds=seconds)))
+    grace = body.grace_seconds if body is not None else None
+    return WebhookSecretState.of(await secrets.rotate(user, grace))

@@ -12,6 +12,7 @@ from genflow.cli.app import app
 from genflow.cli.common import ApiUrlOption, TokenOption, console_for_output, duration, run, score
 from genflow.cli.watch import watch_generation
 from genflow.client import DEFAULT_API_URL, GenflowClient
+from genflow.domain import TEMPLATES
 
 
 @app.command()
@@ -19,7 +20,7 @@ def create(
     prompt: Annotated[str, typer.Argument(help="The requirements.")],
     template: Annotated[
         str | None,
-        typer.Option(help="python-library, fastapi-service or cli-tool.", show_default=False),
+        typer.Option(help=" | ".join(TEMPLATES), show_default=False),
     ] = None,
     project: Annotated[
         str | None, typer.Option(help="The project id to file it under.", show_default=False)

@@ -94,5 +94,16 @@ async def finish_events(session: AsyncSession, generation: Generation) -> None:
     )
 
 
+def stage_event(
+    stage: str, status: str, keyed_by_attempt: bool = True, **data: Any
+) -> tuple[str, EventType, dict[str, Any]]:
+    """A `stage` event of `status`, for `append`: keyed once per attempt when it has
+    an `attempt` and `keyed_by_attempt`, else once per stage and status."""
+    key = f"stage:{stage}:{status}"
+    if keyed_by_attempt and "attempt" in data:
+        key += f":{data['attempt']}"
+    return key, EventType.STAGE, {"stage": stage, "status": status, **data}
+
+
 def elapsed_ms(start: datetime | None, end: datetime) -> int | None:
     return None if start is None else int((end - start).total_seconds() * 1000)

@@ -1,27 +1,21 @@
-"""Locking a generation's row for a write, and which workflow run may write it.
+"""Locking a generation's row for a write, and which workflow run may write it; the
+stage rows of a generation that ends.
 
 A row records the workflow run that writes it (`run_id`). A late write of an older run
-(one an operator's Reset replaced) is refused; new work from a newer run reopens a
-generation that had ended."""
+(one an operator's Reset replaced) is refused (new work from a newer run reopens a
+generation that had ended: `transitions.lock_for_new_work`)."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from genflow.db.events import append
+from genflow.db.events import elapsed_ms
 from genflow.db.models import Generation, Stage
-from genflow.domain import (
-    STAGE_PROGRESS,
-    STAGES,
-    TERMINAL_STATUSES,
-    EventType,
-    StageName,
-    StageStatus,
-    Status,
-)
+from genflow.domain import TERMINAL_STATUSES, StageStatus
 
 
 async def lock(session: AsyncSession, generation_id: uuid.UUID) -> Generation | None:
@@ -46,48 +40,41 @@ async def lock_for_run(
     return None
 
 
-async def lock_for_new_work(
-    session: AsyncSession,
-    generation_id: uuid.UUID,
-    run_id: str | None,
-    stage: StageName | None,
+async def lock_active(
+    session: AsyncSession, generation_id: uuid.UUID, run_id: str | None
 ) -> Generation | None:
-    """The row, locked, for new work of `run_id` (the workflow's start, a stage's
-    attempt). New work from another run means a newer run (a closed run starts
-    nothing): the row follows it, and one that had ended is reopened at `stage`."""
-    generation = await lock(session, generation_id)
-    if generation is None or run_id is None or generation.run_id == run_id:
-        return generation
-    if generation.run_id is not None:
-        generation.run_epoch += 1  # a new run: its events get keys of their own
-        if generation.status in TERMINAL_STATUSES:
-            await reopen(session, generation, stage)
-    generation.run_id = run_id
+    """The row, locked, if it has not ended and `run_id` may write it (`lock_for_run`)."""
+    generation = await lock_for_run(session, generation_id, run_id)
+    if generation is None or generation.status in TERMINAL_STATUSES:
+        return None
     return generation
 
 
-async def reopen(session: AsyncSession, generation: Generation, stage: StageName | None) -> None:
-    """Back to processing for a reset workflow: `stage` and the stages after it
-    (all stages when None) will run again."""
-    first = STAGES.index(stage) if stage is not None else 0
-    for row in await stage_rows(session, generation.id):
-        if STAGES.index(StageName(row.name)) >= first:
-            row.status = StageStatus.PENDING
-            row.started_at = row.ended_at = row.duration_ms = row.error = None
-            row.failures = 0
-    generation.status = Status.PROCESSING
-    generation.error_code = generation.error_message = None
-    generation.completed_at = generation.run_ms = None
-    generation.cancel_reason = None
-    generation.stage = stage
-    generation.progress = STAGE_PROGRESS[STAGES[first - 1]] if first > 0 else 0
-    await append(
-        session,
-        generation,
-        "status:processing",
-        EventType.STATUS,
-        {"status": Status.PROCESSING, "reason": "a new run of the workflow (reset)"},
-    )
+async def end_stages(
+    session: AsyncSession,
+    generation_id: uuid.UUID,
+    now: datetime,
+    failed: str | None = None,
+    error: str | None = None,
+) -> bool:
+    """The generation is ending: stage `failed` (unless it had completed) failed with
+    `error`; every other stage that neither completed nor failed is skipped, and one
+    that had started ends now. Returns whether stage `failed` was marked failed."""
+    marked = False
+    for row in await stage_rows(session, generation_id):
+        if row.name == failed and row.status != StageStatus.COMPLETED:
+            row.status = StageStatus.FAILED
+            row.error = error
+            marked = True
+        elif row.status not in (StageStatus.COMPLETED, StageStatus.FAILED):
+            row.status = StageStatus.SKIPPED
+            if row.started_at is None:
+                continue
+        else:
+            continue
+        row.ended_at = now
+        row.duration_ms = elapsed_ms(row.started_at, now)
+    return marked
 
 
 async def stage_row(session: AsyncSession, generation_id: uuid.UUID, stage: str) -> Stage:

@@ -4,32 +4,23 @@ carries it (the workflow inserts the row again if the API's insert was lost)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from genflow.contracts import GenerationInput, StagePolicy, WebhookTarget
+from genflow.contracts import GenerationInput, Requested, StagePolicy, WebhookTarget
 from genflow.db.models import Generation, Stage, utcnow
 from genflow.db.start_options import StartOptions
 from genflow.domain import STAGES, StageStatus, Status, workflow_id_for
 
 
-@dataclass(frozen=True)
-class NewGeneration:
+@dataclass
+class NewGeneration(Requested):
     """Everything needed to insert a generation row; also the workflow's input."""
 
     id: uuid.UUID
     user_id: str
     prompt: str
     provider: str
-    workflow_id: str
-    title: str | None = None
-    project_id: str | None = None
-    template: str | None = None
-    variables: dict[str, Any] = field(default_factory=dict)
-    model: str | None = None
-    tags: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
     parent_id: uuid.UUID | None = None
     root_id: uuid.UUID | None = None
@@ -38,6 +29,10 @@ class NewGeneration:
     webhook: WebhookTarget | None = None  # for the workflow only; not a column
     timeout_seconds: float | None = None  # for the workflow only; not a column
     retry_of: uuid.UUID | None = None
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow_id_for(str(self.id))
 
     def to_workflow_input(
         self, approval_timeout_seconds: float, policy: StagePolicy | None = None
@@ -75,7 +70,6 @@ class NewGeneration:
             user_id=input.user_id,
             prompt=input.prompt,
             provider=input.provider,
-            workflow_id=workflow_id_for(input.generation_id),
             title=input.title,
             project_id=input.project_id,
             template=input.template,

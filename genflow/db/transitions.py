@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from genflow.db.base import SessionOwner
-from genflow.db.events import append, append_all, elapsed_ms, finish_events
-from genflow.db.locks import lock_for_new_work, lock_for_run, stage_row, stage_rows
-from genflow.db.models import Artifact, utcnow
+from genflow.db.events import append, append_all, elapsed_ms, finish_events, stage_event
+from genflow.db.locks import end_stages, lock, lock_active, stage_row, stage_rows
+from genflow.db.models import Artifact, Generation, utcnow
 from genflow.domain import (
     STAGE_PROGRESS,
     STAGES,
@@ -71,8 +72,8 @@ class PipelineTransitions(SessionOwner):
         """Move an active generation to `status` (a cancel in flight keeps `cancelling`)
         and mark its next pending stage queued or not."""
         async with self._sessions.begin() as session:
-            generation = await lock_for_run(session, generation_id, run_id)
-            if generation is None or generation.status in TERMINAL_STATUSES:
+            generation = await lock_active(session, generation_id, run_id)
+            if generation is None:
                 return
             if generation.status != Status.CANCELLING:
                 generation.status = status
@@ -112,11 +113,7 @@ class PipelineTransitions(SessionOwner):
                 row.started_at = utcnow()
             generation.stage = stage
             await append(
-                session,
-                generation,
-                f"stage:{stage}:running:{attempt}",
-                EventType.STAGE,
-                {"stage": stage, "status": StageStatus.RUNNING, "attempt": attempt},
+                session, generation, *stage_event(stage, StageStatus.RUNNING, attempt=attempt)
             )
             return True
 
@@ -133,8 +130,8 @@ class PipelineTransitions(SessionOwner):
         attempts ended in the stage's own error (`own_error`; an infrastructure fault
         is recorded but not counted), each attempt counted once."""
         async with self._sessions.begin() as session:
-            generation = await lock_for_run(session, generation_id, run_id)
-            if generation is None or generation.status in TERMINAL_STATUSES:
+            generation = await lock_active(session, generation_id, run_id)
+            if generation is None:
                 return 0
             row = await stage_row(session, generation_id, stage)
             row.status = StageStatus.RETRYING
@@ -142,15 +139,9 @@ class PipelineTransitions(SessionOwner):
             appended = await append(
                 session,
                 generation,
-                f"stage:{stage}:retrying:{attempt}",
-                EventType.STAGE,
-                {
-                    "stage": stage,
-                    "status": StageStatus.RETRYING,
-                    "attempt": attempt,
-                    "error": error,
-                    "counted": own_error,
-                },
+                *stage_event(
+                    stage, StageStatus.RETRYING, attempt=attempt, error=error, counted=own_error
+                ),
             )
             if appended and own_error:
                 row.failures = (row.failures or 0) + 1
@@ -169,8 +160,8 @@ class PipelineTransitions(SessionOwner):
     ) -> bool:
         """Store the stage's files and mark it completed, in one transaction."""
         async with self._sessions.begin() as session:
-            generation = await lock_for_run(session, generation_id, run_id)
-            if generation is None or generation.status in TERMINAL_STATUSES:
+            generation = await lock_active(session, generation_id, run_id)
+            if generation is None:
                 return False
             existing = {
                 a.path: a
@@ -227,15 +218,12 @@ class PipelineTransitions(SessionOwner):
                 generation.quality_report = quality_report
             generation.progress = max(generation.progress, STAGE_PROGRESS[stage])
             events.append(
-                (
-                    f"stage:{stage}:completed",
-                    EventType.STAGE,
-                    {
-                        "stage": stage,
-                        "status": StageStatus.COMPLETED,
-                        "attempt": row.attempts,
-                        "duration_ms": row.duration_ms,
-                    },
+                stage_event(
+                    stage,
+                    StageStatus.COMPLETED,
+                    keyed_by_attempt=False,
+                    attempt=row.attempts,
+                    duration_ms=row.duration_ms,
                 )
             )
             events.append(
@@ -250,8 +238,8 @@ class PipelineTransitions(SessionOwner):
 
     async def complete(self, generation_id: uuid.UUID, run_id: str | None = None) -> None:
         async with self._sessions.begin() as session:
-            generation = await lock_for_run(session, generation_id, run_id)
-            if generation is None or generation.status in TERMINAL_STATUSES:
+            generation = await lock_active(session, generation_id, run_id)
+            if generation is None:
                 return
             generation.status = Status.COMPLETED
             generation.stage = None
@@ -268,48 +256,85 @@ class PipelineTransitions(SessionOwner):
         message: str,
         run_id: str | None = None,
     ) -> None:
-        async with self._sessions.begin() as session:
-            generation = await lock_for_run(session, generation_id, run_id)
-            if generation is None or generation.status in TERMINAL_STATUSES:
-                return
-            now = utcnow()
-            for row in await stage_rows(session, generation_id):
-                if row.name == stage:
-                    row.status = StageStatus.FAILED
-                    row.error = message
-                    row.ended_at = now
-                    row.duration_ms = elapsed_ms(row.started_at, now)
-                elif row.status != StageStatus.COMPLETED:
-                    row.status = StageStatus.SKIPPED
-            generation.status = Status.FAILED
-            generation.error_code = code
-            generation.error_message = message
-            generation.completed_at = now
-            if stage is not None:
-                await append(
-                    session,
-                    generation,
-                    f"stage:{stage}:failed",
-                    EventType.STAGE,
-                    {"stage": stage, "status": StageStatus.FAILED, "error": message},
-                )
-            await finish_events(session, generation)
+        await self._end(generation_id, run_id, Status.FAILED, stage=stage, error=(code, message))
 
     async def mark_cancelled(
         self, generation_id: uuid.UUID, reason: str | None, run_id: str | None = None
     ) -> None:
+        await self._end(generation_id, run_id, Status.CANCELLED, reason=reason)
+
+    async def _end(
+        self,
+        generation_id: uuid.UUID,
+        run_id: str | None,
+        status: Status,
+        stage: str | None = None,
+        error: tuple[str, str] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """End an active generation `failed` (with `error`, in `stage`) or `cancelled`
+        (with the `reason` unless the cancel request recorded one)."""
         async with self._sessions.begin() as session:
-            generation = await lock_for_run(session, generation_id, run_id)
-            if generation is None or generation.status in TERMINAL_STATUSES:
+            generation = await lock_active(session, generation_id, run_id)
+            if generation is None:
                 return
             now = utcnow()
-            for row in await stage_rows(session, generation_id):
-                if row.status not in (StageStatus.COMPLETED, StageStatus.FAILED):
-                    row.status = StageStatus.SKIPPED
-                    if row.started_at is not None:
-                        row.ended_at = now
-                        row.duration_ms = elapsed_ms(row.started_at, now)
-            generation.status = Status.CANCELLED
-            generation.cancel_reason = generation.cancel_reason or reason
+            message = error[1] if error is not None else None
+            # A rejection or a deadline during the approval wait names the stage
+            # before the wait, which completed: then no stage failed.
+            failed = await end_stages(session, generation_id, now, failed=stage, error=message)
+            generation.status = status
             generation.completed_at = now
+            if error is not None:
+                generation.error_code, generation.error_message = error
+            if status == Status.CANCELLED:
+                generation.cancel_reason = generation.cancel_reason or reason
+            if failed and stage is not None:
+                await append(
+                    session, generation, *stage_event(stage, StageStatus.FAILED, error=message)
+                )
             await finish_events(session, generation)
+
+
+async def lock_for_new_work(
+    session: AsyncSession,
+    generation_id: uuid.UUID,
+    run_id: str | None,
+    stage: StageName | None,
+) -> Generation | None:
+    """The row, locked, for new work of `run_id` (the workflow's start, a stage's
+    attempt). New work from another run means a newer run (a closed run starts
+    nothing): the row follows it, and one that had ended is reopened at `stage`."""
+    generation = await lock(session, generation_id)
+    if generation is None or run_id is None or generation.run_id == run_id:
+        return generation
+    if generation.run_id is not None:
+        generation.run_epoch += 1  # a new run: its events get keys of their own
+        if generation.status in TERMINAL_STATUSES:
+            await reopen(session, generation, stage)
+    generation.run_id = run_id
+    return generation
+
+
+async def reopen(session: AsyncSession, generation: Generation, stage: StageName | None) -> None:
+    """Back to processing for a reset workflow: `stage` and the stages after it
+    (all stages when None) will run again."""
+    first = STAGES.index(stage) if stage is not None else 0
+    for row in await stage_rows(session, generation.id):
+        if STAGES.index(StageName(row.name)) >= first:
+            row.status = StageStatus.PENDING
+            row.started_at = row.ended_at = row.duration_ms = row.error = None
+            row.failures = 0
+    generation.status = Status.PROCESSING
+    generation.error_code = generation.error_message = None
+    generation.completed_at = generation.run_ms = None
+    generation.cancel_reason = None
+    generation.stage = stage
+    generation.progress = STAGE_PROGRESS[STAGES[first - 1]] if first > 0 else 0
+    await append(
+        session,
+        generation,
+        "status:processing",
+        EventType.STATUS,
+        {"status": Status.PROCESSING, "reason": "a new run of the workflow (reset)"},
+    )

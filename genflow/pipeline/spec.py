@@ -16,9 +16,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from genflow.domain import DEFAULT_TEMPLATE, TEMPLATES
+
 FieldType = Literal["str", "int", "float", "decimal", "bool", "date", "datetime", "enum", "ref"]
-TEMPLATES = ("python-library", "fastapi-service", "cli-tool")
-DEFAULT_TEMPLATE = "python-library"
 
 TYPE_WORDS: dict[str, FieldType] = {
     "text": "str",

@@ -1,7 +1,7 @@
 """Builtin code generation and documentation with Jinja2 templates.
 
 A spec becomes one of three small, tested projects (see ``TEMPLATES`` in
-`genflow.pipeline.spec`): a python-library (dataclasses and an in-memory store), a
+`genflow.domain`): a python-library (dataclasses and an in-memory store), a
 fastapi-service (SQLAlchemy models, pydantic schemas, CRUD routes) or a cli-tool (a
 Typer app over a JSON file). The templates live next to this module, one folder per
 project template; this module only derives the names and sample values they need.

@@ -1,0 +1,107 @@
+"""Reading generations: one (owned or 404), pages of them, their statistics, their
+events and files; and the edits of their title, tags and metadata."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import Depends, Response
+
+from genflow.db.listing import ListFilters
+from genflow.db.models import Event, Generation
+from genflow.db.projects import ProjectRepository
+from genflow.db.repository import GenerationRepository
+from genflow.db.statistics import StatisticsRepository
+from genflow.files import FileOut
+from genflow.settings import Settings
+
+from .deps import ProjectsDep, RepositoryDep, SettingsDep, StatisticsDep
+from .ownership import get_own, get_own_project
+from .problems import ProblemError
+from .routers.common import ListQuery, as_json, present
+from .schemas import GenerationOut, GenerationPage, StatisticsOut
+
+
+class ReadService:
+    def __init__(
+        self,
+        repository: GenerationRepository,
+        projects: ProjectRepository,
+        statistics: StatisticsRepository,
+        settings: Settings,
+    ) -> None:
+        self._repository = repository
+        self._projects = projects
+        self._statistics = statistics
+        self._settings = settings
+
+    def present(
+        self,
+        row: Generation,
+        stages: Sequence[Any] | None = None,
+        artifacts: Sequence[Any] | None = None,
+    ) -> GenerationOut:
+        return present(row, self._settings, stages, artifacts)
+
+    async def get(self, generation_id: uuid.UUID, user: str) -> Generation:
+        return await get_own(self._repository, generation_id, user)
+
+    async def page(self, user: str, query: ListQuery, **narrow: Any) -> Response:
+        """One page of the user's generations matching `query`, narrowed further by
+        `narrow` (ListFilters fields), serialized once."""
+        filters = ListFilters(**{**query.filters.__dict__, **narrow})
+        rows, next_cursor = await self._repository.list_for_user(
+            user, filters, limit=query.limit, cursor=query.cursor
+        )
+        stages, artifacts = await self._repository.stages_and_artifacts([row.id for row in rows])
+        return as_json(
+            GenerationPage(
+                items=[self.present(row, stages[row.id], artifacts[row.id]) for row in rows],
+                next_cursor=next_cursor.encode() if next_cursor else None,
+            )
+        )
+
+    async def project_page(self, project_id: uuid.UUID, user: str, query: ListQuery) -> Response:
+        await get_own_project(self._projects, project_id, user)
+        return await self.page(user, query, project_id=str(project_id))
+
+    async def statistics(self, user: str) -> StatisticsOut:
+        stats = await self._statistics.for_user(user)
+        return StatisticsOut.model_validate(stats, from_attributes=True)
+
+    async def update(
+        self, generation_id: uuid.UUID, user: str, changes: dict[str, Any]
+    ) -> GenerationOut:
+        """Only `title`, `tags` and `metadata` change; null for a list or map is 422."""
+        if changes.get("tags", []) is None or changes.get("metadata", {}) is None:
+            raise ProblemError(422, "tags and metadata cannot be null; send [] or {}.")
+        if not await self._repository.update_fields(generation_id, user, changes):
+            raise ProblemError(404, "No such generation.")
+        return self.present(await self.get(generation_id, user))
+
+    # -- content of a generation the caller owns (checked with `get` first) ------------
+
+    async def events_after(
+        self, generation_id: uuid.UUID, after: int, limit: int = 500
+    ) -> list[Event]:
+        return await self._repository.events_after(generation_id, after, limit)
+
+    async def file(self, generation_id: uuid.UUID, path: str) -> FileOut | None:
+        return await self._repository.read_file(generation_id, path)
+
+    async def paths(self, generation_id: uuid.UUID) -> list[str]:
+        return await self._repository.artifact_paths(generation_id)
+
+
+def get_reads(
+    repository: RepositoryDep,
+    projects: ProjectsDep,
+    statistics: StatisticsDep,
+    settings: SettingsDep,
+) -> ReadService:
+    return ReadService(repository, projects, statistics, settings)
+
+
+ReadsDep = Annotated[ReadService, Depends(get_reads)]

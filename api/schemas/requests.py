@@ -1,0 +1,130 @@
+"""The bodies clients send."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from genflow.domain import DEFAULT_TEMPLATE, Template
+from genflow.webhooks import EVENTS, WebhookEvent
+
+from .fields import Tag, Text, TimeoutSeconds, json_at_most
+
+LIBRARY = (
+    "A library service. Book has title (text, required), author (text) and year "
+    "(integer). Member has name (text, required) and email (text, unique)."
+)
+
+
+def example(body: dict[str, Any]) -> dict[str, Any]:
+    """An example body for the OpenAPI document (the fuzzer's examples phase sends it)."""
+    return {"examples": [body]}
+
+
+Tags = Annotated[list[Tag], Field(max_length=20)]
+Metadata = Annotated[dict[str, Any], json_at_most(16 * 1024)]
+
+
+class RunOptions(BaseModel):
+    """How a generation runs; create, iterate (not inherited from the parent) and retry
+    (copied from the first) take the same."""
+
+    require_approval: bool = Field(
+        default=False,
+        strict=True,  # true or false, not 1 or "yes"
+        description="Pause after schema extraction (`awaiting_approval`) until approved",
+    )
+    webhook_url: Text | None = Field(
+        default=None, max_length=2000, description="Receives signed events (Standard Webhooks)"
+    )
+    webhook_events: list[WebhookEvent] | None = Field(
+        default=None,
+        description="Which events to send (needs `webhook_url`); default all",
+        max_length=len(EVENTS),
+    )
+    timeout_seconds: TimeoutSeconds = None
+
+
+class GenerationCreate(RunOptions):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=example(
+            {"prompt": LIBRARY, "title": "Library", "tags": ["demo"], "timeout_seconds": 600}
+        ),
+    )
+
+    prompt: Text = Field(min_length=1, max_length=20_000, description="The requirements.")
+    title: Text | None = Field(default=None, max_length=500)
+    project_id: Text | None = Field(default=None, min_length=1, max_length=255)
+    template: Template | None = Field(
+        default=None, description=f"Project template; default {DEFAULT_TEMPLATE}"
+    )
+    variables: Annotated[dict[str, Any], json_at_most(64 * 1024)] = Field(default_factory=dict)
+    provider: Literal["builtin", "openai"] = Field(
+        default="builtin",
+        description="`builtin` (offline, deterministic) or `openai` (any OpenAI-compatible server)",
+    )
+    model: Text | None = Field(default=None, max_length=200)
+    tags: Tags = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=example({"reason": "Requirements changed"})
+    )
+
+    reason: Text | None = Field(default=None, max_length=1000)
+
+
+class DecisionRequest(BaseModel):
+    """Body of approve and reject."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=example({"reason": "The spec looks right"})
+    )
+
+    reason: Text | None = Field(default=None, max_length=1000)
+
+
+class GenerationUpdate(BaseModel):
+    """Only these three fields can change after creation."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=example({"title": "Library v2", "tags": ["demo", "v2"]})
+    )
+
+    title: Text | None = Field(default=None, max_length=500)
+    # Not nullable: send [] or {} to clear them (a missing field is left as it is).
+    tags: Tags = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class IterationCreate(RunOptions):
+    """A new generation built on a completed one: its spec and files are the base."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=example({"prompt": "Loan has due_on (date, required)."})
+    )
+
+    prompt: Text = Field(min_length=1, max_length=20_000, description="What to change.")
+    title: Text | None = Field(default=None, max_length=500)
+    template: Template | None = None
+    variables: Annotated[dict[str, Any], json_at_most(64 * 1024)] | None = None
+    provider: Literal["builtin", "openai"] | None = Field(
+        default=None, description="Default: the parent's"
+    )
+    model: Text | None = Field(default=None, max_length=200, description="Default: the parent's")
+    tags: Tags = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=example({"name": "Library", "description": "The library services"}),
+    )
+
+    name: Text = Field(min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=5000)

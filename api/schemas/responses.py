@@ -1,0 +1,75 @@
+"""The other answers: problems, projects, statistics, the webhook secret."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class ProjectOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    created_at: datetime
+    urls: dict[str, str]
+
+
+class ProjectPage(BaseModel):
+    items: list[ProjectOut]
+    next_cursor: str | None
+
+
+class StageStatisticsOut(BaseModel):
+    average_ms: float | None
+    p95_ms: float | None
+
+
+class DayCountsOut(BaseModel):
+    date: date
+    created: int
+    completed: int
+    failed: int
+
+
+class QueueLatencyOut(BaseModel):
+    p50_ms: float | None
+    p95_ms: float | None
+    samples: int
+
+
+class BacklogOut(BaseModel):
+    queued: int = Field(description="Your stages waiting in the task queue for a worker")
+    by_stage: dict[str, int]
+    oldest_queued_at: datetime | None
+
+
+class StatisticsOut(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    success_rate: float | None = Field(description="completed / (completed + failed + cancelled)")
+    average_quality: float | None = Field(description="Mean quality score of completed ones")
+    duration_p50_ms: float | None = Field(description="Run time (start to end) of completed ones")
+    duration_p95_ms: float | None
+    stages: dict[str, StageStatisticsOut]
+    daily: list[DayCountsOut] = Field(description="The last 30 days, oldest first (UTC)")
+    backlog: BacklogOut
+    schedule_to_start: dict[str, QueueLatencyOut] = Field(
+        description="Per stage: how long attempts waited in the queue (last 24 hours)"
+    )
+
+
+class WebhookSecretOut(BaseModel):
+    secret: str = Field(description="`whsec_` + base64 key for the HMAC-SHA256 signatures")

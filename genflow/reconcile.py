@@ -84,7 +84,7 @@ class Reconciler:
                 return None  # may still be starting
             await self._repository.fail(
                 row.id,
-                row.stage,
+                None,
                 "workflow_not_found",
                 "Temporal has no workflow for this generation; it cannot finish.",
             )
@@ -101,19 +101,19 @@ class Reconciler:
         if status == WorkflowExecutionStatus.TERMINATED:
             reason = await _termination_reason(handle)
             message = f"terminated in Temporal: {reason}" if reason else "terminated in Temporal"
-            await self._repository.fail(row.id, row.stage, "terminated", message)
+            await self._repository.fail(row.id, None, "terminated", message)
             return "terminated"
         if status == WorkflowExecutionStatus.TIMED_OUT:
             await self._repository.fail(
                 row.id,
-                row.stage,
+                None,
                 "timed_out",
                 "the workflow timed out (its run or execution timeout passed)",
             )
             return "timed_out"
         if status == WorkflowExecutionStatus.FAILED:
             code, message = await _failure(handle)
-            await self._repository.fail(row.id, row.stage, code, message)
+            await self._repository.fail(row.id, None, code, message)
             return "failed"
         return None  # CONTINUED_AS_NEW: describe() follows to the newest run next time
 

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +28,11 @@ from genflow.domain import workflow_id_for
 from tests.conftest import LIBRARY, Stack, closed, eventually
 from tests.test_backpressure import api_with, create, start_scripted_worker
 from tests.test_stream import read_events
-from worker.schedules import maintenance_schedules, retention_schedule_id
+from worker.schedules import (
+    maintenance_schedules,
+    reconcile_schedule_id,
+    retention_schedule_id,
+)
 from workflows.generation import GenerationWorkflow
 from workflows.retention import RetentionWorkflow
 
@@ -144,6 +150,22 @@ async def test_a_workflow_run_timeout_reaches_the_read_model(stack: Stack) -> No
     await assert_done_event(stack, str(generation_id), "failed")
 
 
+@asynccontextmanager
+async def reconciler_paused(stack: Stack) -> AsyncIterator[None]:
+    """The session stack's reconcile schedule paused, and its last pass over."""
+    handle = stack.temporal.get_schedule_handle(reconcile_schedule_id(stack.settings.task_queue))
+    await handle.pause(note="a test shows another worker's reconciler catching up")
+
+    async def idle() -> bool:
+        return not (await handle.describe()).info.running_actions
+
+    try:
+        await eventually(idle, timeout=30, what="the reconcile pass in flight")
+        yield
+    finally:
+        await handle.unpause()
+
+
 async def test_rows_catch_up_with_terminates_made_while_the_api_and_worker_were_down(
     stack: Stack,
 ) -> None:
@@ -158,20 +180,22 @@ async def test_rows_catch_up_with_terminates_made_while_the_api_and_worker_were_
         finally:
             worker.send_signal(signal.SIGKILL)
             worker.wait()
-    # Nothing of genflow runs on this task queue now; the operator terminates both.
-    for generation_id in ids:
-        handle = stack.temporal.get_workflow_handle(workflow_id_for(generation_id))
-        await handle.terminate(reason="cleanup while genflow was down")
-    assert {(await stack.get(i))["status"] for i in ids} == {"processing"}
+    # Nothing of genflow runs on this task queue now, and the session stack's own
+    # reconciler (which settles every active row) is paused: the operator terminates both.
+    async with reconciler_paused(stack):
+        for generation_id in ids:
+            handle = stack.temporal.get_workflow_handle(workflow_id_for(generation_id))
+            await handle.terminate(reason="cleanup while genflow was down")
+        assert {(await stack.get(i))["status"] for i in ids} == {"processing"}
 
-    worker = start_scripted_worker(settings)  # its reconcile schedule catches up
-    try:
-        rows = [await settled(stack, generation_id, 60) for generation_id in ids]
-    finally:
-        worker.terminate()
-        worker.wait()
-        for schedule_id in maintenance_schedules(settings):
-            await stack.temporal.get_schedule_handle(schedule_id).delete()
+        worker = start_scripted_worker(settings)  # its reconcile schedule catches up
+        try:
+            rows = [await settled(stack, generation_id, 60) for generation_id in ids]
+        finally:
+            worker.terminate()
+            worker.wait()
+            for schedule_id in maintenance_schedules(settings):
+                await stack.temporal.get_schedule_handle(schedule_id).delete()
 
     for row in rows:
         assert row["status"] == "failed" and row["error"]["code"] == "terminated"

@@ -83,6 +83,33 @@ async def test_writes_after_the_end_are_refused(repository: GenerationRepository
     assert row.status == "cancelled" and row.cancel_reason == "stop" and row.artifacts == []
 
 
+async def test_a_failure_names_the_stage_that_failed_and_never_a_completed_one(
+    repository: GenerationRepository,
+) -> None:
+    async def stages_after(stage: StageName | None) -> list[str]:
+        generation = new()
+        await repository.insert_generation(generation)
+        await repository.mark_processing(generation.id)
+        await repository.stage_started(generation.id, StageName.SCHEMA_EXTRACTION, 1)
+        await repository.stage_completed(generation.id, StageName.SCHEMA_EXTRACTION, 1)
+        await repository.stage_started(generation.id, StageName.CODE_GENERATION, 1)
+        await repository.fail(generation.id, stage, "terminated", "terminated in Temporal")
+        row = await repository.get(generation.id)
+        assert row is not None and row.status == "failed"
+        return [s.status for s in sorted(row.stages, key=lambda s: s.position)]
+
+    # The stage named, or (None: a reconciler, whose view may be older) the row's own.
+    for stage in (StageName.CODE_GENERATION, None):
+        assert await stages_after(stage) == ["completed", "failed", "skipped", "skipped"]
+    # A stage that had completed (a rejection after schema extraction) stays completed.
+    assert await stages_after(StageName.SCHEMA_EXTRACTION) == [
+        "completed",
+        "skipped",
+        "skipped",
+        "skipped",
+    ]
+
+
 async def test_keyset_pages_newest_first_without_gaps(repository: GenerationRepository) -> None:
     user = f"pager-{uuid.uuid4()}"
     base = datetime(2026, 1, 1, tzinfo=UTC)

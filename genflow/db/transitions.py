@@ -256,6 +256,9 @@ class PipelineTransitions(SessionOwner):
         message: str,
         run_id: str | None = None,
     ) -> None:
+        """End it `failed` with `code` and `message`. `stage` is the stage that failed
+        (one that had completed stays completed); None: the stage the row is at now (a
+        reconciler's view of the row may be older than the row)."""
         await self._end(generation_id, run_id, Status.FAILED, stage=stage, error=(code, message))
 
     async def mark_cancelled(
@@ -272,12 +275,15 @@ class PipelineTransitions(SessionOwner):
         error: tuple[str, str] | None = None,
         reason: str | None = None,
     ) -> None:
-        """End an active generation `failed` (with `error`, in `stage`) or `cancelled`
-        (with the `reason` unless the cancel request recorded one)."""
+        """End an active generation `failed` (with `error`, in `stage`, or when None in
+        the stage the row is at) or `cancelled` (with the `reason` unless the cancel
+        request recorded one)."""
         async with self._sessions.begin() as session:
             generation = await lock_active(session, generation_id, run_id)
             if generation is None:
                 return
+            if error is not None and stage is None:
+                stage = generation.stage
             now = utcnow()
             message = error[1] if error is not None else None
             # A rejection or a deadline during the approval wait names the stage

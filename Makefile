@@ -55,8 +55,11 @@ sandbox:
 		fi; \
 	fi
 
+# Two workers, a test module each at a time, in the order tests/conftest.py gives
+# (longest first): most tests wait on Temporal, processes and the database rather than
+# on a CPU (each worker starts its own dev server).
 test: lint browser sandbox
-	$(BIN)/pytest --durations=10
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=10
 
 bench: install-dev
 	$(BIN)/python bench/api.py

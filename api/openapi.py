@@ -8,7 +8,8 @@ endpoint added later is documented without anyone remembering to:
   takes a body; 413: a body over the size limit (api/middleware.py);
 - 401 with `WWW-Authenticate`: any operation that needs a bearer token;
 - 422: any operation with parameters or a body;
-- 503 with `Retry-After`: any signed-in operation (they all read the read model).
+- 503 with `Retry-After`: any signed-in operation (they all read the read model);
+- the `X-Request-ID` header on every answer, `RateLimit-*` on those to a signed-in call.
 
 Every error answer is `application/problem+json` with the `Problem` schema (not FastAPI's
 `HTTPValidationError`, which this app never sends), and `Retry-After` is declared where
@@ -53,6 +54,24 @@ HEADERS_BY_STATUS = {
     "429": {"Retry-After": RETRY_AFTER},
     "503": {"Retry-After": RETRY_AFTER},
 }
+# On every answer (api/middleware.py), and on every answer to a valid bearer token
+# (api/ratelimit.py; left off while the database is unreachable).
+REQUEST_ID = {
+    "X-Request-ID": {
+        "description": "The request's id (the client's own if it sent a plain one); "
+        "every log line of the request carries it.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+RATE_LIMIT = {
+    name: {"description": description, "required": False, "schema": {"type": "integer"}}
+    for name, description in (
+        ("RateLimit-Limit", "Your creates per minute."),
+        ("RateLimit-Remaining", "Creates left in the current minute."),
+        ("RateLimit-Reset", "Seconds until the oldest counted create leaves the window."),
+    )
+}
 # Response schema -> the path parameter that names that resource elsewhere.
 LINKED_RESOURCES = {
     "#/components/schemas/GenerationOut": "generation_id",
@@ -91,6 +110,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                     response["description"] = SHARED_ANSWERS.get(int(status), "A problem")
                 if status in HEADERS_BY_STATUS:
                     response.setdefault("headers", {}).update(HEADERS_BY_STATUS[status])
+            response.setdefault("headers", {}).update(REQUEST_ID)
+            if operation.get("security") and status != "401":
+                response["headers"].update(RATE_LIMIT)
         for parameter in operation.get("parameters", []):
             _not_null(parameter)
         _add_links(operation, operations)

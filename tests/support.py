@@ -86,11 +86,10 @@ async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # raises what stopped it
-            raise RuntimeError("uvicorn stopped before it started serving")
-        await asyncio.sleep(0.02)
+    await eventually(lambda: server.started or task.done(), interval=0.02, what="uvicorn")
+    if not server.started:
+        task.result()  # raises what stopped it
+        raise RuntimeError("uvicorn stopped before it started serving")
     return server, task, f"http://127.0.0.1:{port}"
 
 

@@ -5,7 +5,6 @@ generation starts waiting."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.app import create_app
 from genflow.db.engine import make_session_maker
 from genflow.db.webhooks import WebhookSecretRepository
-from tests.conftest import Stack, serve
+from tests.conftest import Stack, eventually, serve
 
 
 @dataclass
@@ -68,10 +67,18 @@ def verify(secret: str, delivery: dict[str, Any]) -> bool:
 
 
 async def settle(receiver: Receiver, count: int, timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(receiver.received) < count:
-        assert asyncio.get_running_loop().time() < deadline, receiver.received
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: len(receiver.received) >= count,
+        timeout=timeout,
+        what=lambda: f"{count} deliveries; received {receiver.received}",
+    )
+
+
+async def delivery_outcome(stack: Stack, generation_id: str, event: str) -> str:
+    """The result of the workflow delivering `event` ("delivered", "gone", ...): once
+    it is known, no other attempt of that delivery can come."""
+    handle = stack.temporal.get_workflow_handle(f"webhook-msg_{generation_id}_{event}")
+    return str(await handle.result())
 
 
 async def test_deliveries_are_signed_and_cover_the_chosen_events(
@@ -106,8 +113,7 @@ async def test_a_receiver_failing_twice_gets_the_third_try_with_the_same_id(
     receiver.statuses = [500, 503]
     created = await stack.create(webhook_url=receiver.url, webhook_events=["completed"])
     done = await stack.finished(created["id"])
-    await settle(receiver, 3)
-    await asyncio.sleep(1.0)  # no fourth delivery after the 200
+    assert await delivery_outcome(stack, created["id"], "completed") == "delivered"
     assert done["status"] == "completed"
     ids = [d["headers"]["webhook-id"] for d in receiver.received]
     assert len(ids) == 3 and len(set(ids)) == 1
@@ -120,8 +126,7 @@ async def test_410_stops_deliveries_and_failures_never_change_the_outcome(
     receiver.statuses = [410]
     created = await stack.create(webhook_url=receiver.url, webhook_events=["completed"])
     assert (await stack.finished(created["id"]))["status"] == "completed"
-    await settle(receiver, 1)
-    await asyncio.sleep(1.2)  # the schedule would have retried three times by now
+    assert await delivery_outcome(stack, created["id"], "completed") == "gone"
     assert len(receiver.received) == 1
 
     receiver.statuses = [500] * 10

@@ -4,12 +4,11 @@ the caller's limits, a project of theirs, a webhook URL outside the network."""
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
 
 from genflow.contracts import WebhookTarget
+from genflow.db.limits import WINDOW
 from genflow.db.models import utcnow
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
@@ -17,6 +16,8 @@ from genflow.settings import Settings
 from genflow.webhooks import EVENTS, RefusedAddress, check_url
 
 from .problems import ProblemError
+
+WINDOW_SECONDS = int(WINDOW.total_seconds())
 
 
 def invalid(field: str, message: str) -> ProblemError:
@@ -47,13 +48,13 @@ class Admission:
                 headers={"Retry-After": "5"},
             )
         now = utcnow()
-        created, oldest = await self._repository.created_since(user_id, now - timedelta(minutes=1))
-        if created >= self._settings.max_creates_per_minute:
-            wait = 60 - (now - oldest).total_seconds() if oldest else 60
+        window = await self._repository.create_window(user_id, now)
+        if window.count >= self._settings.max_creates_per_minute:
+            wait = window.seconds_until_a_slot_frees(now) if window.oldest else WINDOW_SECONDS
             raise ProblemError(
                 429,
                 f"At most {self._settings.max_creates_per_minute} generations a minute.",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                headers={"Retry-After": str(max(1, wait))},
             )
 
     async def webhook_target(

@@ -18,6 +18,7 @@ from genflow.domain import (
     REJECT_UPDATE,
     TERMINAL_STATUSES,
     Status,
+    rejection_message,
 )
 from genflow.reconcile import Reconciler, describe_or_none
 from genflow.settings import Settings
@@ -106,7 +107,7 @@ class LifecycleService:
             else:
                 decided.status = Status.FAILED
                 decided.error_code = "rejected"
-                decided.error_message = f"rejected: {reason or 'no reason given'}"
+                decided.error_message = rejection_message(reason)
         return decided
 
     async def delete(self, user_id: str, generation_id: uuid.UUID) -> None:

@@ -21,7 +21,7 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genflow.auth import InvalidToken, verify_token
-from genflow.db.limits import WINDOW, creates_since
+from genflow.db.limits import WINDOW
 from genflow.db.models import utcnow
 from genflow.db.repository import GenerationRepository
 from genflow.settings import Settings
@@ -76,7 +76,7 @@ async def _quota_fields(
     limit = settings.max_creates_per_minute
     now = utcnow()
     try:
-        window = await creates_since(repository.session_maker, user, now - WINDOW)
+        window = await repository.create_window(user, now)
     except Exception as err:  # the answer itself matters more than its quota fields
         log.warning("could not count the creates of %s for RateLimit-*: %s", user, err)
         return []

@@ -102,7 +102,7 @@ class GenerationService:
             metadata=body.metadata,
             require_approval=body.require_approval,
             webhook=webhook,
-            timeout_seconds=body.timeout_seconds or self._settings.generation_timeout_seconds,
+            timeout_seconds=body.timeout_seconds,
         )
         fingerprint = request_hash("create", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)
@@ -137,7 +137,7 @@ class GenerationService:
             iteration=parent.iteration + 1,
             require_approval=body.require_approval,
             webhook=webhook,
-            timeout_seconds=body.timeout_seconds or self._settings.generation_timeout_seconds,
+            timeout_seconds=body.timeout_seconds,
         )
         fingerprint = request_hash(f"iterate:{parent_id}", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)
@@ -177,7 +177,7 @@ class GenerationService:
             iteration=first.iteration,
             require_approval=options.require_approval,
             webhook=webhook,
-            timeout_seconds=options.timeout_seconds or self._settings.generation_timeout_seconds,
+            timeout_seconds=options.timeout_seconds,
             retry_of=first.id,
         )
         return await self._create(new, idempotency_key, request_hash(f"retry:{first.id}", {}))
@@ -209,7 +209,11 @@ class GenerationService:
                 if replayed is not None:
                     return replayed
                 new = replace(new, id=claimed.generation_id)
-        new = replace(new, created_at=utcnow())
+        new = replace(
+            new,
+            created_at=utcnow(),
+            timeout_seconds=new.timeout_seconds or self._settings.generation_timeout_seconds,
+        )
         await self._start_workflow(new)
         context = {"generation_id": new.id}
         try:

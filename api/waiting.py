@@ -14,14 +14,14 @@ from fastapi import Depends, Header, Request, Response
 from genflow.db.models import Generation
 from genflow.db.repository import GenerationRepository
 from genflow.db.status import status_of
-from genflow.domain import Status
+from genflow.domain import TERMINAL_STATUSES, Status
 
 from .deps import RepositoryDep, SettingsDep
 
 MAX_WAIT_SECONDS = 60
 # A waiting request answers once the generation is in one of these: it ended, or it
 # cannot move on without the caller (it waits for approval).
-SETTLED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.AWAITING_APPROVAL})
+SETTLED = TERMINAL_STATUSES | {Status.AWAITING_APPROVAL}
 
 PREFERENCE_APPLIED = {
     "Preference-Applied": {

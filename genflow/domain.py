@@ -19,6 +19,11 @@ APPROVE_UPDATE = "approve"  # argument: genflow.contracts.ApprovalDecision
 REJECT_UPDATE = "reject"
 
 
+def rejection_message(reason: str | None) -> str:
+    """The error message of a generation its approver rejected."""
+    return f"rejected: {reason or 'no reason given'}"
+
+
 class Status(StrEnum):
     PENDING = "pending"
     PROCESSING = "processing"

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         StageName,
         Status,
         excerpt,
+        rejection_message,
         sandbox_task_queue,
     )
     from workflows.webhook import WebhookDeliveryWorkflow
@@ -261,9 +262,7 @@ class GenerationWorkflow:
         assert self._decision is not None
         approved, reason = self._decision
         if not approved:
-            raise ApplicationError(
-                f"rejected: {reason or 'no reason given'}", type="rejected", non_retryable=True
-            )
+            raise ApplicationError(rejection_message(reason), type="rejected", non_retryable=True)
         await workflow.execute_activity_method(
             StoreActivities.record_approved, ref, summary="Record the approval", **STORE_OPTIONS
         )

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import defer, raiseload, selectinload
 
 from genflow.db.base import SessionOwner
-from genflow.db.limits import creates_since
+from genflow.db.limits import WINDOW, CreateWindow, creates_since
 from genflow.db.listing import Cursor, ListFilters, filtered, page_after, split_page
 from genflow.db.models import Artifact, Event, Generation, Stage
 from genflow.domain import ACTIVE_STATUSES
@@ -196,8 +196,7 @@ class GenerationReads(SessionOwner):
         async with self._sessions() as session:
             return [ActiveRow(*row) for row in await session.execute(query)]
 
-    async def created_since(self, user_id: str, since: datetime) -> tuple[int, datetime | None]:
-        """How many generations the user created after `since`, deleted ones included
-        (genflow.db.limits), and the oldest of them."""
-        window = await creates_since(self._sessions, user_id, since)
-        return window.count, window.oldest
+    async def create_window(self, user_id: str, now: datetime) -> CreateWindow:
+        """The user's creates in the minute before `now`, deleted generations included
+        (genflow.db.limits): what the 429 and the `RateLimit-*` fields both read."""
+        return await creates_since(self._sessions, user_id, now - WINDOW)

@@ -5,17 +5,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
-
-class Webhook(Protocol):
-    """A webhook target as the workflow input carries it."""
-
-    @property
-    def url(self) -> str: ...
-
-    @property
-    def events(self) -> list[str]: ...
+from genflow.contracts import WebhookTarget
 
 
 @dataclass(frozen=True)
@@ -27,7 +19,7 @@ class StartOptions:
 
     @classmethod
     def of(
-        cls, require_approval: bool, webhook: Webhook | None, timeout_seconds: float | None
+        cls, require_approval: bool, webhook: WebhookTarget | None, timeout_seconds: float | None
     ) -> StartOptions:
         return cls(
             require_approval=require_approval,

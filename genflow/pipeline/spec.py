@@ -88,7 +88,8 @@ def pascal(words: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in re.split(r"[\s_]+", words.strip()) if w)
 
 
-def _template(template: str | None) -> str:
+def template_or_default(template: str | None) -> str:
+    """`template`, checked, or the default; BadRequirements for an unknown one."""
     if template is None:
         return DEFAULT_TEMPLATE
     if template not in TEMPLATES:
@@ -174,7 +175,7 @@ def parse_requirements(
     spec = ProjectSpec(
         name=project,
         description=description,
-        template=_template(template),
+        template=template_or_default(template),
         entities=list(draft.entities.values()),
         notes=not_understood,
         not_understood=not_understood,
@@ -197,7 +198,7 @@ def extend_requirements(
     draft.apply_all(readings)
     not_understood = [s.text for s in unread]
     changes = draft.changes
-    if template is not None and _template(template) != base.template:
+    if template is not None and template_or_default(template) != base.template:
         changes.append(f"changed template from {base.template} to {template}")
     if not changes:
         reason = (

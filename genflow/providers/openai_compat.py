@@ -20,7 +20,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from genflow.files import FileOut, media_type
-from genflow.pipeline.spec import TEMPLATES, BadRequirements, ProjectSpec
+from genflow.pipeline.spec import ProjectSpec, template_or_default
 from genflow.pipeline.spec_check import spec_changes
 from genflow.providers import Heartbeat, ProviderError, SpecRequest, Usage
 from genflow.providers.chat import ChatClient
@@ -81,10 +81,7 @@ class OpenAICompatibleProvider:
     async def extract_spec(
         self, request: SpecRequest, heartbeat: Heartbeat
     ) -> tuple[ProjectSpec, list[str], Usage]:
-        if request.template is not None and request.template not in TEMPLATES:
-            raise BadRequirements(
-                f'unknown template "{request.template}"; known: {", ".join(TEMPLATES)}'
-            )
+        template_or_default(request.template)  # an unknown one: BadRequirements
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": SPEC_SYSTEM},
             {"role": "user", "content": spec_prompt(request)},

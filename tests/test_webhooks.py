@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.app import create_app
 from genflow.db.engine import make_session_maker
 from genflow.db.webhooks import WebhookSecretRepository
-from tests.conftest import Stack, eventually, serve
+from genflow.domain import workflow_id_for
+from tests.conftest import Stack, closed, eventually, serve
 
 
 @dataclass
@@ -76,7 +77,9 @@ async def settle(receiver: Receiver, count: int, timeout: float = 10) -> None:
 
 async def delivery_outcome(stack: Stack, generation_id: str, event: str) -> str:
     """The result of the workflow delivering `event` ("delivered", "gone", ...): once
-    it is known, no other attempt of that delivery can come."""
+    it is known, no other attempt of that delivery can come. The generation's workflow
+    starts it before it closes (the read model says `completed` a little earlier)."""
+    await closed(stack.temporal.get_workflow_handle(workflow_id_for(generation_id)))
     handle = stack.temporal.get_workflow_handle(f"webhook-msg_{generation_id}_{event}")
     return str(await handle.result())
 

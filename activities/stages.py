@@ -19,7 +19,7 @@ from genflow.contracts import StageInput, StageResult
 from genflow.db.errors import is_database_outage
 from genflow.db.models import Generation
 from genflow.db.repository import GenerationRepository
-from genflow.domain import STAGE_ACTIVITY_TYPES, StageName
+from genflow.domain import STAGE_ACTIVITY_TYPES, STAGE_ATTEMPT_SECONDS, StageName
 from genflow.files import FileOut
 from genflow.pipeline.review import DEFAULT_SANDBOX, Sandbox, SandboxLimits, review
 from genflow.pipeline.spec import BadRequirements, ProjectSpec
@@ -33,6 +33,13 @@ CHANGES_PATH = "changes.json"
 REPORT_PATH = "review/quality_report.json"
 
 T = TypeVar("T")
+
+
+class AttemptTimedOut(Exception):
+    """An attempt ran past its stage's own time limit while its worker was alive."""
+
+    def __init__(self, stage: StageName, seconds: float) -> None:
+        super().__init__(f"the attempt ran past the {stage} limit of {seconds:g} s")
 
 
 @dataclass
@@ -68,19 +75,35 @@ class StageActivities:
         providers: Mapping[str, Provider] | None = None,
         run_generated_code: bool = True,
         sandbox: Sandbox | None = DEFAULT_SANDBOX,
+        attempt_seconds: Mapping[str, float] | None = None,
     ) -> None:
         """`sandbox` runs the generated tests; None runs them without it (the unsafe
-        setting only)."""
+        setting only). `attempt_seconds` overrides a stage's own limit per attempt."""
         self._repository = repository
         self.sandbox = sandbox
         self._limits = limits
         self._providers: Mapping[str, Provider] = providers or {"builtin": BuiltinProvider()}
         self._run_generated_code = run_generated_code
+        self._attempt_seconds = {str(stage): s for stage, s in STAGE_ATTEMPT_SECONDS.items()}
+        self._attempt_seconds.update(attempt_seconds or {})
 
     async def _run(self, input: StageInput, stage: StageName, work: StageWork) -> StageResult:
         """One attempt of `stage`, heartbeating through all of its I/O (the read-model
         writes included), so it stays alive and cancellable from start to end."""
-        return await heartbeat_while(self._attempt(input, stage, work))
+        return await heartbeat_while(self._attempt(input, stage, self._limited(stage, work)))
+
+    def _limited(self, stage: StageName, work: StageWork) -> StageWork:
+        """`work` within the stage's own limit per attempt. The work's CPU-heavy parts
+        run in threads, so this event loop stays free to heartbeat and to end it."""
+        seconds = self._attempt_seconds[stage]
+
+        async def limited(generation_id: uuid.UUID) -> StageOutput:
+            try:
+                return await asyncio.wait_for(work(generation_id), seconds)
+            except TimeoutError as err:
+                raise AttemptTimedOut(stage, seconds) from err
+
+        return limited
 
     async def _attempt(self, input: StageInput, stage: StageName, work: StageWork) -> StageResult:
         generation_id = uuid.UUID(input.generation_id)
@@ -108,7 +131,8 @@ class StageActivities:
         except ApplicationError:
             raise
         except Exception as err:
-            await self._record_failure(input, stage, attempt, run_id, err)
+            code = "stage_timeout" if isinstance(err, AttemptTimedOut) else "stage_failed"
+            await self._record_failure(input, stage, attempt, run_id, err, code)
             raise
         elapsed_ms = int((time.monotonic() - started) * 1000)
         meter = activity.metric_meter()
@@ -146,10 +170,12 @@ class StageActivities:
         attempt: int,
         run_id: str | None,
         err: Exception,
+        code: str,
     ) -> None:
         """Record a failed attempt. A database outage is an infrastructure fault:
         retried until the stage's deadline, not counted. The stage's own errors count,
-        and the one that reaches `input.max_attempts` ends the stage, naming it."""
+        and the one that reaches `input.max_attempts` ends the stage with `code`,
+        naming the error."""
         generation_id = uuid.UUID(input.generation_id)
         error = _describe(err)
         if is_database_outage(err):
@@ -161,7 +187,7 @@ class StageActivities:
         if failures >= input.max_attempts:
             raise ApplicationError(
                 f"{stage} failed {failures} time(s); last error: {error}",
-                type="stage_failed",
+                type=code,
                 non_retryable=True,
             ) from err
         activity.logger.warning(
@@ -280,7 +306,8 @@ class StageActivities:
         async def work(generation_id: uuid.UUID) -> StageOutput:
             spec = await self._spec(generation_id)
             generation = await self._generation(generation_id)
-            return StageOutput(generate_docs(spec, generation.quality_score))
+            docs = await asyncio.to_thread(generate_docs, spec, generation.quality_score)
+            return StageOutput(docs)
 
         return await self._run(input, StageName.DOCUMENTATION, work)
 

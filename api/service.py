@@ -24,6 +24,7 @@ from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository, NewGeneration, new_generation_row
 from genflow.db.start_options import StartOptions
 from genflow.domain import WORKFLOW_TYPE, Status, excerpt, workflow_id_for
+from genflow.fairness import task_priority
 from genflow.reconcile import describe_or_none
 from genflow.settings import Settings
 
@@ -61,7 +62,13 @@ def stage_policy(settings: Settings) -> StagePolicy:
     )
 
 
+# Request fields added after Idempotency-Keys were first stored: left out of the hash
+# while unset, so a replay of an older request still matches its record.
+ADDED_FIELDS = ("priority", "max_tokens")
+
+
 def request_hash(kind: str, body: dict[str, Any]) -> str:
+    body = {k: v for k, v in body.items() if not (k in ADDED_FIELDS and v is None)}
     canonical = json.dumps([kind, body], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -103,6 +110,7 @@ class GenerationService:
             require_approval=body.require_approval,
             webhook=webhook,
             timeout_seconds=body.timeout_seconds,
+            priority=body.priority,
         )
         fingerprint = request_hash("create", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)
@@ -138,12 +146,17 @@ class GenerationService:
             require_approval=body.require_approval,
             webhook=webhook,
             timeout_seconds=body.timeout_seconds,
+            priority=body.priority,
         )
         fingerprint = request_hash(f"iterate:{parent_id}", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)
 
     async def retry(
-        self, user_id: str, generation_id: uuid.UUID, idempotency_key: str | None = None
+        self,
+        user_id: str,
+        generation_id: uuid.UUID,
+        idempotency_key: str | None = None,
+        priority: str | None = None,
     ) -> Generation:
         """A new generation, with its own id and workflow, from the same input as a
         failed or cancelled one (prompt, template, variables, provider, model, title,
@@ -178,9 +191,11 @@ class GenerationService:
             require_approval=options.require_approval,
             webhook=webhook,
             timeout_seconds=options.timeout_seconds,
+            priority=priority or options.priority,
             retry_of=first.id,
         )
-        return await self._create(new, idempotency_key, request_hash(f"retry:{first.id}", {}))
+        asked = {"priority": priority} if priority is not None else {}
+        return await self._create(new, idempotency_key, request_hash(f"retry:{first.id}", asked))
 
     async def _create(
         self, new: NewGeneration, idempotency_key: str | None, fingerprint: str
@@ -290,6 +305,7 @@ class GenerationService:
                 input,
                 id=new.workflow_id,
                 task_queue=self._settings.task_queue,
+                priority=task_priority(self._settings, new.user_id, new.priority),
                 search_attributes=TypedSearchAttributes(attributes),
                 memo={"title": new.title, "user_id": new.user_id, "project_id": new.project_id},
                 static_summary=new.title or excerpt(new.prompt, 200),

@@ -50,6 +50,8 @@ class Requested:
     model: str | None = None
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # `interactive`, `normal` or `batch` (genflow/fairness.py); None: normal.
+    priority: str | None = None
 
 
 @dataclass

@@ -73,6 +73,20 @@ STAGE_PROGRESS: dict[StageName, int] = {
     StageName.DOCUMENTATION: 100,
 }
 
+# Time limits of one attempt of each stage, in seconds. Temporal's start-to-close is the
+# backstop for a worker that stops answering; inside it, the stage's own limit (shorter,
+# configurable: GENFLOW_STAGE_ATTEMPT_SECONDS) ends an attempt whose worker is alive but
+# whose work runs too long, as the stage's own failure (`stage_timeout`, counted).
+STAGE_START_TO_CLOSE_SECONDS: dict[StageName, float] = {
+    StageName.SCHEMA_EXTRACTION: 300.0,
+    StageName.CODE_GENERATION: 900.0,
+    StageName.CODE_REVIEW: 600.0,
+    StageName.DOCUMENTATION: 300.0,
+}
+STAGE_ATTEMPT_SECONDS: dict[StageName, float] = {
+    stage: seconds - 60.0 for stage, seconds in STAGE_START_TO_CLOSE_SECONDS.items()
+}
+
 
 class EventType(StrEnum):
     STATUS = "status"

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from genflow.domain import STAGE_START_TO_CLOSE_SECONDS, STAGES, StageName
+
 DEV_JWT_SECRET = "genflow-development-secret-do-not-use-in-production"
 """Signing secret used in development only; production refuses to start with it."""
 
@@ -122,6 +124,27 @@ class Settings(BaseSettings):
     tombstone_ttl_hours: float = Field(default=7 * 24.0, gt=0)
     generation_retention_days: float | None = Field(default=None, gt=0)
 
+    # Sharing the queues (genflow/fairness.py). Every task of a generation carries its
+    # user as Temporal's fairness key, weighted: a per-user weight, else the weight of the
+    # user's tier, else the default (JSON objects, e.g. GENFLOW_FAIRNESS_TIER_WEIGHTS=
+    # '{"pro": 4}' and GENFLOW_FAIRNESS_USER_TIERS='{"alice": "pro"}'). Off: no fairness
+    # key, first in first out within a priority.
+    fairness: bool = True
+    fairness_default_weight: float = Field(default=1.0, ge=0.001, le=1000)
+    fairness_user_weights: dict[str, Annotated[float, Field(ge=0.001, le=1000)]] = {}
+    fairness_tier_weights: dict[str, Annotated[float, Field(ge=0.001, le=1000)]] = {}
+    fairness_user_tiers: dict[str, str] = {}
+    # Tasks one worker takes off the orchestration queue at once (workflow tasks, and
+    # activities: the light stages, read-model writes, webhooks). Bounded, so the backlog
+    # stays in Temporal's queue, where priority and fairness order it.
+    workflow_task_slots: int = Field(default=8, ge=2)
+    activity_slots: int = Field(default_factory=lambda: 4 * (os.cpu_count() or 1), ge=1)
+    # Each stage attempt's own time limit, in seconds: an attempt that runs past it while
+    # its worker is alive fails with `stage_timeout` and counts against
+    # `stage_max_attempts`. (A worker that dies is noticed by the heartbeat timeout and
+    # costs no attempt.) Unset stages keep their default (genflow/domain.py).
+    stage_attempt_seconds: dict[str, Annotated[float, Field(gt=0)]] = {}
+
     # Which task queues this worker serves: "all" (the default: workflows, the light
     # stages and the sandboxed review), "orchestration" (no generated code) or
     # "sandbox" (only the review, `sandbox_slots` at a time).
@@ -151,6 +174,17 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @field_validator("stage_attempt_seconds", mode="after")
+    @classmethod
+    def _check_attempt_limits(cls, value: dict[str, float]) -> dict[str, float]:
+        for stage, seconds in value.items():
+            if stage not in STAGE_START_TO_CLOSE_SECONDS:
+                raise ValueError(f"{stage!r} is not a stage; the stages are {', '.join(STAGES)}")
+            ceiling = STAGE_START_TO_CLOSE_SECONDS[StageName(stage)]
+            if seconds >= ceiling:
+                raise ValueError(f"{stage} attempts must be limited to under {ceiling:g} s")
         return value
 
     @field_validator("public_url", mode="after")

@@ -26,6 +26,7 @@ import httpx
 from genflow import search_attributes as sa
 from genflow.auth import issue_token
 from genflow.db.engine import make_engine, migrate
+from genflow.fairness import dev_server_flags
 from genflow.settings import Settings
 from genflow.temporal import connect, register_search_attributes
 
@@ -159,6 +160,7 @@ class Stack:
                     "--sqlite-pragma",
                     "synchronous=normal",
                     *sa.cli_flags(),
+                    *dev_server_flags(self.settings.fairness),
                 ],
             )
         asyncio.run(self._prepare())

@@ -1,11 +1,13 @@
 """Stage activities whose pace and faults a test scripts per generation, through
 `metadata["test"]`: {"pace": seconds per stage, "fail_once": stage name, "fail_always":
-stage name, "fail_until": stage name, "flag": a file that, once it exists, stops it}.
+stage name, "fail_until": stage name, "flag": a file that, once it exists, stops it,
+"block": {stage name: seconds its work blocks a thread}}.
 The real stage work still runs after the scripted part."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 
@@ -24,6 +26,8 @@ class ScriptedStages(StageActivities):
 
         async def scripted(generation_id: uuid.UUID) -> StageOutput:
             await asyncio.sleep(float(script.get("pace", 0)))
+            if stage in script.get("block", {}):
+                await asyncio.to_thread(time.sleep, float(script["block"][stage]))
             if script.get("fail_once") == stage and attempt == 1:
                 raise RuntimeError("transient failure injected by the test")
             if script.get("fail_always") == stage:

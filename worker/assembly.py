@@ -45,7 +45,7 @@ class GenflowWorker:
     """The Temporal workers of one process, run and stopped together.
 
     - orchestration, on `settings.task_queue`: the workflows, the light stages and the
-      read-model writes;
+      read-model writes, at most `workflow_task_slots` and `activity_slots` at a time;
     - sandbox, on the sandbox queue beside it: the review, which runs generated code,
       at most `settings.sandbox_slots` at a time. Reviews beyond that wait in
       Temporal's queue (no schedule-to-start timeout), not in this process.
@@ -109,6 +109,7 @@ def build_worker(
         providers=providers_from(settings),
         run_generated_code=settings.run_generated_code,
         sandbox=sandbox_from(settings),
+        attempt_seconds=settings.stage_attempt_seconds,
     )
     heartbeats: dict[str, Any] = {
         # Send heartbeats at least every second so a cancel reaches a stage quickly.
@@ -150,6 +151,12 @@ def build_worker(
                     reconcile.reconcile_read_model,
                     retention.purge_expired,
                 ],
+                # Take only what this process can run: the backlog stays in Temporal's
+                # queue, where priority and fairness order it (genflow/fairness.py). No
+                # eager activities either: they would skip that queue.
+                max_concurrent_workflow_tasks=settings.workflow_task_slots,
+                max_concurrent_activities=settings.activity_slots,
+                disable_eager_activity_execution=True,
                 **heartbeats,
             )
         )

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         PROGRESS_QUERY,
         REJECT_UPDATE,
         STAGE_PROGRESS,
+        STAGE_START_TO_CLOSE_SECONDS,
         STAGES,
         WORKFLOW_TYPE,
         StageName,
@@ -79,12 +80,9 @@ STAGE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=0,
 )
-# The longest one attempt of each stage may run.
+# The longest one attempt of each stage may run by Temporal's clock.
 STAGE_TIMEOUT = {
-    StageName.SCHEMA_EXTRACTION: timedelta(minutes=5),
-    StageName.CODE_GENERATION: timedelta(minutes=15),
-    StageName.CODE_REVIEW: timedelta(minutes=10),
-    StageName.DOCUMENTATION: timedelta(minutes=5),
+    stage: timedelta(seconds=seconds) for stage, seconds in STAGE_START_TO_CLOSE_SECONDS.items()
 }
 STORE_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
@@ -175,6 +173,7 @@ class GenerationWorkflow:
                 start_to_close_timeout=STAGE_TIMEOUT[stage],
                 heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
                 retry_policy=STAGE_RETRY,
+                priority=workflow.info().priority,  # the user's fair share; see genflow/fairness.py
                 summary=f"Stage {number} of {len(STAGES)}: {STAGE_SUMMARIES[stage]}",
             )
             self._leave(stage, result)

@@ -26,6 +26,7 @@ from ..schemas import (
     GenerationPage,
     GenerationUpdate,
     IterationCreate,
+    RetryRequest,
     StatisticsOut,
 )
 from ..waiting import PREFERENCE_APPLIED, WaitDep
@@ -204,11 +205,13 @@ async def retry_generation(
     generation_id: uuid.UUID,
     user: CurrentUser,
     start: StartDep,
+    body: RetryRequest | None = None,
 ) -> GenerationOut:
     """A new generation, with its own id and workflow, from the same input as this
     failed or cancelled one (prompt, template, variables, provider, model, title, tags,
-    metadata, and its approval, webhook and deadline options), with `retry_of` set to
-    this one. Any other status: 409. `Idempotency-Key` and `Prefer: wait=N` as on
-    create."""
-    row = await start.service.retry(user, generation_id, start.idempotency_key)
+    metadata, and its approval, webhook, deadline and priority options), with
+    `retry_of` set to this one; an optional body may set another `priority`. Any other
+    status: 409. `Idempotency-Key` and `Prefer: wait=N` as on create."""
+    priority = body.priority if body is not None else None
+    row = await start.service.retry(user, generation_id, start.idempotency_key, priority)
     return await start.answer(row)

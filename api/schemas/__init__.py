@@ -20,6 +20,7 @@ from .requests import (
     GenerationUpdate,
     IterationCreate,
     ProjectCreate,
+    RetryRequest,
 )
 from .responses import (
     BacklogOut,
@@ -54,6 +55,7 @@ __all__ = [
     "ProjectPage",
     "QueueLatencyOut",
     "QueueOut",
+    "RetryRequest",
     "StageOut",
     "StageStatisticsOut",
     "StatisticsOut",

@@ -82,6 +82,9 @@ class GenerationOut(BaseModel):
     variables: dict[str, Any]
     provider: str
     model: str | None
+    priority: str = Field(
+        default="normal", description="`interactive`, `normal` or `batch` (see Sharing)"
+    )
     status: Status
     stage: str | None
     progress: int = Field(ge=0, le=100)
@@ -143,6 +146,7 @@ class GenerationOut(BaseModel):
             variables=row.variables,
             provider=row.provider,
             model=row.model,
+            priority=(row.options or {}).get("priority") or "normal",
             status=Status(row.status),
             stage=row.stage,
             progress=row.progress,

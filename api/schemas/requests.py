@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from genflow.domain import DEFAULT_TEMPLATE, Template
+from genflow.fairness import PriorityName
 from genflow.webhooks import EVENTS, WebhookEvent
 
 from .fields import Tag, Text, TimeoutSeconds, json_at_most
@@ -44,6 +45,20 @@ class RunOptions(BaseModel):
         max_length=len(EVENTS),
     )
     timeout_seconds: TimeoutSeconds = None
+    priority: PriorityName | None = Field(
+        default=None,
+        description="`interactive`, `normal` (the default) or `batch`: Temporal dispatches "
+        "every task of a higher priority first; within one priority, each user gets a fair "
+        "share of the queue",
+    )
+
+
+class RetryRequest(BaseModel):
+    """Optional body of retry: everything else is copied from the generation it reruns."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=example({"priority": "batch"}))
+
+    priority: PriorityName | None = Field(default=None, description="Default: the original's")
 
 
 class GenerationCreate(RunOptions):

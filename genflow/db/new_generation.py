@@ -50,6 +50,7 @@ class NewGeneration(Requested):
             model=self.model,
             tags=self.tags,
             metadata=self.metadata,
+            priority=self.priority,
             created_at=self.created_at.isoformat() if self.created_at else None,
             parent_id=str(self.parent_id) if self.parent_id else None,
             root_id=str(self.root_id) if self.root_id else None,
@@ -77,6 +78,7 @@ class NewGeneration(Requested):
             model=input.model,
             tags=input.tags,
             metadata=input.metadata,
+            priority=input.priority,
             created_at=datetime.fromisoformat(input.created_at) if input.created_at else None,
             parent_id=uuid.UUID(input.parent_id) if input.parent_id else None,
             root_id=uuid.UUID(input.root_id) if input.root_id else None,
@@ -99,7 +101,9 @@ def new_generation_row(new: NewGeneration) -> Generation:
         root_id=new.root_id,
         iteration=new.iteration,
         retry_of=new.retry_of,
-        options=StartOptions.of(new.require_approval, new.webhook, new.timeout_seconds).stored(),
+        options=StartOptions.of(
+            new.require_approval, new.webhook, new.timeout_seconds, new.priority
+        ).stored(),
         title=new.title,
         prompt=new.prompt,
         template=new.template,

@@ -1,5 +1,5 @@
 """The options a generation's workflow started with that have no column of their own
-(the approval gate, the webhook, the deadline). They are kept with the row, in
+(the approval gate, the webhook, the deadline, the priority). They are kept with the row, in
 `generations.options`, so that a retry starts the same way as the generation it reruns."""
 
 from __future__ import annotations
@@ -16,12 +16,18 @@ class StartOptions:
     webhook_url: str | None = None
     webhook_events: list[str] | None = None
     timeout_seconds: float | None = None
+    priority: str | None = None
 
     @classmethod
     def of(
-        cls, require_approval: bool, webhook: WebhookTarget | None, timeout_seconds: float | None
+        cls,
+        require_approval: bool,
+        webhook: WebhookTarget | None,
+        timeout_seconds: float | None,
+        priority: str | None = None,
     ) -> StartOptions:
         return cls(
+            priority=priority,
             require_approval=require_approval,
             webhook_url=webhook.url if webhook is not None else None,
             webhook_events=list(webhook.events) if webhook is not None else None,

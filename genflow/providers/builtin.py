@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from genflow.files import FileOut
 from genflow.pipeline.spec import (
     ProjectSpec,
@@ -17,23 +19,28 @@ class BuiltinProvider:
     async def extract_spec(
         self, request: SpecRequest, heartbeat: Heartbeat
     ) -> tuple[ProjectSpec, list[str], Usage]:
-        """The spec read from the prompt in the builtin requirements language. Of the
-        request's variables only a string `name` is read (the project's name; an
-        iteration keeps its parent's, so there a different `name` is unused): the
-        others are listed in `unused_variables`, as no template reads variables."""
-        name = request.variables.get("name")
-        name = name if isinstance(name, str) else None
-        changes: list[str] = []
-        if request.base is not None:
-            spec, changes = extend_requirements(request.base, request.prompt, request.template)
-            if name is not None and project_name(name) != spec.name:
-                name = None
-        else:
-            spec = parse_requirements(request.prompt, name=name, template=request.template)
-        spec.unused_variables = [key for key in request.variables if key != "name" or name is None]
-        return spec, changes, Usage()
+        """`read_spec` in a thread: the stage's event loop keeps heartbeating."""
+        return await asyncio.to_thread(read_spec, request)
 
     async def generate_files(
         self, spec: ProjectSpec, model: str | None, heartbeat: Heartbeat
     ) -> tuple[list[FileOut], Usage]:
-        return render_project(spec), Usage()
+        return await asyncio.to_thread(render_project, spec), Usage()
+
+
+def read_spec(request: SpecRequest) -> tuple[ProjectSpec, list[str], Usage]:
+    """The spec read from the prompt in the builtin requirements language. Of the
+    request's variables only a string `name` is read (the project's name; an
+    iteration keeps its parent's, so there a different `name` is unused): the
+    others are listed in `unused_variables`, as no template reads variables."""
+    name = request.variables.get("name")
+    name = name if isinstance(name, str) else None
+    changes: list[str] = []
+    if request.base is not None:
+        spec, changes = extend_requirements(request.base, request.prompt, request.template)
+        if name is not None and project_name(name) != spec.name:
+            name = None
+    else:
+        spec = parse_requirements(request.prompt, name=name, template=request.template)
+    spec.unused_variables = [key for key in request.variables if key != "name" or name is None]
+    return spec, changes, Usage()

@@ -98,10 +98,16 @@ class StageActivities:
         seconds = self._attempt_seconds[stage]
 
         async def limited(generation_id: uuid.UUID) -> StageOutput:
+            limit = asyncio.timeout(seconds)
             try:
-                return await asyncio.wait_for(work(generation_id), seconds)
-            except TimeoutError as err:
-                raise AttemptTimedOut(stage, seconds) from err
+                async with limit:
+                    return await work(generation_id)
+            except TimeoutError:
+                if not limit.expired():
+                    raise  # the work's own timeout (a database's, say), not the limit
+            # Raised outside the handler: a TimeoutError as its context would read as a
+            # lost database connection (genflow.db.errors), retried without counting.
+            raise AttemptTimedOut(stage, seconds)
 
         return limited
 

@@ -92,6 +92,37 @@ async def test_own_errors_fail_the_stage_after_its_attempt_limit_naming_the_erro
     assert stage_of(row, "code_review").status == "skipped"
 
 
+async def test_a_stage_that_runs_past_its_own_limit_fails_stage_timeout_after_its_attempts(
+    stack: Stack,
+) -> None:
+    """The worker is alive and heartbeating while the stage's work blocks a thread: each
+    attempt ends at the stage's own limit, counted, and the last names the limit."""
+    async with api_with(stack, stage_max_attempts=2) as (settings, http):
+        stages = ScriptedStages(
+            stack.repository,
+            SandboxLimits(),
+            run_generated_code=False,
+            attempt_seconds={"code_generation": 0.5},
+        )
+        worker = build_worker(stack.temporal, settings, stack.repository, stages)
+        worker_task = asyncio.create_task(worker.run())
+        try:
+            generation_id = await create(
+                stack, http, metadata={"test": {"block": {"code_generation": 3}}}
+            )
+            row = await final_row(stack, generation_id)
+        finally:
+            await worker.shutdown()
+            await worker_task
+
+    assert (row.status, row.error_code) == ("failed", "stage_timeout")
+    assert "code_generation failed 2 time(s)" in (row.error_message or "")
+    assert "limit of 0.5 s" in (row.error_message or "")
+    stage = stage_of(row, "code_generation")
+    assert (stage.status, stage.attempts, stage.failures) == ("failed", 2, 2)
+    assert stage_of(row, "schema_extraction").status == "completed"
+
+
 def start_scripted_worker(settings: Settings) -> subprocess.Popen[bytes]:
     """A scripted worker process serving `settings`' task queue."""
     return start_worker(

@@ -13,7 +13,10 @@ import httpx
 import pytest
 
 from api.app import create_app
+from genflow.domain import STAGE_ACTIVITY_TYPES
+from genflow.fairness import task_priority, user_weight
 from genflow.pipeline.review import SandboxLimits
+from genflow.settings import Settings
 from tests.conftest import Stack, eventually, serve
 from tests.scripted import ScriptedStages
 from worker.assembly import build_worker
@@ -90,3 +93,65 @@ async def test_a_higher_priority_is_served_first_even_without_fairness(stack: St
     order = await finishing_order(stack, fairness=False, quiet_priority="interactive")
 
     assert order.index("quiet-user") < 3, order
+
+
+async def test_every_task_of_a_generation_carries_its_users_priority_and_fairness_key(
+    stack: Stack,
+) -> None:
+    created = await stack.create(user="weighted-user", priority="batch")
+    assert created["priority"] == "batch"
+    done = await stack.wait_until(
+        created["id"], lambda g: g["status"] == "completed", user="weighted-user"
+    )
+    assert done["priority"] == "batch"
+
+    history = await stack.temporal.get_workflow_handle(created["workflow_id"]).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes.priority
+    scheduled = [
+        event.activity_task_scheduled_event_attributes
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+    ]
+    # The workflow's own priority, set by the API; the stages set it explicitly.
+    assert (started.priority_key, started.fairness_key) == (5, "weighted-user")
+    assert started.fairness_weight == 1.0
+    stages = [a for a in scheduled if a.activity_type.name in STAGE_ACTIVITY_TYPES.values()]
+    assert {a.activity_type.name for a in stages} == set(STAGE_ACTIVITY_TYPES.values())
+    for attributes in stages:
+        assert attributes.priority.fairness_key == "weighted-user"
+        assert attributes.priority.priority_key == 5
+
+
+async def test_a_retry_keeps_the_priority_unless_its_body_changes_it(stack: Stack) -> None:
+    created = await stack.create(
+        priority="interactive", metadata={"test": {"fail_always": "documentation"}}
+    )
+    await stack.wait_until(created["id"], lambda g: g["status"] == "failed")
+    url = f"/v1/generations/{created['id']}/retry"
+
+    kept = await stack.http.post(url, headers=stack.auth())
+    changed = await stack.http.post(url, json={"priority": "batch"}, headers=stack.auth())
+    refused = await stack.http.post(url, json={"priority": "urgent"}, headers=stack.auth())
+
+    assert (kept.status_code, kept.json()["priority"]) == (202, "interactive")
+    assert (changed.status_code, changed.json()["priority"]) == (202, "batch")
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+def test_a_users_weight_is_their_own_else_their_tiers_else_the_default() -> None:
+    settings = Settings(
+        fairness_default_weight=1.5,
+        fairness_user_weights={"alice": 3.0},
+        fairness_tier_weights={"pro": 4.0},
+        fairness_user_tiers={"alice": "pro", "bob": "pro", "carol": "unknown"},
+    )
+
+    assert user_weight(settings, "alice") == 3.0
+    assert user_weight(settings, "bob") == 4.0
+    assert user_weight(settings, "carol") == 1.5
+    assert user_weight(settings, "dave") == 1.5
+    off = task_priority(settings.model_copy(update={"fairness": False}), "alice", "batch")
+    assert (off.priority_key, off.fairness_key) == (5, None)
+    long_id = "u" * 100
+    assert len(task_priority(settings, long_id, None).fairness_key or "") <= 64

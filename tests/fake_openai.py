@@ -317,7 +317,32 @@ def test_sleep_forever() -> None:
     time.sleep(10**6)
 """
 
+# A project that rewrites pytest's JUnit XML report at exit (after pytest wrote it) with
+# REPORT_CASES failures of long messages: about 15 MB, just under the reader's limit.
+REPORT_CASES = 8_000
+REPORT_PROBES = r"""
+def _flood_the_report() -> None:
+    path = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--junitxml="))
+    long = "x" * 700
+    with open(path, "w") as report:
+        report.write('<?xml version="1.0"?><testsuites><testsuite name="pytest">')
+        for i in range(__CASES__):
+            report.write(
+                f'<testcase classname="tests.test_probe" name="test_{i}_{long[:400]}" '
+                f'file="tests/test_probe.py"><failure message="{long}">{long}</failure>'
+                "</testcase>"
+            )
+        report.write("</testsuite></testsuites>")
+
+
+def test_flood_the_report_at_exit() -> None:
+    import atexit
+
+    atexit.register(_flood_the_report)
+""".replace("__CASES__", str(REPORT_CASES))
+
 HOSTILE_PROBES = {
+    "hostile-report": REPORT_PROBES,
     "hostile-escape": ESCAPE_PROBES,
     "hostile-resources": RESOURCE_PROBES,
     "hostile-sleep": SLEEP_PROBES,

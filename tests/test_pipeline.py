@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from genflow.files import FileOut
+from genflow.pipeline.junit import MAX_FAILURES, NODE_ID_LIMIT, read_junit_xml
 from genflow.pipeline.review import SandboxLimits, review
+from genflow.pipeline.sandbox import Sandbox
 from genflow.pipeline.spec import BadRequirements, parse_requirements
 from genflow.pipeline.templates import generate_docs, render_project
 
@@ -86,3 +90,43 @@ async def test_without_running_code_the_score_says_what_was_not_measured() -> No
     assert result.report["not_measured"] == ["tests"]
     assert [f["code"] for f in checks["lint"]["findings"]] == ["F401"]
     assert 90 < result.score < 100
+
+
+def test_a_junit_report_of_many_failures_is_read_bounded(tmp_path: Path) -> None:
+    long = "y" * 700
+    cases = "".join(
+        f'<testcase classname="tests.test_x" name="test_{i}_{long[:400]}" file="tests/test_x.py">'
+        f'<failure message="{long}">{long}</failure></testcase>'
+        for i in range(8_000)
+    )
+    report = tmp_path / "report.xml"
+    report.write_text(
+        f"<testsuites><testsuite>{cases}<testcase name='ok'/></testsuite></testsuites>"
+    )
+    assert report.stat().st_size > 14 * 1024 * 1024
+
+    outcome = read_junit_xml(report)
+
+    assert (outcome["passed"], outcome["failed"], outcome["failures_total"]) == (1, 8_000, 8_000)
+    assert len(outcome["failures"]) == MAX_FAILURES
+    assert all(len(node_id) <= NODE_ID_LIMIT for node_id in outcome["failures"])
+
+
+def test_the_sandboxs_times_file_is_read_bounded(tmp_path: Path) -> None:
+    (tmp_path / "times").write_text("0m0.5s 0m0.25s\n0m1.5s 0m0.5s\n" + "9m9s " * 2_000_000)
+
+    assert Sandbox.cpu_seconds(tmp_path) == 2.0
+    (tmp_path / "times").unlink()
+    (tmp_path / "times").symlink_to("/etc/passwd")
+    assert Sandbox.cpu_seconds(tmp_path) == 0.0
+
+
+async def test_a_file_nested_too_deeply_to_parse_is_a_finding_not_an_error() -> None:
+    nested = FileOut("pkg/deep.py", "source", b"x = " + b"(" * 200_000 + b")" * 200_000)
+    plain = FileOut("pkg/ok.py", "source", b'"""Fine."""\n')
+
+    result = await review([nested, plain], SandboxLimits(), run_tests_enabled=False)
+
+    syntax = next(c for c in result.report["checks"] if c["name"] == "syntax")
+    assert [f["path"] for f in syntax["findings"]] == ["pkg/deep.py"]
+    assert syntax["findings_total"] == 1

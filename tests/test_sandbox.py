@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -37,7 +38,13 @@ from genflow.pipeline.templates import render_project
 from genflow.providers.builtin import BuiltinProvider
 from genflow.providers.openai_compat import OpenAICompatibleProvider
 from tests.conftest import PG, ROOT_DIR, Stack, eventually, serve
-from tests.fake_openai import EXPECTED_FAILURES, PROBE_PATH, FakeOpenAI, probe_file
+from tests.fake_openai import (
+    EXPECTED_FAILURES,
+    PROBE_PATH,
+    REPORT_CASES,
+    FakeOpenAI,
+    probe_file,
+)
 from tests.test_openai_provider import API_KEY, DEFAULT_MODEL, PROMPT, OpenAIStack, marker
 from tests.test_templates import LIBRARY
 from worker.assembly import build_worker
@@ -501,3 +508,23 @@ async def test_the_templates_projects_still_score_100_in_the_sandbox() -> None:
         assert tests["failed"] == 0 and tests["passed"] > 0, (template, tests["output_tail"])
         assert tests["limits_hit"] == [], (template, tests)
         assert score == 100.0, (template, tests)
+
+
+async def test_a_flood_of_failures_in_the_junit_report_keeps_every_answer_small(
+    sandboxed: Env,
+) -> None:
+    """The project rewrites pytest's report at exit with about 15 MB of failures: the
+    quality report keeps the first few and the count, and no answer grows with it."""
+    done = await generate(sandboxed, "hostile-report")
+
+    tests = check(done["quality_report"], "tests")
+    assert tests["failed"] == tests["failures_total"] == REPORT_CASES, tests.get("error")
+    assert 0 < len(tests["failures"]) <= 20
+    assert all(len(node_id) <= 300 for node_id in tests["failures"])
+    http, auth = sandboxed.client.http, sandboxed.client.stack.auth()
+    one = await http.get(f"/v1/generations/{done['id']}", headers=auth)
+    page = await http.get("/v1/generations", params={"limit": 100}, headers=auth)
+    assert one.status_code == page.status_code == 200
+    assert len(one.content) < 64 * 1024
+    listed = next(item for item in page.json()["items"] if item["id"] == done["id"])
+    assert len(json.dumps(listed)) < 64 * 1024

@@ -3,6 +3,7 @@ from this structured report, never from the last line of output."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import xml.etree.ElementTree as ElementTree
@@ -10,6 +11,11 @@ from pathlib import Path
 from typing import Any
 
 REPORT_SIZE_LIMIT = 16 * 1024 * 1024  # a larger JUnit XML report is not parsed
+# What of the failures the quality report keeps: the first MAX_FAILURES node ids, cut to
+# NODE_ID_LIMIT characters, beside `failures_total`. The generated project writes the
+# report, and the quality report goes out with every GET of its generation.
+MAX_FAILURES = 20
+NODE_ID_LIMIT = 300
 
 
 def _node_id(case: ElementTree.Element) -> str:
@@ -25,8 +31,9 @@ def _node_id(case: ElementTree.Element) -> str:
 
 
 def read_junit_xml(path: Path) -> dict[str, Any]:
-    """passed, failed and the failed node ids from pytest's JUnit XML report; or an
-    "error" saying why the report cannot be read. The file is the sandbox's: a symlink,
+    """passed, failed, the first failed node ids and their total from pytest's JUnit XML
+    report; or an "error" saying why the report cannot be read. Blocking: call it in a
+    thread. The file is the sandbox's: a symlink,
     a FIFO or an oversized file is refused."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -43,14 +50,26 @@ def read_junit_xml(path: Path) -> dict[str, Any]:
         if info.st_size > REPORT_SIZE_LIMIT:
             return {"error": f"the JUnit XML report is larger than {REPORT_SIZE_LIMIT} bytes"}
         data = report.read(REPORT_SIZE_LIMIT + 1)
+    return _outcome(data)
+
+
+def _outcome(data: bytes) -> dict[str, Any]:
+    """Count the testcases as they stream past (elements are dropped once read, so a
+    report of many testcases never becomes a tree in memory); keep the first
+    MAX_FAILURES failed node ids, each at most NODE_ID_LIMIT characters."""
+    passed = failed = 0
+    failures: list[str] = []
     try:
-        tree = ElementTree.fromstring(data)
+        for _, element in ElementTree.iterparse(io.BytesIO(data), events=("end",)):
+            if element.tag != "testcase":
+                continue
+            if element.find("failure") is not None or element.find("error") is not None:
+                failed += 1
+                if len(failures) < MAX_FAILURES:
+                    failures.append(_node_id(element)[:NODE_ID_LIMIT])
+            elif element.find("skipped") is None:
+                passed += 1
+            element.clear()
     except ElementTree.ParseError as err:
         return {"error": f"the JUnit XML report is not valid XML ({err})"}
-    passed, failures = 0, []
-    for case in tree.iter("testcase"):
-        if case.find("failure") is not None or case.find("error") is not None:
-            failures.append(_node_id(case))
-        elif case.find("skipped") is None:
-            passed += 1
-    return {"passed": passed, "failed": len(failures), "failures": failures}
+    return {"passed": passed, "failed": failed, "failures": failures, "failures_total": failed}

@@ -30,6 +30,7 @@ import ast
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ DEFAULT_SANDBOX = Sandbox()
 WEIGHTS = {"tests": 50, "compiles": 20, "lint": 15, "docs": 15}
 LINT_ZERO_AT = 10.0  # findings per 100 lines at which the lint term reaches 0
 LINT_RULES = "E,F,W,B"
+# Findings the report keeps per check (with their total): a generated project of any size
+# must not make its generation's quality report, sent with every GET, large.
+MAX_FINDINGS = 50
+MESSAGE_LIMIT = 300  # characters of a finding's message
 FORMULA = (
     "50*test_pass_rate + 20*compiling_files/python_files "
     "+ 15*max(0, 1 - lint_findings_per_100_lines/10) + 15*documented/public_definitions"
@@ -65,6 +70,14 @@ FORMULA = (
 class Review:
     score: float
     report: dict[str, Any]
+
+
+def _static_checks(files: list[FileOut]) -> tuple[int, list[dict[str, Any]], int, int]:
+    """Lines of Python, syntax findings, documented and public definitions. Blocking."""
+    lines = sum(f.content.count(b"\n") + 1 for f in files if f.path.endswith(".py"))
+    parsed = _parse(files)
+    documented, public = _docstrings(files, parsed)
+    return lines, _syntax_findings(parsed), documented, public
 
 
 def write_project(files: list[FileOut], root: Path) -> None:
@@ -111,12 +124,16 @@ async def run_lint(root: Path, timeout: float) -> list[dict[str, Any]]:
         if process.returncode is None:
             process.kill()
             await process.wait()
+    return await asyncio.to_thread(_lint_findings, output, root)
+
+
+def _lint_findings(output: bytes, root: Path) -> list[dict[str, Any]]:
     return [
         {
-            "path": finding["filename"].removeprefix(str(root) + "/"),
+            "path": finding["filename"].removeprefix(str(root) + "/")[:MESSAGE_LIMIT],
             "line": finding["location"]["row"],
             "code": finding["code"],
-            "message": finding["message"],
+            "message": finding["message"][:MESSAGE_LIMIT],
         }
         for finding in json.loads(output or b"[]")
     ]
@@ -131,12 +148,14 @@ def _parse(files: list[FileOut]) -> dict[str, ast.Module | SyntaxError]:
                 parsed[file.path] = ast.parse(file.content, filename=file.path)
             except SyntaxError as err:
                 parsed[file.path] = err
+            except (RecursionError, MemoryError, ValueError) as err:  # nested too deeply, NUL
+                parsed[file.path] = SyntaxError(f"cannot be parsed ({type(err).__name__})")
     return parsed
 
 
 def _syntax_findings(parsed: dict[str, ast.Module | SyntaxError]) -> list[dict[str, Any]]:
     return [
-        {"path": path, "line": result.lineno, "message": result.msg}
+        {"path": path[:MESSAGE_LIMIT], "line": result.lineno, "message": result.msg[:MESSAGE_LIMIT]}
         for path, result in parsed.items()
         if isinstance(result, SyntaxError)
     ]
@@ -199,12 +218,13 @@ async def review(
     `changes` (an iteration's) and `requirements` (what of the request went unused:
     `not_understood` sentences, `unused_variables`) are reported as checks, unscored."""
     python_files = [f for f in files if f.path.endswith(".py")]
-    lines = sum(f.content.count(b"\n") + 1 for f in python_files)
-    parsed = _parse(files)
-    syntax = _syntax_findings(parsed)
-    with tempfile.TemporaryDirectory(prefix="genflow-sandbox-") as tmp:
+    # Parsing and writing every file is CPU and disk work: in a thread, so the stage's
+    # event loop keeps heartbeating.
+    lines, syntax, documented, public = await asyncio.to_thread(_static_checks, files)
+    tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="genflow-sandbox-")
+    try:
         root = Path(tmp)
-        write_project(files, root)
+        await asyncio.to_thread(write_project, files, root)
         # One after the other: run together they take no less CPU, only more memory.
         lint = await run_lint(root, limits.timeout_seconds)
         not_run = "running generated code is switched off in settings"
@@ -216,7 +236,8 @@ async def review(
                 tests = await run_tests(root, limits, sandbox)
             except SandboxUnavailable as err:  # fail closed: the code is not run
                 not_run = f"tests not run: sandbox unavailable: {err}"
-    documented, public = _docstrings(files, parsed)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, tmp, True)
     per_100 = 100 * len(lint) / lines if lines else 0.0
     measured = {
         "compiles": (
@@ -227,13 +248,19 @@ async def review(
         "docs": (WEIGHTS["docs"], documented / public if public else 1.0),
     }
     checks: list[dict[str, Any]] = [
-        {"name": "syntax", "files": len(python_files), "findings": syntax},
+        {
+            "name": "syntax",
+            "files": len(python_files),
+            "findings": syntax[:MAX_FINDINGS],
+            "findings_total": len(syntax),
+        },
         {
             "name": "lint",
             "rules": LINT_RULES,
             "lines": lines,
             "per_100_lines": round(per_100, 2),
-            "findings": lint,
+            "findings": lint[:MAX_FINDINGS],
+            "findings_total": len(lint),
         },
     ]
     if tests is not None:

@@ -31,6 +31,7 @@ import asyncio
 import os
 import secrets
 import shutil
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ OUTPUTS_DIR = "/genflow"  # the run's only host-backed files, one bind mount eac
 REPORT_FILE = "report.xml"
 TIMES_FILE = "times"
 OUTPUT_FILES = (REPORT_FILE, TIMES_FILE)
+TIMES_LIMIT = 4096  # bytes of the times file read
 NICE = 10  # below the API, the workflow tasks and the heartbeats
 # Each run gets its own uid from this range: nobody else's processes count against
 # its process limit, and it owns nothing on the host.
@@ -188,8 +190,16 @@ class Sandbox:
 
     @staticmethod
     def cpu_seconds(outputs: Path) -> float:
-        """The CPU time of the sandboxed command's tree, as its shell recorded it."""
-        lines = (outputs / TIMES_FILE).read_text(errors="replace").splitlines()
+        """The CPU time of the sandboxed command's tree, as its shell recorded it (two
+        short lines; the sandboxed code could write more, so only the start is read)."""
+        try:  # the sandbox's file: at most TIMES_LIMIT bytes, no symlink, no FIFO
+            fd = os.open(outputs / TIMES_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return 0.0
+        with os.fdopen(fd, "rb") as times:
+            if not stat.S_ISREG(os.fstat(times.fileno()).st_mode):
+                return 0.0
+            lines = times.read(TIMES_LIMIT).decode(errors="replace").splitlines()
         if len(lines) < 2:
             return 0.0
         return sum(_shell_time(value) for value in lines[1].split())

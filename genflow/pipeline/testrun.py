@@ -228,8 +228,8 @@ async def _run_tests(
 ) -> dict[str, Any]:
     if sandbox is not None:
         uid = sandbox.new_uid()
-        sandbox.prepare(root, outputs, uid)
-        inner = pytest_command(root, f"{OUTPUTS_DIR}/{REPORT_FILE}")
+        await asyncio.to_thread(sandbox.prepare, root, outputs, uid)  # walks the project
+        inner = await asyncio.to_thread(pytest_command, root, f"{OUTPUTS_DIR}/{REPORT_FILE}")
         env = _environment(PROJECT_DIR, "/tmp")
         command = sandbox.command(root, outputs, inner, env, uid, limits)
         env = {}
@@ -237,7 +237,7 @@ async def _run_tests(
     else:
         (root / ".tmp").mkdir(exist_ok=True)  # the project's own tmp_path and tempfile area
         report = root / f".genflow-junit-{secrets.token_hex(8)}.xml"
-        command = pytest_command(root, report)
+        command = await asyncio.to_thread(pytest_command, root, report)
         env = _environment(str(root), str(root / ".tmp"))
     # Output goes to a file outside the project, bounded by RLIMIT_FSIZE: no pipe to drain,
     # and nothing the tests leave running can hold the review up by keeping a pipe open.
@@ -265,17 +265,17 @@ async def _run_tests(
         process.returncode = exit_code  # reaped here, not by Popen
         if sandbox is not None and exit_code > 128:  # the sandbox's shell says 128 + signal
             exit_code = -(exit_code - 128)
-        tail, scanned = _output(output)
+        tail, scanned = await asyncio.to_thread(_output, output)
     cpu_seconds = usage.ru_utime + usage.ru_stime
     if sandbox is not None:  # the tree inside, as its shell recorded it (not on a kill)
-        cpu_seconds += sandbox.cpu_seconds(outputs)
+        cpu_seconds += await asyncio.to_thread(sandbox.cpu_seconds, outputs)
     cpu_seconds = round(cpu_seconds, 3)
     if timed_out:
         outcome: dict[str, Any] = {
             "error": f"pytest did not finish within {limits.timeout_seconds:g} s and was killed"
         }
     else:
-        outcome = read_junit_xml(report)
+        outcome = await asyncio.to_thread(read_junit_xml, report)  # up to 16 MB of XML
         if "error" in outcome:
             outcome["error"] += f"; {_describe_exit(exit_code)}"
     return {
@@ -284,6 +284,7 @@ async def _run_tests(
         "timed_out": timed_out,
         "exit_code": exit_code,
         "failures": outcome.get("failures", []),
+        "failures_total": outcome.get("failures_total", outcome.get("failed", 0)),
         "output_tail": tail,
         **({"error": outcome["error"]} if "error" in outcome else {}),
         "limits_hit": limits_hit(timed_out, exit_code, cpu_seconds, limits, scanned),

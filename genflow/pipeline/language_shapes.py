@@ -109,6 +109,9 @@ _REFER = (
 )
 _BELONG = r"(?:belongs?|(?:should|must|will|can|shall) belong|(?:is|are) (?:owned by|part of))"
 _FIELD_WORDS = r"(?:fields?|columns?|attributes?|properties|property)"
+# The most words a changed field's reference, or its options, may have ("make <the title of
+# the book> <required and unique>").
+MAX_CHANGE_WORDS = 12
 
 
 def _shape(pattern: str) -> re.Pattern[str]:
@@ -189,7 +192,11 @@ def _change(text: str) -> ChangeField | None:
     splits: list[tuple[str, str]] = []
     if make:  # "make <target> <options>": try the longest options tail first
         words = make["rest"].split()
-        splits = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+        # A target and its options are a few words each: trying every split of a long
+        # sentence would take time quadratic in its length (and read nothing).
+        first = max(1, len(words) - MAX_CHANGE_WORDS)
+        if first <= MAX_CHANGE_WORDS:
+            splits = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(first, len(words))]
     else:
         for pattern in _CHANGE[1:]:
             match = pattern.match(text)

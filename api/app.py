@@ -25,6 +25,7 @@ from .openapi import install_openapi
 from .problems import install_problem_handlers
 from .routers import content, generations, health, lifecycle, projects, webhooks
 from .state import STATE_KEY, AppState
+from .watching import Watching
 
 
 def create_app(
@@ -59,6 +60,12 @@ def create_app(
                     webhook_secrets=WebhookSecretRepository(sessions),
                     temporal=client,
                     metrics=metrics,
+                    watching=Watching(
+                        sessions,
+                        settings.sse_poll_seconds,
+                        settings.max_streams_per_user,
+                        settings.max_waits_per_user,
+                    ),
                 )
             }
         finally:

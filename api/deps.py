@@ -19,6 +19,7 @@ from .metrics import ApiMetrics
 from .problems import ProblemError
 from .service import GenerationService
 from .state import app_state
+from .watching import Watching
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from `genflow token USER`.")
 
@@ -51,8 +52,13 @@ def get_metrics(request: Request) -> ApiMetrics:
     return app_state(request).metrics
 
 
+def get_watching(request: Request) -> Watching:
+    return app_state(request).watching
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+WatchingDep = Annotated[Watching, Depends(get_watching)]
 RepositoryDep = Annotated[GenerationRepository, Depends(get_repository)]
 ProjectsDep = Annotated[ProjectRepository, Depends(get_projects)]
 StatisticsDep = Annotated[StatisticsRepository, Depends(get_statistics)]

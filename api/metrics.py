@@ -62,6 +62,17 @@ class ApiMetrics:
             "How long the longest-waiting queued stage has waited (0: none waits).",
             registry=self.registry,
         )
+        self.held = Gauge(
+            "genflow_long_requests",
+            "Open event streams and waiting `Prefer: wait` requests, by kind (all users).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.pollers = Gauge(
+            "genflow_watched_generations",
+            "Generations whose shared poller runs: one read per poll interval each.",
+            registry=self.registry,
+        )
         self.counted_at = -math.inf
 
     async def count_generations(self, repository: GenerationRepository) -> None:
@@ -127,6 +138,9 @@ def install_metrics(app: FastAPI, metrics: ApiMetrics) -> None:
         if refused is not None:
             return refused
         await metrics.count_generations(state.repository)
+        for kind in ("streams", "waits"):
+            metrics.held.labels(kind).set(state.watching.total(kind))
+        metrics.pollers.set(state.watching.pollers)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

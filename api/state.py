@@ -17,6 +17,7 @@ from genflow.settings import Settings
 
 if TYPE_CHECKING:
     from .metrics import ApiMetrics
+    from .watching import Watching
 
 STATE_KEY = "genflow"
 
@@ -30,6 +31,7 @@ class AppState:
     webhook_secrets: WebhookSecretRepository
     temporal: Client
     metrics: ApiMetrics
+    watching: Watching
 
 
 def app_state(connection: HTTPConnection) -> AppState:

@@ -1,12 +1,13 @@
 """Answering once a generation has moved: `Prefer: wait=N` (RFC 7240, as Replicate
-does) and the approve/reject answers. Waiting polls the read model's status column
-every `sse_poll_seconds`: no connection is held and nothing busy-loops in between."""
+does), on the generation's shared poller (api/watching.py), and the approve/reject
+answers, which poll the read model's status column every `sse_poll_seconds`: no
+connection is held and nothing busy-loops in between."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
@@ -16,9 +17,12 @@ from genflow.db.repository import GenerationRepository
 from genflow.db.status import status_of
 from genflow.domain import TERMINAL_STATUSES, Status
 
-from .deps import RepositoryDep, SettingsDep
+from .deps import CurrentUser, WatchingDep
+from .state import app_state
+from .watching import Watching
 
 MAX_WAIT_SECONDS = 60
+DISCONNECT_CHECK_SECONDS = 1.0  # how often a waiting request checks for its client
 # A waiting request answers once the generation is in one of these: it ended, or it
 # cannot move on without the caller (it waits for approval).
 SETTLED = TERMINAL_STATUSES | {Status.AWAITING_APPROVAL}
@@ -83,29 +87,29 @@ def settled(status: str | None) -> bool:
 
 
 class PreferWait:
-    """A request's `Prefer: wait=N`, and the wait it asks for."""
+    """A request's `Prefer: wait=N`, and the wait it asks for: on the generation's shared
+    poller (api/watching.py), holding one of the user's waiting slots."""
 
-    def __init__(
-        self,
-        request: Request,
-        repository: RepositoryDep,
-        settings: SettingsDep,
-        prefer: PreferHeader = None,
-    ) -> None:
-        self.seconds = requested_wait(prefer)
+    def __init__(self, request: Request, watching: Watching, seconds: int | None) -> None:
+        self.seconds = seconds
         self._request = request
-        self._repository = repository
-        self._poll_seconds = settings.sse_poll_seconds
+        self._watching = watching
 
     async def settle(self, row: Generation) -> Generation:
         """`row` read again once it has settled or the wait is over; `row` itself when
         no wait was asked for or it has settled already (or is gone meanwhile)."""
         if not self.seconds or settled(row.status):
             return row
-        await wait_for(
-            self._repository, row.id, settled, self.seconds, self._poll_seconds, self._request
-        )
-        return await self._repository.get_for_user(row.id, row.user_id) or row
+        repository = app_state(self._request).repository
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.seconds
+        async with self._watching.watch(row.id) as watcher:
+            while not settled(watcher.mark.status):
+                left = deadline - loop.time()
+                if left <= 0 or await self._request.is_disconnected():
+                    break
+                await watcher.moved(min(left, DISCONNECT_CHECK_SECONDS))
+        return await repository.get_for_user(row.id, row.user_id) or row
 
     @property
     def headers(self) -> dict[str, str]:
@@ -116,4 +120,18 @@ class PreferWait:
         response.headers.update(self.headers)
 
 
-WaitDep = Annotated[PreferWait, Depends()]
+async def prefer_wait(
+    request: Request, user: CurrentUser, watching: WatchingDep, prefer: PreferHeader = None
+) -> AsyncIterator[PreferWait]:
+    """The request's wait; one of the user's waiting slots is held while it runs (429
+    past `max_waits_per_user`, before the request does anything)."""
+    seconds = requested_wait(prefer)
+    slot = watching.take(user, "waits") if seconds else None
+    try:
+        yield PreferWait(request, watching, seconds)
+    finally:
+        if slot is not None:
+            slot.release()
+
+
+WaitDep = Annotated[PreferWait, Depends(prefer_wait)]

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     # `Prefer: wait`, and approve/reject answers.
     sse_poll_seconds: float = 0.25
     sse_keepalive_seconds: float = 15.0
+    # Requests one user may hold open at once in one API process: event streams, and
+    # requests waiting with `Prefer: wait`. Past either, 429 with Retry-After.
+    max_streams_per_user: int = Field(default=10, ge=1)
+    max_waits_per_user: int = Field(default=10, ge=1)
 
     # The `openai` provider: any OpenAI-compatible Chat Completions server.
     openai_base_url: str = "https://api.openai.com/v1"

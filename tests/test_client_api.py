@@ -196,6 +196,7 @@ async def test_iterate_accepts_create_options(stack: Stack) -> None:
         "webhook_url": "http://127.0.0.1:9/hook",
         "webhook_events": ["completed"],
         "timeout_seconds": 900,
+        "priority": None,
     }
     await post(stack, f"/{child['id']}/reject")
 

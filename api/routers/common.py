@@ -30,7 +30,8 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflicts with the generation's state",
         413: "Request body over 1 MiB",
         422: "Invalid request",
-        429: "Per-user limit reached; see Retry-After",
+        429: "Per-user limit reached (creates, active generations, daily tokens, open "
+        "streams or waiting requests); see Retry-After",
         503: "Temporal or the database unreachable for the moment; retry after Retry-After",
     }
     return {

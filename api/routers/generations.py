@@ -113,7 +113,7 @@ async def project_generations(
     summary="Get one generation",
     response_model=GenerationOut,
     responses={
-        **problems(404),
+        **problems(404, 429),
         **NOT_MODIFIED,
         200: {"headers": {**ETAG_HEADER, **PREFERENCE_APPLIED}},
     },
@@ -128,7 +128,8 @@ async def get_generation(
     """The generation with its stages, artifacts, score and metrics, and an `ETag`
     that changes whenever anything in it does: send it back in `If-None-Match` for a
     bodyless 304 while nothing changed. With `Prefer: wait=N`, the answer comes once
-    it has ended or awaits approval, or after N seconds."""
+    it has ended or awaits approval, or after N seconds; a user holds at most
+    `max_waits_per_user` waiting requests (default 10): past it, 429 with `Retry-After`."""
     row = await wait.settle(await reads.get(generation_id, user))
     content = reads.present(row).model_dump_json().encode()
     return conditional_response(content, "application/json", if_none_match, wait.headers)

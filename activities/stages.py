@@ -19,12 +19,14 @@ from genflow.contracts import StageInput, StageResult
 from genflow.db.errors import is_database_outage
 from genflow.db.models import Generation
 from genflow.db.repository import GenerationRepository
+from genflow.db.usage import record_spent
 from genflow.domain import STAGE_ACTIVITY_TYPES, STAGE_ATTEMPT_SECONDS, StageName
 from genflow.files import FileOut
 from genflow.pipeline.review import DEFAULT_SANDBOX, Sandbox, SandboxLimits, review
 from genflow.pipeline.spec import BadRequirements, ProjectSpec
 from genflow.pipeline.templates import generate_docs
 from genflow.providers import Provider, ProviderError, SpecRequest, Usage
+from genflow.providers.budget import TokenBudget
 from genflow.providers.builtin import BuiltinProvider
 
 HEARTBEAT_EVERY = timedelta(seconds=1)
@@ -48,6 +50,7 @@ class StageOutput:
     usage: Usage = field(default_factory=Usage)
     quality_score: float | None = None
     quality_report: dict[str, Any] | None = None
+    sandbox_cpu_seconds: float = 0.0
 
 
 StageWork = Callable[[uuid.UUID], Awaitable[StageOutput]]
@@ -133,6 +136,13 @@ class StageActivities:
                 str(err), type="invalid_requirements", non_retryable=True
             ) from err
         except ProviderError as err:
+            if err.usage is not None and (err.usage.tokens_in or err.usage.tokens_out):
+                # Spent before the error (a budget passed mid-stage): still the user's.
+                await record_spent(
+                    self._repository.session_maker,
+                    generation_id,
+                    (err.usage.tokens_in, err.usage.tokens_out),
+                )
             raise ApplicationError(str(err), type=err.code, non_retryable=True) from err
         except ApplicationError:
             raise
@@ -160,6 +170,7 @@ class StageActivities:
             output.quality_report,
             tokens=(output.usage.tokens_in, output.usage.tokens_out),
             run_id=run_id,
+            sandbox_cpu_seconds=output.sandbox_cpu_seconds,
         )
         return StageResult(
             stage=stage,
@@ -243,7 +254,7 @@ class StageActivities:
                 base=base,
             )
             spec, changes, usage = await self._provider(generation).extract_spec(
-                request, activity.heartbeat
+                request, activity.heartbeat, budget_of(generation)
             )
             content = spec.model_dump_json(indent=2).encode()
             files = [FileOut(SPEC_PATH, "spec", content, "application/json")]
@@ -265,7 +276,10 @@ class StageActivities:
         async def work(generation_id: uuid.UUID) -> StageOutput:
             generation = await self._generation(generation_id)
             generated, usage = await self._provider(generation).generate_files(
-                await self._spec(generation_id), generation.model, activity.heartbeat
+                await self._spec(generation_id),
+                generation.model,
+                activity.heartbeat,
+                budget_of(generation),
             )
             files: dict[str, FileOut] = {}
             if generation.parent_id is not None:
@@ -301,7 +315,12 @@ class StageActivities:
             )
             report = json.dumps(result.report, indent=2).encode()
             stored = [FileOut(REPORT_PATH, "review", report, "application/json")]
-            return StageOutput(stored, quality_score=result.score, quality_report=result.report)
+            return StageOutput(
+                stored,
+                quality_score=result.score,
+                quality_report=result.report,
+                sandbox_cpu_seconds=sandbox_cpu_seconds(result.report),
+            )
 
         return await self._run(input, StageName.CODE_REVIEW, work)
 
@@ -316,6 +335,23 @@ class StageActivities:
             return StageOutput(docs)
 
         return await self._run(input, StageName.DOCUMENTATION, work)
+
+
+def budget_of(generation: Generation) -> TokenBudget:
+    """The generation's token budget (set at its create; none for older rows), less what
+    its earlier stages used."""
+    limit = (generation.options or {}).get("max_tokens")
+    metrics = generation.metrics or {}
+    spent = int(metrics.get("tokens_in", 0)) + int(metrics.get("tokens_out", 0))
+    return TokenBudget(limit=int(limit) if limit else None, spent=spent)
+
+
+def sandbox_cpu_seconds(report: dict[str, Any]) -> float:
+    """The CPU time the review's sandboxed test run used, from its quality report."""
+    for check in report.get("checks", []):
+        if check.get("name") == "tests" and isinstance(check.get("sandbox"), dict):
+            return float(check["sandbox"].get("cpu_seconds") or 0.0)
+    return 0.0
 
 
 def _describe(err: BaseException) -> str:

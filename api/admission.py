@@ -12,6 +12,7 @@ from genflow.db.limits import WINDOW
 from genflow.db.models import utcnow
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
+from genflow.db.usage import UsageRepository, next_midnight
 from genflow.settings import Settings
 from genflow.webhooks import EVENTS, RefusedAddress, check_url
 
@@ -37,8 +38,29 @@ class Admission:
         self._projects = projects
         self._settings = settings
 
+    def spending(self, provider: str, model: str | None, max_tokens: int | None) -> int:
+        """The token budget of a new generation, after checking that the deployment
+        offers its provider and model (422 naming what it offers) and that the budget
+        asked for is within the maximum (422)."""
+        offered = self._settings.models_allowed
+        listing = "; ".join(
+            f"{name}: {', '.join(models) if '*' not in models else 'any model'}"
+            for name, models in sorted(offered.items())
+        )
+        if provider not in offered:
+            raise invalid("provider", f"{provider!r} is not offered here; offered: {listing}")
+        models = offered[provider]
+        chosen = model or (self._settings.openai_model if provider == "openai" else None)
+        if "*" not in models and chosen not in models:
+            raise invalid("model", f"{chosen!r} is not offered for {provider}; offered: {listing}")
+        ceiling = self._settings.generation_token_budget_max
+        if max_tokens is not None and max_tokens > ceiling:
+            raise invalid("max_tokens", f"at most {ceiling} tokens per generation here")
+        return max_tokens or self._settings.generation_token_budget
+
     async def enforce_limits(self, user_id: str) -> None:
-        """429 with `Retry-After` past the active or the creates-per-minute limit."""
+        """429 with `Retry-After` past the active or the creates-per-minute limit, or
+        the daily token quota."""
         active = await self._repository.count_active(user_id)
         if active >= self._settings.max_active_per_user:
             raise ProblemError(
@@ -56,6 +78,17 @@ class Admission:
                 f"At most {self._settings.max_creates_per_minute} generations a minute.",
                 headers={"Retry-After": str(max(1, wait))},
             )
+        quota = self._settings.daily_token_quota_per_user
+        if quota:
+            used = await UsageRepository(self._repository.session_maker).today(user_id, now)
+            if used.tokens >= quota:
+                until = int((next_midnight(now) - now).total_seconds()) + 1
+                raise ProblemError(
+                    429,
+                    f"You used {used.tokens} model tokens today, your daily quota of {quota}; "
+                    "it resets at midnight UTC.",
+                    headers={"Retry-After": str(until)},
+                )
 
     async def webhook_target(
         self, url: str | None, events: Sequence[str] | None

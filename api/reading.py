@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Response
 
 from genflow.db.listing import ListFilters
-from genflow.db.models import Event, Generation
+from genflow.db.models import Event, Generation, utcnow
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
 from genflow.db.statistics import StatisticsRepository
+from genflow.db.usage import UsageRepository, day_of, next_midnight
 from genflow.files import FileOut
 from genflow.settings import Settings
 
@@ -22,6 +24,7 @@ from .ownership import get_own, get_own_project
 from .problems import ProblemError
 from .routers.common import ListQuery, as_json, present
 from .schemas import GenerationOut, GenerationPage, StatisticsOut
+from .schemas.responses import QuotaOut
 
 
 class ReadService:
@@ -68,8 +71,25 @@ class ReadService:
         return await self.page(user, query, project_id=str(project_id))
 
     async def statistics(self, user: str) -> StatisticsOut:
+        """The counts, with each day's usage and today's quota beside them."""
         stats = await self._statistics.for_user(user)
-        return StatisticsOut.model_validate(stats, from_attributes=True)
+        out = StatisticsOut.model_validate(stats, from_attributes=True)
+        now = utcnow()
+        first = now - timedelta(days=len(out.daily))
+        usage = await UsageRepository(self._repository.session_maker).days(user, first, now)
+        for day in out.daily:
+            used = usage.get(day.date.isoformat())
+            if used is not None:
+                day.tokens_in, day.tokens_out = used.tokens_in, used.tokens_out
+                day.sandbox_cpu_seconds = used.sandbox_cpu_seconds
+        today = usage.get(day_of(now))
+        quota = self._settings.daily_token_quota_per_user
+        out.quota = QuotaOut(
+            tokens_used_today=today.tokens if today else 0,
+            daily_token_quota=quota or None,
+            resets_at=next_midnight(now),
+        )
+        return out
 
     async def update(
         self, generation_id: uuid.UUID, user: str, changes: dict[str, Any]

@@ -111,6 +111,7 @@ class GenerationService:
             webhook=webhook,
             timeout_seconds=body.timeout_seconds,
             priority=body.priority,
+            max_tokens=self._admission.spending(body.provider, body.model, body.max_tokens),
         )
         fingerprint = request_hash("create", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)
@@ -147,6 +148,9 @@ class GenerationService:
             webhook=webhook,
             timeout_seconds=body.timeout_seconds,
             priority=body.priority,
+            max_tokens=self._admission.spending(
+                body.provider or parent.provider, body.model or parent.model, body.max_tokens
+            ),
         )
         fingerprint = request_hash(f"iterate:{parent_id}", body.model_dump(mode="json"))
         return await self._create(new, idempotency_key, fingerprint)
@@ -192,6 +196,7 @@ class GenerationService:
             webhook=webhook,
             timeout_seconds=options.timeout_seconds,
             priority=priority or options.priority,
+            max_tokens=self._admission.spending(first.provider, first.model, options.max_tokens),
             retry_of=first.id,
         )
         asked = {"priority": priority} if priority is not None else {}

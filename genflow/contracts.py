@@ -52,6 +52,8 @@ class Requested:
     metadata: dict[str, Any] = field(default_factory=dict)
     # `interactive`, `normal` or `batch` (genflow/fairness.py); None: normal.
     priority: str | None = None
+    # The generation's token budget, in and out over all stages (None: no budget).
+    max_tokens: int | None = None
 
 
 @dataclass

@@ -107,6 +107,21 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     openai_timeout_seconds: float = 120.0
 
+    # Spend (genflow/providers/budget.py). The providers and models users may choose, as
+    # a JSON object of lists (GENFLOW_ALLOWED_MODELS='{"openai": ["gpt-4o-mini"]}'; "*"
+    # allows any model); unset: builtin, and openai with `openai_model` only. Every model
+    # call asks for at most `openai_max_tokens_per_call` tokens. Each generation has a
+    # token budget (in and out, all stages): `max_tokens` on create, at most
+    # `generation_token_budget_max`, else `generation_token_budget`; past it the
+    # generation fails with budget_exceeded. Each user may use at most
+    # `daily_token_quota_per_user` tokens a UTC day (0: no quota); past it, creates
+    # answer 429 until midnight.
+    allowed_models: dict[str, list[str]] | None = None
+    openai_max_tokens_per_call: int = Field(default=4096, ge=16)
+    generation_token_budget: int = Field(default=200_000, ge=1)
+    generation_token_budget_max: int = Field(default=1_000_000, ge=1)
+    daily_token_quota_per_user: int = Field(default=2_000_000, ge=0)
+
     # Stage retries. Infrastructure faults (a worker killed, stopped or starved, a lost
     # database connection) are retried until the stage's deadline, a schedule-to-close
     # long enough for hours of outage (queue time included); errors the stage raises
@@ -204,6 +219,15 @@ class Settings(BaseSettings):
         return value.strip().rstrip("/")
 
     @model_validator(mode="after")
+    def _check_budgets(self) -> Settings:
+        if self.generation_token_budget > self.generation_token_budget_max:
+            raise ValueError(
+                "GENFLOW_GENERATION_TOKEN_BUDGET must not exceed its maximum, "
+                "GENFLOW_GENERATION_TOKEN_BUDGET_MAX"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Settings:
         secret = self.jwt_secret.get_secret_value()
         if self.environment == "production" and (secret == DEV_JWT_SECRET or len(secret) < 32):
@@ -228,6 +252,13 @@ class Settings(BaseSettings):
             if url.startswith(plain):
                 return async_driver + url[len(plain) :]
         return url
+
+    @property
+    def models_allowed(self) -> dict[str, list[str]]:
+        """Each provider users may choose, with the models they may ask it for."""
+        if self.allowed_models is not None:
+            return self.allowed_models
+        return {"builtin": ["*"], "openai": [self.openai_model]}
 
     @property
     def resolved_temporal_address(self) -> str:

@@ -245,6 +245,8 @@ def test_settings(database_url: str, temporal_address: str, **extra: Any) -> Set
             "webhook_allow_private": True,  # receivers run on loopback
             "webhook_retry_schedule_seconds": [0, 0.3, 0.3, 0.3],
             "reconcile_every_seconds": 1.0,
+            # The scripted model server answers any model name (tests/fake_openai.py).
+            "allowed_models": {"builtin": ["*"], "openai": ["*"]},
             **extra,
         },
     )

@@ -57,6 +57,12 @@ class MetricsOut(BaseModel):
     stage_ms: dict[str, int]
     tokens_in: int
     tokens_out: int
+    sandbox_cpu_seconds: float = Field(
+        default=0.0, description="CPU time of the review's sandboxed test run"
+    )
+    max_tokens: int | None = Field(
+        default=None, description="The token budget (in and out, all stages); null: none"
+    )
 
 
 class GenerationUrls(BaseModel):
@@ -192,6 +198,8 @@ class GenerationOut(BaseModel):
                 stage_ms={s.name: s.duration_ms for s in stages if s.duration_ms is not None},
                 tokens_in=int(row.metrics.get("tokens_in", 0)),
                 tokens_out=int(row.metrics.get("tokens_out", 0)),
+                sandbox_cpu_seconds=int(row.metrics.get("sandbox_cpu_ms", 0)) / 1000,
+                max_tokens=(row.options or {}).get("max_tokens"),
             ),
             workflow_id=row.workflow_id,
             created_at=row.created_at,

@@ -51,6 +51,13 @@ class RunOptions(BaseModel):
         "every task of a higher priority first; within one priority, each user gets a fair "
         "share of the queue",
     )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="The generation's token budget (model tokens in and out, all stages); "
+        "default and maximum set by the deployment. Past it: `budget_exceeded`.",
+    )
 
 
 class RetryRequest(BaseModel):

@@ -42,6 +42,15 @@ class DayCountsOut(BaseModel):
     created: int
     completed: int
     failed: int
+    tokens_in: int = Field(default=0, description="Model tokens your generations read")
+    tokens_out: int = Field(default=0, description="Model tokens your generations wrote")
+    sandbox_cpu_seconds: float = Field(default=0.0, description="CPU time of your reviews")
+
+
+class QuotaOut(BaseModel):
+    tokens_used_today: int = Field(description="Model tokens, in and out, this UTC day")
+    daily_token_quota: int | None = Field(description="null: no quota")
+    resets_at: datetime = Field(description="The next midnight UTC")
 
 
 class QueueLatencyOut(BaseModel):
@@ -69,6 +78,7 @@ class StatisticsOut(BaseModel):
     schedule_to_start: dict[str, QueueLatencyOut] = Field(
         description="Per stage: how long attempts waited in the queue (last 24 hours)"
     )
+    quota: QuotaOut | None = Field(default=None, description="Your daily token quota")
 
 
 class WebhookSecretOut(BaseModel):

@@ -51,6 +51,7 @@ class NewGeneration(Requested):
             tags=self.tags,
             metadata=self.metadata,
             priority=self.priority,
+            max_tokens=self.max_tokens,
             created_at=self.created_at.isoformat() if self.created_at else None,
             parent_id=str(self.parent_id) if self.parent_id else None,
             root_id=str(self.root_id) if self.root_id else None,
@@ -79,6 +80,7 @@ class NewGeneration(Requested):
             tags=input.tags,
             metadata=input.metadata,
             priority=input.priority,
+            max_tokens=input.max_tokens,
             created_at=datetime.fromisoformat(input.created_at) if input.created_at else None,
             parent_id=uuid.UUID(input.parent_id) if input.parent_id else None,
             root_id=uuid.UUID(input.root_id) if input.root_id else None,
@@ -102,7 +104,7 @@ def new_generation_row(new: NewGeneration) -> Generation:
         iteration=new.iteration,
         retry_of=new.retry_of,
         options=StartOptions.of(
-            new.require_approval, new.webhook, new.timeout_seconds, new.priority
+            new.require_approval, new.webhook, new.timeout_seconds, new.priority, new.max_tokens
         ).stored(),
         title=new.title,
         prompt=new.prompt,

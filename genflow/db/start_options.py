@@ -17,6 +17,7 @@ class StartOptions:
     webhook_events: list[str] | None = None
     timeout_seconds: float | None = None
     priority: str | None = None
+    max_tokens: int | None = None  # the token budget that applies (see settings)
 
     @classmethod
     def of(
@@ -25,9 +26,11 @@ class StartOptions:
         webhook: WebhookTarget | None,
         timeout_seconds: float | None,
         priority: str | None = None,
+        max_tokens: int | None = None,
     ) -> StartOptions:
         return cls(
             priority=priority,
+            max_tokens=max_tokens,
             require_approval=require_approval,
             webhook_url=webhook.url if webhook is not None else None,
             webhook_events=list(webhook.events) if webhook is not None else None,

@@ -16,6 +16,7 @@ from genflow.db.base import SessionOwner
 from genflow.db.events import append, append_all, elapsed_ms, finish_events, stage_event
 from genflow.db.locks import end_stages, lock, lock_active, stage_row, stage_rows
 from genflow.db.models import Artifact, Generation, utcnow
+from genflow.db.usage import add_usage
 from genflow.domain import (
     STAGE_PROGRESS,
     STAGES,
@@ -157,8 +158,10 @@ class PipelineTransitions(SessionOwner):
         quality_report: dict[str, Any] | None = None,
         tokens: tuple[int, int] = (0, 0),
         run_id: str | None = None,
+        sandbox_cpu_seconds: float = 0.0,
     ) -> bool:
-        """Store the stage's files and mark it completed, in one transaction."""
+        """Store the stage's files and mark it completed, in one transaction; count its
+        usage (tokens, sandbox CPU) on the generation and on its user's day, once."""
         async with self._sessions.begin() as session:
             generation = await lock_active(session, generation_id, run_id)
             if generation is None:
@@ -201,11 +204,14 @@ class PipelineTransitions(SessionOwner):
             following = stages.get(STAGES[STAGES.index(stage) + 1]) if stage != STAGES[-1] else None
             if following is not None and following.status == StageStatus.PENDING:
                 following.queued_at = following.queued_at or utcnow()
-            if any(tokens) and row.status != StageStatus.COMPLETED:  # count a stage once
+            cpu_ms = round(sandbox_cpu_seconds * 1000)
+            if (any(tokens) or cpu_ms) and row.status != StageStatus.COMPLETED:  # count once
                 metrics = dict(generation.metrics)
                 metrics["tokens_in"] = int(metrics.get("tokens_in", 0)) + tokens[0]
                 metrics["tokens_out"] = int(metrics.get("tokens_out", 0)) + tokens[1]
+                metrics["sandbox_cpu_ms"] = int(metrics.get("sandbox_cpu_ms", 0)) + cpu_ms
                 generation.metrics = metrics
+                await add_usage(session, generation.user_id, utcnow(), tokens, cpu_ms)
             now = utcnow()
             row.status = StageStatus.COMPLETED
             row.attempts = max(row.attempts, attempt)

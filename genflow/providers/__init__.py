@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from genflow.files import FileOut
 from genflow.pipeline.spec import ProjectSpec
+
+if TYPE_CHECKING:
+    from genflow.providers.budget import TokenBudget
 
 Heartbeat = Callable[[], None]
 """Called by a provider whenever it makes progress (each streamed chunk), so the
@@ -43,11 +46,12 @@ class ProviderError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+        self.usage: Usage | None = None  # the tokens spent before it, if known
 
 
 class Provider(Protocol):
     async def extract_spec(
-        self, request: SpecRequest, heartbeat: Heartbeat
+        self, request: SpecRequest, heartbeat: Heartbeat, budget: TokenBudget | None = None
     ) -> tuple[ProjectSpec, list[str], Usage]:
         """The spec, the changes made to `request.base` (empty for a first
         generation) and the tokens used. Raises ProviderError or BadRequirements for
@@ -55,7 +59,12 @@ class Provider(Protocol):
         ...
 
     async def generate_files(
-        self, spec: ProjectSpec, model: str | None, heartbeat: Heartbeat
+        self,
+        spec: ProjectSpec,
+        model: str | None,
+        heartbeat: Heartbeat,
+        budget: TokenBudget | None = None,
     ) -> tuple[list[FileOut], Usage]:
-        """The project's source and test files."""
+        """The project's source and test files. A provider that calls a model spends
+        `budget` call by call (ProviderError `budget_exceeded` past it)."""
         ...

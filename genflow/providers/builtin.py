@@ -13,17 +13,22 @@ from genflow.pipeline.spec import (
 )
 from genflow.pipeline.templates import render_project
 from genflow.providers import Heartbeat, SpecRequest, Usage
+from genflow.providers.budget import TokenBudget
 
 
 class BuiltinProvider:
     async def extract_spec(
-        self, request: SpecRequest, heartbeat: Heartbeat
+        self, request: SpecRequest, heartbeat: Heartbeat, budget: TokenBudget | None = None
     ) -> tuple[ProjectSpec, list[str], Usage]:
         """`read_spec` in a thread: the stage's event loop keeps heartbeating."""
         return await asyncio.to_thread(read_spec, request)
 
     async def generate_files(
-        self, spec: ProjectSpec, model: str | None, heartbeat: Heartbeat
+        self,
+        spec: ProjectSpec,
+        model: str | None,
+        heartbeat: Heartbeat,
+        budget: TokenBudget | None = None,
     ) -> tuple[list[FileOut], Usage]:
         return await asyncio.to_thread(render_project, spec), Usage()
 

@@ -14,6 +14,7 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import ValidationError
 
 from genflow.providers import Heartbeat, ProviderError, Usage
+from genflow.providers.budget import TokenBudget
 
 T = TypeVar("T")
 
@@ -32,8 +33,9 @@ class Completion:
 class ChatClient:
     """One OpenAI-compatible server: streamed completions and structured replies."""
 
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, max_tokens_per_call: int = 4096) -> None:
         self._client = client
+        self._max_tokens_per_call = max_tokens_per_call
 
     async def close(self) -> None:
         await self._client.close()
@@ -46,6 +48,7 @@ class ChatClient:
         schema: dict[str, Any],
         parse: Callable[[str], T],
         heartbeat: Heartbeat,
+        budget: TokenBudget | None = None,
     ) -> tuple[T, Usage]:
         """A JSON reply parsed by `parse` (which raises ValueError for an invalid one),
         with exactly one repair attempt."""
@@ -53,7 +56,7 @@ class ChatClient:
             "type": "json_schema",
             "json_schema": {"name": name, "schema": schema, "strict": False},
         }
-        first = await self.stream(model, messages, heartbeat, response_format)
+        first = await self.stream(model, messages, heartbeat, response_format, budget)
         try:
             return parse(first.text), first.usage
         except ValueError as err:  # pydantic's ValidationError is a ValueError
@@ -67,7 +70,7 @@ class ChatClient:
                 "Reply with only the corrected JSON object.",
             },
         ]
-        second = await self.stream(model, repair, heartbeat, response_format)
+        second = await self.stream(model, repair, heartbeat, response_format, budget)
         usage = first.usage + second.usage
         try:
             return parse(second.text), usage
@@ -83,9 +86,12 @@ class ChatClient:
         messages: list[ChatCompletionMessageParam],
         heartbeat: Heartbeat,
         response_format: ResponseFormatJSONSchema | None = None,
+        budget: TokenBudget | None = None,
     ) -> Completion:
-        """One streamed completion, heartbeating on every chunk."""
-        extra: dict[str, Any] = {}
+        """One streamed completion, heartbeating on every chunk. It asks for at most the
+        per-call cap and what is left of `budget` (`max_tokens`), and spends it."""
+        budget = budget if budget is not None else TokenBudget(limit=None)
+        extra: dict[str, Any] = {"max_tokens": budget.max_tokens(self._max_tokens_per_call)}
         if response_format is not None:
             extra["response_format"] = response_format
         parts: list[str] = []
@@ -122,6 +128,7 @@ class ChatClient:
                 f"the model server rejected the request: {err.status_code} {detail or err.message}",
             ) from err
         result.text = "".join(parts)
+        budget.spend(result.usage)
         return result
 
 

@@ -23,6 +23,7 @@ from genflow.files import FileOut, media_type
 from genflow.pipeline.spec import ProjectSpec, template_or_default
 from genflow.pipeline.spec_check import spec_changes
 from genflow.providers import Heartbeat, ProviderError, SpecRequest, Usage
+from genflow.providers.budget import TokenBudget
 from genflow.providers.chat import ChatClient
 from genflow.providers.prompts import (
     FILE_SYSTEM,
@@ -50,6 +51,7 @@ class OpenAICompatibleProvider:
         timeout_seconds: float,
         *,
         client: openai.AsyncOpenAI | None = None,
+        max_tokens_per_call: int = 4096,
     ) -> None:
         self._model = model
         self._chat = ChatClient(
@@ -61,7 +63,8 @@ class OpenAICompatibleProvider:
                 api_key=api_key or "no-key",
                 timeout=timeout_seconds,
                 max_retries=0,  # retries belong to Temporal
-            )
+            ),
+            max_tokens_per_call,
         )
 
     @classmethod
@@ -71,6 +74,7 @@ class OpenAICompatibleProvider:
             settings.openai_api_key.get_secret_value(),
             settings.openai_model,
             settings.openai_timeout_seconds,
+            max_tokens_per_call=settings.openai_max_tokens_per_call,
         )
 
     async def close(self) -> None:
@@ -79,7 +83,7 @@ class OpenAICompatibleProvider:
     # -- the spec -----------------------------------------------------------------
 
     async def extract_spec(
-        self, request: SpecRequest, heartbeat: Heartbeat
+        self, request: SpecRequest, heartbeat: Heartbeat, budget: TokenBudget | None = None
     ) -> tuple[ProjectSpec, list[str], Usage]:
         template_or_default(request.template)  # an unknown one: BadRequirements
         messages: list[ChatCompletionMessageParam] = [
@@ -93,6 +97,7 @@ class OpenAICompatibleProvider:
             ProjectSpec.model_json_schema(),
             lambda text: parse_spec(text, request),
             heartbeat,
+            budget,
         )
         changes = spec_changes(request.base, spec) if request.base is not None else []
         return spec, changes, usage
@@ -100,7 +105,11 @@ class OpenAICompatibleProvider:
     # -- the files ----------------------------------------------------------------
 
     async def generate_files(
-        self, spec: ProjectSpec, model: str | None, heartbeat: Heartbeat
+        self,
+        spec: ProjectSpec,
+        model: str | None,
+        heartbeat: Heartbeat,
+        budget: TokenBudget | None = None,
     ) -> tuple[list[FileOut], Usage]:
         model = model or self._model
         spec_json = spec.model_dump_json(indent=2)
@@ -109,7 +118,7 @@ class OpenAICompatibleProvider:
             {"role": "user", "content": f"The project's spec:\n{spec_json}"},
         ]
         plan, usage = await self._chat.structured(
-            model, messages, "FilePlan", FilePlan.model_json_schema(), parse_plan, heartbeat
+            model, messages, "FilePlan", FilePlan.model_json_schema(), parse_plan, heartbeat, budget
         )
         files: list[FileOut] = []
         for planned in plan.files:
@@ -117,7 +126,7 @@ class OpenAICompatibleProvider:
                 {"role": "system", "content": FILE_SYSTEM},
                 {"role": "user", "content": file_prompt(spec_json, plan, planned, files)},
             ]
-            completion = await self._chat.stream(model, file_messages, heartbeat)
+            completion = await self._chat.stream(model, file_messages, heartbeat, budget=budget)
             usage += completion.usage
             if completion.finish_reason == "length":
                 raise ProviderError(

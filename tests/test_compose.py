@@ -82,3 +82,26 @@ def test_the_two_kinds_of_workers_serve_every_task_queue() -> None:
         "sandbox-worker": "sandbox",
     }
     assert OURS["sandbox-worker"]["environment"]["GENFLOW_SANDBOX_SLOTS"]
+
+
+def test_the_temporal_server_supports_fairness_and_has_it_switched_on() -> None:
+    server = SERVICES["temporal"]
+    name, _, tag = server["image"].partition(":")
+    assert name == "temporalio/server"
+    assert tuple(int(part) for part in tag.split(".")[:2]) >= (1, 29)  # fairness
+    mounted = {
+        inside: ROOT / source.removeprefix("./")
+        for source, inside, *_ in (volume.split(":") for volume in server["volumes"])
+    }
+    config_path = "/etc/temporal/" + server["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    config = yaml.safe_load(mounted[config_path].read_text())
+    assert config["matching.enableFairness"][0]["value"] is True
+    assert config["matching.numTaskqueueReadPartitions"][0]["value"] == 1
+
+
+def test_every_file_a_service_mounts_from_the_repository_exists() -> None:
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).is_file(), (name, source)

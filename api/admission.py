@@ -40,8 +40,9 @@ class Admission:
 
     def spending(self, provider: str, model: str | None, max_tokens: int | None) -> int:
         """The token budget of a new generation, after checking that the deployment
-        offers its provider and model (422 naming what it offers) and that the budget
-        asked for is within the maximum (422)."""
+        offers its provider and model (422 naming what it offers). A budget asked for
+        above the deployment's maximum is lowered to it (`metrics.max_tokens` shows the
+        budget that applies), as a `Prefer: wait` above 60 counts as 60."""
         offered = self._settings.models_allowed
         listing = "; ".join(
             f"{name}: {', '.join(models) if '*' not in models else 'any model'}"
@@ -53,10 +54,10 @@ class Admission:
         chosen = model or (self._settings.openai_model if provider == "openai" else None)
         if "*" not in models and chosen not in models:
             raise invalid("model", f"{chosen!r} is not offered for {provider}; offered: {listing}")
-        ceiling = self._settings.generation_token_budget_max
-        if max_tokens is not None and max_tokens > ceiling:
-            raise invalid("max_tokens", f"at most {ceiling} tokens per generation here")
-        return max_tokens or self._settings.generation_token_budget
+        return min(
+            max_tokens or self._settings.generation_token_budget,
+            self._settings.generation_token_budget_max,
+        )
 
     async def enforce_limits(self, user_id: str) -> None:
         """429 with `Retry-After` past the active or the creates-per-minute limit, or

@@ -318,8 +318,8 @@ def test_sleep_forever() -> None:
 """
 
 # A project that rewrites pytest's JUnit XML report at exit (after pytest wrote it) with
-# REPORT_CASES failures of long messages: about 15 MB, just under the reader's limit.
-REPORT_CASES = 8_000
+# REPORT_CASES failures of long messages: about 16 MB, just under the reader's 16 MiB.
+REPORT_CASES = 8_500
 REPORT_PROBES = r"""
 def _flood_the_report() -> None:
     path = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--junitxml="))

@@ -197,6 +197,7 @@ async def test_iterate_accepts_create_options(stack: Stack) -> None:
         "webhook_events": ["completed"],
         "timeout_seconds": 900,
         "priority": None,
+        "max_tokens": 200_000,  # the deployment's default budget
     }
     await post(stack, f"/{child['id']}/reject")
 

@@ -56,7 +56,8 @@ class RunOptions(BaseModel):
         ge=1,
         le=2**31 - 1,
         description="The generation's token budget (model tokens in and out, all stages); "
-        "default and maximum set by the deployment. Past it: `budget_exceeded`.",
+        "default and maximum set by the deployment (more counts as the maximum; "
+        "`metrics.max_tokens` shows the budget that applies). Past it: `budget_exceeded`.",
     )
 
 

@@ -5,7 +5,6 @@ and per day. Through the real stack and the scripted OpenAI-compatible server.""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,15 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from activities.stages import StageActivities
-from api.app import create_app
 from genflow.pipeline.sandbox import Sandbox, SandboxLimits
-from genflow.providers.builtin import BuiltinProvider
-from genflow.providers.openai_compat import OpenAICompatibleProvider
-from tests.conftest import Stack, eventually, serve
+from tests.conftest import Stack, eventually
 from tests.fake_openai import FakeOpenAI
-from tests.test_openai_provider import API_KEY, DEFAULT_MODEL, PROMPT, OpenAIStack, marker
-from worker.assembly import build_worker
+from tests.test_openai_provider import DEFAULT_MODEL, PROMPT, OpenAIStack, marker
+from tests.test_sandbox import openai_env
 
 pytestmark = pytest.mark.postgresql_only  # the budget is the worker's; usage rows both
 PER_CALL = 1000
@@ -33,37 +28,18 @@ async def spend(stack: Stack, fake_server: tuple[FakeOpenAI, str]) -> AsyncItera
     """A worker with the openai provider (at most PER_CALL tokens a call) and an API that
     offers two models of it and a small daily quota."""
     fake, base_url = fake_server
-    settings = stack.settings.model_copy(
-        update={
-            "task_queue": f"spend-{uuid.uuid4()}",
-            "allowed_models": {"builtin": ["*"], "openai": [DEFAULT_MODEL, "other-model"]},
-            "openai_model": DEFAULT_MODEL,
-            "daily_token_quota_per_user": QUOTA,
-        }
-    )
-    provider = OpenAICompatibleProvider(
-        base_url, API_KEY, DEFAULT_MODEL, timeout_seconds=10, max_tokens_per_call=PER_CALL
-    )
-    stages = StageActivities(
-        stack.repository,
+    async with openai_env(
+        stack,
+        fake,
+        base_url,
         SandboxLimits(timeout_seconds=30),
-        providers={"builtin": BuiltinProvider(), "openai": provider},
-        sandbox=Sandbox(),
-    )
-    worker = build_worker(stack.temporal, settings, stack.repository, stages)
-    worker_task = asyncio.create_task(worker.run())
-    server, server_task, url = await serve(
-        create_app(settings, engine=stack.engine, temporal=stack.temporal)
-    )
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            yield OpenAIStack(stack, fake, http)
-    finally:
-        server.should_exit = True
-        await server_task
-        await worker.shutdown()
-        await worker_task
-        await provider.close()
+        Sandbox(),
+        max_tokens_per_call=PER_CALL,
+        allowed_models={"builtin": ["*"], "openai": [DEFAULT_MODEL, "other-model"]},
+        openai_model=DEFAULT_MODEL,
+        daily_token_quota_per_user=QUOTA,
+    ) as env:
+        yield env.client
 
 
 async def ended(env: OpenAIStack, generation_id: str, user: str) -> dict[str, Any]:

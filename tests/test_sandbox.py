@@ -161,10 +161,25 @@ def aim(fake: FakeOpenAI, base_url: str, targets: Targets, stack: Stack, api_por
 
 @contextlib.asynccontextmanager
 async def openai_env(
-    stack: Stack, fake: FakeOpenAI, base_url: str, limits: SandboxLimits, sandbox: Sandbox
+    stack: Stack,
+    fake: FakeOpenAI,
+    base_url: str,
+    limits: SandboxLimits,
+    sandbox: Sandbox,
+    max_tokens_per_call: int = 4096,
+    **changes: Any,
 ) -> AsyncIterator[Env]:
-    settings = stack.settings.model_copy(update={"task_queue": f"sandbox-{uuid.uuid4()}"})
-    provider = OpenAICompatibleProvider(base_url, API_KEY, DEFAULT_MODEL, timeout_seconds=10)
+    """A worker and an API on a task queue of their own; `changes` to the API's settings."""
+    settings = stack.settings.model_copy(
+        update={"task_queue": f"sandbox-{uuid.uuid4()}", **changes}
+    )
+    provider = OpenAICompatibleProvider(
+        base_url,
+        API_KEY,
+        DEFAULT_MODEL,
+        timeout_seconds=10,
+        max_tokens_per_call=max_tokens_per_call,
+    )
     stages = StageActivities(
         stack.repository,
         limits=limits,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,15 @@ async def test_a_file_nested_too_deeply_to_parse_is_a_finding_not_an_error() -> 
     syntax = next(c for c in result.report["checks"] if c["name"] == "syntax")
     assert [f["path"] for f in syntax["findings"]] == ["pkg/deep.py"]
     assert syntax["findings_total"] == 1
+
+
+async def test_a_project_built_to_bloat_its_report_stays_within_the_limit() -> None:
+    bad = [
+        FileOut(f"pkg/{'d' * 150}_{i}.py", "source", b"def f(:\n" + b"x" * 5000) for i in range(60)
+    ]
+
+    result = await review(bad, SandboxLimits(), run_tests_enabled=False)
+
+    assert len(json.dumps(result.report)) <= 32 * 1024
+    syntax = next(c for c in result.report["checks"] if c["name"] == "syntax")
+    assert syntax["findings_total"] == 60

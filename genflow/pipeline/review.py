@@ -58,8 +58,11 @@ LINT_ZERO_AT = 10.0  # findings per 100 lines at which the lint term reaches 0
 LINT_RULES = "E,F,W,B"
 # Findings the report keeps per check (with their total): a generated project of any size
 # must not make its generation's quality report, sent with every GET, large.
-MAX_FINDINGS = 50
-MESSAGE_LIMIT = 300  # characters of a finding's message
+MAX_FINDINGS = 20
+MESSAGE_LIMIT = 200  # characters of a finding's message or path
+# The most the report may take as JSON: past it (a project built to bloat it), the
+# findings lists are emptied, their totals kept.
+REPORT_LIMIT = 32 * 1024
 FORMULA = (
     "50*test_pass_rate + 20*compiling_files/python_files "
     "+ 15*max(0, 1 - lint_findings_per_100_lines/10) + 15*documented/public_definitions"
@@ -290,4 +293,17 @@ async def review(
         "checks": checks,
         "score": score,
     }
-    return Review(score, report)
+    return Review(score, _bounded(report))
+
+
+def _bounded(report: dict[str, Any]) -> dict[str, Any]:
+    """The report within REPORT_LIMIT bytes of JSON: lists a generated project controls
+    are emptied (their totals stay) until it fits."""
+    if len(json.dumps(report)) <= REPORT_LIMIT:
+        return report
+    for check in report["checks"]:
+        for key in ("findings", "failures"):
+            if isinstance(check.get(key), list) and check[key]:
+                check[key] = []
+                check["truncated"] = True
+    return report

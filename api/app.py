@@ -20,7 +20,12 @@ from genflow.settings import Settings
 from genflow.temporal import connect
 
 from .metrics import ApiMetrics, install_metrics
-from .middleware import BodyLimitMiddleware, UnhandledErrorMiddleware, install_client_headers
+from .middleware import (
+    BodyLimitMiddleware,
+    JsonBodyMiddleware,
+    UnhandledErrorMiddleware,
+    install_client_headers,
+)
 from .openapi import install_openapi
 from .problems import install_problem_handlers
 from .routers import content, generations, health, lifecycle, projects, webhooks
@@ -83,7 +88,8 @@ def create_app(
     )
     install_problem_handlers(app)
     install_openapi(app)
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(BodyLimitMiddleware)  # outside it: an oversized body is 413 first
     app.add_middleware(UnhandledErrorMiddleware)
     install_metrics(app, metrics)
     install_client_headers(app, settings)

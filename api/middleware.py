@@ -112,6 +112,50 @@ class BodyLimitMiddleware(HttpMiddleware):
         await send({"type": "http.response.body", "body": payload})
 
 
+JSON_TYPES = (b"application/json",)
+
+
+class JsonBodyMiddleware(HttpMiddleware):
+    """415 for a body that is not declared JSON: every body this API takes is JSON, and a
+    form-encoded or untyped one (curl's `-d` without a `Content-Type`) would otherwise
+    fail validation with a message that does not name the cause. A request without a
+    body (retry, approve) needs no type."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"")
+        has_body = (length.isdigit() and int(length) > 0) or b"transfer-encoding" in headers
+        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if not has_body or media_type in JSON_TYPES or media_type.endswith(b"+json"):
+            await self.app(scope, receive, send)
+            return
+        shown = media_type.decode("latin-1") or "none"
+        body = {
+            "type": "about:blank",
+            "title": "Unsupported Media Type",
+            "status": 415,
+            "detail": f"The body must be JSON, sent with Content-Type: application/json "
+            f"(this one's type: {shown}).",
+        }
+        payload = json.dumps(body).encode()
+        accept = b"accept-patch" if scope["method"] == "PATCH" else b"accept-post"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 415,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (accept, b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
 class RequestIdMiddleware(HttpMiddleware):
     """Give every request an id: the client's `X-Request-ID` if it is plain (at most 128
     of `A-Z a-z 0-9 . _ : + / = @ -`), else a new UUID (hex). It is echoed on every

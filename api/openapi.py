@@ -5,7 +5,8 @@ the app's shared machinery are added here to every operation they apply to, so a
 endpoint added later is documented without anyone remembering to:
 
 - 400: a body that is not JSON-decodable text (not UTF-8, for one) on an operation that
-  takes a body; 413: a body over the size limit (api/middleware.py);
+  takes a body; 413: a body over the size limit; 415: a body not sent as JSON
+  (api/middleware.py);
 - 401 with `WWW-Authenticate`: any operation that needs a bearer token;
 - 422: any operation with parameters or a body;
 - 503 with `Retry-After`: any signed-in operation (they all read the read model);
@@ -36,6 +37,7 @@ SHARED_ANSWERS = {
     400: "The body is not decodable JSON (for example, not UTF-8)",
     401: "Missing or invalid bearer token",
     413: "Request body over 1 MiB",
+    415: "The body is not sent as `Content-Type: application/json`",
     422: "Invalid request; `errors` names each problem",
     503: "The database or Temporal is unreachable for the moment; retry after Retry-After",
 }
@@ -132,7 +134,7 @@ def _operations(document: dict[str, Any]) -> Any:
 def _shared_statuses(operation: dict[str, Any]) -> set[int]:
     statuses = set()
     if "requestBody" in operation:
-        statuses |= {400, 413, 422}
+        statuses |= {400, 413, 415, 422}
     if operation.get("parameters"):
         statuses.add(422)
     if operation.get("security"):

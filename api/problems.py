@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from genflow.db.errors import is_database_outage
+from genflow.db.errors import is_database_outage, is_missing_schema
 
 PROBLEM_JSON = "application/problem+json"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -116,6 +116,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_missing_schema(exc):  # reachable, but never migrated
+            log.error("the read model has no tables: run `genflow migrate`")
+            return problem_response(
+                503,
+                "The database has no genflow tables yet: run `genflow migrate` (genflow up "
+                "does it itself), then try again.",
+                headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+            )
         if is_database_outage(exc):  # an outage, not a bug: the client retries
             log.warning(
                 "read model unreachable on %s %s: %s", request.method, request.url.path, exc

@@ -218,6 +218,8 @@ def test_iterations_change_the_spec_as_intended() -> None:
 FAILING: list[tuple[ProjectSpec | None, str, str]] = [
     (None, "Please build me something lovely.", 'no entity found in "Please build me something'),
     (None, "Make something. Keep it nice.", '"Make something"; "Keep it nice"'),
+    # Quoted once, though it is both the intro and an unread sentence.
+    (None, "I want an app to track my books", 'in "I want an app to track my books": describe'),
     (BASE, "Please make it nicer.", 'changes nothing: could not read "Please make it nicer"'),
     (BASE, "Add tags.", 'could not read "Add tags"'),
     (BASE, "Make title of Task blob.", 'could not read "Make title of Task blob"'),

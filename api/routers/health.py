@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from importlib.metadata import version
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -10,6 +11,22 @@ from fastapi.responses import JSONResponse
 from ..deps import RepositoryDep, TemporalDep
 
 router = APIRouter(tags=["health"])
+SERVICE_VERSION = version("genflow")
+
+
+@router.get("/", summary="The service: its name, version and where to start")
+async def service_root() -> dict[str, object]:
+    return {
+        "name": "genflow",
+        "version": SERVICE_VERSION,
+        "description": "A durable backend for AI code generation.",
+        "links": {
+            "docs": "/docs",
+            "openapi": "/openapi.json",
+            "generations": "/v1/generations",
+            "health": "/healthz",
+        },
+    }
 
 
 @router.get("/healthz", summary="Liveness")

@@ -33,3 +33,18 @@ def is_database_outage(err: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def is_missing_schema(err: BaseException) -> bool:
+    """True when the read model has no genflow tables (migrations never ran): SQLite's
+    "no such table", PostgreSQL's undefined table."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, asyncpg.UndefinedTableError):
+            return True
+        if "no such table" in str(current) or "UndefinedTableError" in type(current).__name__:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -159,7 +159,8 @@ def parse_requirements(
     draft = Draft([])
     draft.apply_all(readings)
     if not draft.entities:
-        everything = ([intro[0]] if intro else []) + [s.text for s in unread]
+        # The intro can be an unread sentence too: quote each sentence once.
+        everything = list(dict.fromkeys(([intro[0]] if intro else []) + [s.text for s in unread]))
         raise BadRequirements(
             f"no entity found in {_quote(everything) or 'an empty prompt'}: describe at least "
             f"one with a sentence such as {_EXAMPLE}"

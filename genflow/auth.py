@@ -6,6 +6,8 @@ import time
 
 import jwt
 
+# The user `genflow up` prints a token for, and `genflow token` signs for by default.
+DEFAULT_USER = "local-user"
 ALGORITHM = "HS256"
 
 

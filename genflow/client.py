@@ -172,6 +172,23 @@ class GenflowClient:
             "POST", f"/v1/generations/{generation_id}/cancel", json={"reason": reason}
         )
 
+    def iterate(self, generation_id: str, prompt: str, **extra: Any) -> dict[str, Any]:
+        body = {"prompt": prompt, **{k: v for k, v in extra.items() if v is not None}}
+        return self._json("POST", f"/v1/generations/{generation_id}/iterate", json=body)
+
+    def retry(self, generation_id: str, priority: str | None = None) -> dict[str, Any]:
+        body = {"priority": priority} if priority is not None else None
+        return self._json("POST", f"/v1/generations/{generation_id}/retry", json=body)
+
+    def decide(self, generation_id: str, approve: bool, reason: str | None) -> dict[str, Any]:
+        action = "approve" if approve else "reject"
+        return self._json(
+            "POST", f"/v1/generations/{generation_id}/{action}", json={"reason": reason}
+        )
+
+    def statistics(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/generations/statistics")
+
     def download(self, generation_id: str, directory: Path) -> list[str]:
         """Fetch the archive and extract it into `directory`; the extracted paths."""
         with tempfile.TemporaryFile() as spool:

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from genflow import search_attributes as sa
-from genflow.auth import issue_token
+from genflow.auth import DEFAULT_USER, issue_token
 from genflow.db.engine import make_engine, migrate
 from genflow.fairness import dev_server_flags
 from genflow.settings import Settings
@@ -196,7 +196,7 @@ class Stack:
     def banner(self) -> str:
         api = f"http://{self.settings.api_host}:{self.api_port}"
         token = issue_token(
-            "local-user",
+            DEFAULT_USER,
             self.settings.jwt_secret.get_secret_value(),
             self.settings.token_ttl_seconds,
         )
@@ -208,7 +208,14 @@ class Stack:
         ]
         if self.embedded_temporal:
             lines.append(f"  Temporal UI:  http://127.0.0.1:{self.ui_port}")
-        lines += [f"  Bearer token: {token}", "Ctrl-C stops everything."]
+        cli = Path(sys.executable).parent
+        lines += [
+            f"  Bearer token: {token}  (user {DEFAULT_USER}; `genflow token` prints another)",
+            f"  Logs:         {self.home / 'logs'}",
+            f'  CLI:          export PATH="{cli}:$PATH" GENFLOW_TOKEN="$(genflow token)"',
+            "                then: genflow create '<requirements>' --watch",
+            "Ctrl-C stops everything.",
+        ]
         return "\n".join(lines)
 
     def supervise(self) -> None:

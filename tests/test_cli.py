@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from genflow.auth import verify_token
+from genflow.auth import DEFAULT_USER, verify_token
 from genflow.settings import DEV_JWT_SECRET
 from tests.conftest import LIBRARY, eventually, free_port
 
@@ -77,6 +77,14 @@ def test_token_command_prints_a_token_for_the_user() -> None:
         check=True,
     ).stdout.strip()
     assert verify_token(out, DEV_JWT_SECRET) == "carol"
+
+
+def test_token_without_a_user_is_for_the_user_genflow_up_prints() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENFLOW_")}
+    out = subprocess.run(
+        [BIN / "genflow", "token"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert verify_token(out, DEV_JWT_SECRET) == DEFAULT_USER == "local-user"
 
 
 @dataclass

@@ -400,3 +400,92 @@ def test_watch_renders_progress_and_exit_status(
         shown = output.getvalue() if terminal else capsys.readouterr().out
         assert last in shown
         assert "code_generation" in shown
+
+
+# -- the commands that take a generation further, and the exit codes -------------------
+
+
+async def test_iterate_starts_a_generation_on_the_completed_one(
+    pg_stack: Stack, completed: tuple[str, Run]
+) -> None:
+    parent_id, _ = completed
+    run = await genflow(pg_stack, "iterate", parent_id, "Book also has pages (integer).", "--watch")
+
+    assert run.code == 0, run.err
+    child = await pg_stack.get(run.out.splitlines()[0], USER)
+    assert (child["parent_id"], child["status"]) == (parent_id, "completed")
+
+
+async def test_retry_reruns_a_failed_generation_and_refuses_a_completed_one(
+    pg_stack: Stack, completed: tuple[str, Run]
+) -> None:
+    failed = await pg_stack.create(USER, prompt="Nothing here.")
+    await pg_stack.wait_until(failed["id"], lambda g: g["status"] == "failed", user=USER)
+
+    run = await genflow(pg_stack, "retry", failed["id"], "--priority", "batch")
+    refused = await genflow(pg_stack, "retry", completed[0])
+
+    assert run.code == 0, run.err
+    rerun = await pg_stack.get(run.out.strip(), USER)
+    assert (rerun["retry_of"], rerun["priority"]) == (failed["id"], "batch")
+    assert refused.code == 1 and "Only a failed or cancelled" in refused.err
+
+
+async def test_approve_and_reject_decide_a_waiting_generation(pg_stack: Stack) -> None:
+    waiting = [await pg_stack.create(USER, require_approval=True) for _ in range(2)]
+    for generation in waiting:
+        await pg_stack.wait_until(
+            generation["id"], lambda g: g["status"] == "awaiting_approval", user=USER
+        )
+
+    approved = await genflow(pg_stack, "approve", waiting[0]["id"], "--reason", "fine")
+    rejected = await genflow(pg_stack, "reject", waiting[1]["id"], "--reason", "too big")
+    again = await genflow(pg_stack, "approve", waiting[1]["id"])
+
+    assert approved.code == 0, approved.err
+    assert approved.out.split() == [waiting[0]["id"], "processing"]
+    assert rejected.code == 0, rejected.err
+    assert rejected.out.split() == [waiting[1]["id"], "failed"]
+    assert again.code == 1 and again.err.startswith("error: ")
+
+
+async def test_events_prints_json_lines_to_done_and_exits_by_the_outcome(
+    pg_stack: Stack, completed: tuple[str, Run]
+) -> None:
+    failed = await pg_stack.create(USER, prompt="Nothing here.")
+    ok = await genflow(pg_stack, "events", completed[0])
+    bad = await genflow(pg_stack, "events", failed["id"])
+
+    lines = [json.loads(line) for line in ok.out.splitlines()]
+    stored = await pg_stack.repository.events_after(uuid.UUID(completed[0]), 0)
+    assert ok.code == 0, ok.err
+    assert [line["id"] for line in lines] == [event.id for event in stored]
+    assert lines[-1]["event"] == "done" and lines[-1]["data"]["status"] == "completed"
+    assert bad.code == 1
+    assert json.loads(bad.out.splitlines()[-1])["data"]["status"] == "failed"
+
+
+async def test_stats_prints_the_totals(pg_stack: Stack, completed: tuple[str, Run]) -> None:
+    run = await genflow(pg_stack, "stats")
+
+    assert run.code == 0, run.err
+    assert "completed" in run.out and "success rate" in run.out and "tokens today" in run.out
+
+
+async def test_show_and_download_exit_non_zero_unless_the_generation_completed(
+    pg_stack: Stack, tmp_path: Path
+) -> None:
+    failed = await pg_stack.create(USER, prompt="Nothing here.")
+    running = await pg_stack.create(USER, metadata={"test": {"pace": 30}})
+    await pg_stack.wait_until(failed["id"], lambda g: g["status"] == "failed", user=USER)
+
+    shown_failed = await genflow(pg_stack, "show", failed["id"])
+    shown_running = await genflow(pg_stack, "show", running["id"])
+    downloaded = await genflow(pg_stack, "download", failed["id"], str(tmp_path / "out"))
+    await genflow(pg_stack, "cancel", running["id"])
+
+    assert shown_failed.code == 1 and "invalid_requirements" in shown_failed.out
+    assert shown_running.code == 2
+    assert downloaded.code == 1
+    assert "is failed, not completed: nothing to download" in downloaded.err
+    assert not (tmp_path / "out").exists()

@@ -9,10 +9,21 @@ import typer
 from rich.table import Table
 
 from genflow.cli.app import app
-from genflow.cli.common import ApiUrlOption, TokenOption, console_for_output, duration, run, score
+from genflow.cli.common import (
+    TERMINAL_OK,
+    ApiUrlOption,
+    TokenOption,
+    console_for_output,
+    duration,
+    run,
+    score,
+)
 from genflow.cli.watch import watch_generation
 from genflow.client import DEFAULT_API_URL, GenflowClient
 from genflow.domain import TEMPLATES
+
+# `show`'s exit status by the generation's: 0 done as asked, 1 not, 2 not ended yet.
+SHOW_EXIT = {"completed": 0, "failed": 1, "cancelled": 1}
 
 
 @app.command()
@@ -88,7 +99,8 @@ def show(
     api_url: ApiUrlOption = DEFAULT_API_URL,
     token: TokenOption = None,
 ) -> None:
-    """One generation: status, stages, score, error and files."""
+    """One generation: status, stages, score, error and files. Exit 0 if it completed,
+    1 if it failed, was cancelled or does not exist, 2 while it has not ended."""
 
     def action(client: GenflowClient) -> int:
         g = client.get(generation_id)
@@ -139,7 +151,7 @@ def show(
                     artifact["path"], artifact.get("kind", ""), str(artifact.get("size_bytes", ""))
                 )
             console.print(files)
-        return 0
+        return SHOW_EXIT.get(g["status"], 2)
 
     run(api_url, token, action)
 
@@ -185,9 +197,18 @@ def download(
     api_url: ApiUrlOption = DEFAULT_API_URL,
     token: TokenOption = None,
 ) -> None:
-    """Download a generation's files and extract them into DIR."""
+    """Download a completed generation's files and extract them into DIR (any other:
+    exit 1, nothing written)."""
 
     def action(client: GenflowClient) -> int:
+        status = client.get(generation_id)["status"]
+        if status != TERMINAL_OK:
+            typer.echo(
+                f"error: generation {generation_id} is {status}, not completed: "
+                "nothing to download",
+                err=True,
+            )
+            return 1
         target = directory or Path(generation_id)
         names = client.download(generation_id, target)
         typer.echo(f"{len(names)} files extracted into {target}")

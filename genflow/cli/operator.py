@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from genflow.auth import DEFAULT_USER
 from genflow.cli.app import app
 from genflow.settings import Settings
 
@@ -83,7 +84,9 @@ def migrate() -> None:
 
 @app.command()
 def token(
-    user: Annotated[str, typer.Argument(help="User id (the token's sub).")],
+    user: Annotated[
+        str, typer.Argument(help="User id (the token's sub); default: the one genflow up uses.")
+    ] = DEFAULT_USER,
     ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
 ) -> None:
     """Print a bearer token for USER signed with the configured secret."""

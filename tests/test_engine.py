@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import subprocess
 import sys
 import zipfile
@@ -31,10 +32,12 @@ async def unpack_and_test(
     assert archive.status_code == 200
     with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
         zipped.extractall(into)
-    # The worker's own interpreter: nothing new is installed.
+    # The worker's own interpreter: nothing new is installed. Its other pytest plugins
+    # (genflow's dev extras) are not the project's: not loaded, as in the review.
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         cwd=into,
         capture_output=True,
         text=True,

@@ -126,3 +126,10 @@ def test_docs_field_tables() -> None:
     assert "| `isbn` | str | no | yes |" in api
     readme = next(f for f in generate_docs(spec, None) if f.path == "README.md").content.decode()
     assert "not measured" in readme
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_generated_tests_treat_a_warning_as_an_error(template: str) -> None:
+    spec = parse_requirements("Book has title (text, required).", template=template)
+    pyproject = next(f for f in render_project(spec) if f.path == "pyproject.toml")
+    assert 'filterwarnings = ["error"]' in pyproject.content.decode()

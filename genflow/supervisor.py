@@ -210,7 +210,8 @@ class Stack:
             lines.append(f"  Temporal UI:  http://127.0.0.1:{self.ui_port}")
         cli = Path(sys.executable).parent
         lines += [
-            f"  Bearer token: {token}  (user {DEFAULT_USER}; `genflow token` prints another)",
+            f"  User:         {DEFAULT_USER} (`genflow token` prints a token for it)",
+            f"  Bearer token: {token}",
             f"  Logs:         {self.home / 'logs'}",
             f'  CLI:          export PATH="{cli}:$PATH" GENFLOW_TOKEN="$(genflow token)"',
             "                then: genflow create '<requirements>' --watch",

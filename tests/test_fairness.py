@@ -123,9 +123,7 @@ async def test_every_task_of_a_generation_carries_its_users_priority_and_fairnes
 
 
 async def test_a_retry_keeps_the_priority_unless_its_body_changes_it(stack: Stack) -> None:
-    created = await stack.create(
-        priority="interactive", metadata={"test": {"fail_always": "documentation"}}
-    )
+    created = await stack.create(priority="interactive", prompt="Nothing to read here.")
     await stack.wait_until(created["id"], lambda g: g["status"] == "failed")
     url = f"/v1/generations/{created['id']}/retry"
 

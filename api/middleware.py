@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
@@ -92,24 +92,28 @@ class BodyLimitMiddleware(HttpMiddleware):
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body: dict[str, Any] = {
-            "type": "about:blank",
-            "title": "Content Too Large",
-            "status": 413,
-            "detail": f"The request body is larger than {self.limit} bytes.",
+        detail = f"The request body is larger than {self.limit} bytes."
+        await send_problem(send, 413, "Content Too Large", detail)
+
+
+async def send_problem(
+    send: Send, status: int, title: str, detail: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer with a problem+json body from middleware, below FastAPI's handlers."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
         }
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+    )
+    await send({"type": "http.response.body", "body": payload})
 
 
 JSON_TYPES = (b"application/json",)
@@ -133,27 +137,14 @@ class JsonBodyMiddleware(HttpMiddleware):
             await self.app(scope, receive, send)
             return
         shown = media_type.decode("latin-1") or "none"
-        body = {
-            "type": "about:blank",
-            "title": "Unsupported Media Type",
-            "status": 415,
-            "detail": f"The body must be JSON, sent with Content-Type: application/json "
-            f"(this one's type: {shown}).",
-        }
-        payload = json.dumps(body).encode()
-        accept = b"accept-patch" if scope["method"] == "PATCH" else b"accept-post"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 415,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (accept, b"application/json"),
-                ],
-            }
+        detail = (
+            "The body must be JSON, sent with Content-Type: application/json "
+            f"(this one's type: {shown})."
         )
-        await send({"type": "http.response.body", "body": payload})
+        accept = b"accept-patch" if scope["method"] == "PATCH" else b"accept-post"
+        await send_problem(
+            send, 415, "Unsupported Media Type", detail, [(accept, b"application/json")]
+        )
 
 
 class RequestIdMiddleware(HttpMiddleware):

@@ -112,6 +112,29 @@ def temporal_cli(run: Run, *args: str) -> bool:
     return done.returncode == 0
 
 
+def cancel_reached(run: Run, workflow_id: str) -> bool:
+    """Whether the workflow's history holds the operator's cancel request: `temporal
+    workflow cancel` says "Canceled workflow" (exit 0) for one that had already
+    completed, so its exit status alone does not tell."""
+    shown = subprocess.run(
+        [
+            str(TEMPORAL_BIN),
+            "workflow",
+            "show",
+            "--workflow-id",
+            workflow_id,
+            "--output",
+            "json",
+            "--address",
+            run.stack.temporal_address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return "CancelRequested" in shown.stdout or "CANCEL_REQUESTED" in shown.stdout
+
+
 async def operator(run: Run) -> None:
     """Terminate 4 and cancel 3 random generations while they run, then reset 3 that
     completed; each Created records what was done to it."""
@@ -146,9 +169,12 @@ async def operator(run: Run) -> None:
         for request in await pick({status}, count, action):
             command, *options = actions[action]
             workflow = f"gen-{request.id}"
-            if await asyncio.to_thread(
+            done = await asyncio.to_thread(
                 temporal_cli, run, command, "--workflow-id", workflow, *options
-            ):
+            )
+            if done and action == "cancel":
+                done = await asyncio.to_thread(cancel_reached, run, workflow)
+            if done:
                 run.fault(f"{action} {workflow}")
             else:  # it closed before the operator got to it
                 request.operator = None

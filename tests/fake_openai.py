@@ -341,7 +341,11 @@ def test_flood_the_report_at_exit() -> None:
     atexit.register(_flood_the_report)
 """.replace("__CASES__", str(REPORT_CASES))
 
+# A file nested too deeply for Python's parser (MemoryError or RecursionError in ast).
+NESTING_PROBES = "DEEP = " + "-" * 100_000 + "1\n"
+
 HOSTILE_PROBES = {
+    "hostile-nesting": NESTING_PROBES,
     "hostile-report": REPORT_PROBES,
     "hostile-escape": ESCAPE_PROBES,
     "hostile-resources": RESOURCE_PROBES,

@@ -543,3 +543,15 @@ async def test_a_flood_of_failures_in_the_junit_report_keeps_every_answer_small(
     assert len(one.content) < 64 * 1024
     listed = next(item for item in page.json()["items"] if item["id"] == done["id"])
     assert len(json.dumps(listed)) < 64 * 1024
+
+
+async def test_a_file_nested_too_deeply_to_parse_is_a_finding_of_a_completed_review(
+    sandboxed: Env,
+) -> None:
+    done = await generate(sandboxed, "hostile-nesting")
+
+    syntax = check(done["quality_report"], "syntax")
+    assert [f["path"] for f in syntax["findings"]] == [PROBE_PATH]
+    review = next(stage for stage in done["stages"] if stage["name"] == "code_review")
+    assert review["attempts"] == 1  # a finding, not an error that retries the stage
+    assert done["quality_score"] < 100

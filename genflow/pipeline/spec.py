@@ -53,6 +53,20 @@ class FieldSpec(BaseModel):
     unique: bool = False
     choices: list[str] = Field(default_factory=list, description="for type enum")
     ref: str | None = Field(default=None, description="the entity a ref field points to")
+    minimum: float | None = Field(
+        default=None, description="for int, float and decimal: the smallest value allowed"
+    )
+    maximum: float | None = Field(
+        default=None, description="for int, float and decimal: the largest value allowed"
+    )
+    label: str | None = Field(
+        default=None,
+        description="the words the request used for the field, when its name differs "
+        '(a reserved word made safe: "class" is class_, or words left out of the name)',
+    )
+    description: str | None = Field(
+        default=None, description='what the value means, e.g. its unit ("in minutes")'
+    )
 
 
 class EntitySpec(BaseModel):

@@ -34,6 +34,15 @@ def spec_problems(spec: ProjectSpec) -> list[str]:
                 problems.append(f"field {where} refers to {item.ref!r}, which is no entity")
             if item.type == "enum" and len(item.choices) < 2:
                 problems.append(f"enum field {where} needs at least two choices")
+            bounded = item.minimum is not None or item.maximum is not None
+            if bounded and item.type not in ("int", "float", "decimal"):
+                problems.append(f"field {where} has bounds but is no number")
+            if (
+                item.minimum is not None
+                and item.maximum is not None
+                and item.minimum > item.maximum
+            ):
+                problems.append(f"field {where} has a minimum above its maximum")
     if not problems:
         try:
             dependency_order(spec)

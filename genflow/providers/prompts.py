@@ -36,7 +36,9 @@ Reply with exactly one JSON object that matches the ProjectSpec JSON schema, not
 - entities: at least one; names in PascalCase, each with at least one field.
 - fields: snake_case names; type one of str, int, float, decimal, bool, date, datetime,
   enum (with its choices, at least two snake_case words) or ref (with `ref` naming
-  another entity of the spec); required and unique as the requirements say.
+  another entity of the spec); required and unique as the requirements say;
+  minimum and maximum for a number's bounds; label for the words the requirements
+  used when they are not the name; description for a unit or meaning.
 - operations: short phrases for what the project does with its entities.
 - notes: requirements that fit nowhere else.
 - not_understood: each sentence of the requirements you could not turn into the spec,

@@ -1,0 +1,324 @@
+"""The builtin requirements language, part 0: words.
+
+A phrase is read as tokens (words, numbers and punctuation), each with a part of speech
+from a small closed lexicon: determiners, conjunctions, prepositions, pronouns, auxiliary
+and modal verbs, numbers, type words, option words and units. Every other word is open
+class: a name. The grammars of field lists (`genflow.pipeline.language_fields`) and of
+sentences (`genflow.pipeline.language_shapes`) work on these tags, not on spellings, so
+"in stock", "date of birth" and "the team they play for" read by the same rules.
+
+Tokenizing and tagging are one pass each: linear in the phrase's length.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_TOKEN = re.compile(r"-?\d+(?:[.,]\d+)*|[A-Za-z_][\w'\u2019-]*|\.\.|\S")
+
+DETERMINERS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "each",
+        "every",
+        "all",
+        "any",
+        "some",
+        "its",
+        "their",
+        "his",
+        "her",
+        "my",
+        "our",
+        "your",
+        "this",
+        "that",
+        "these",
+        "those",
+        "one",
+    ]
+)
+CONJUNCTIONS = frozenset({"and", "or", "plus", "&", "but"})
+PREPOSITIONS = frozenset(
+    [
+        "of",
+        "for",
+        "to",
+        "from",
+        "in",
+        "on",
+        "at",
+        "by",
+        "with",
+        "about",
+        "between",
+        "into",
+        "onto",
+        "per",
+        "within",
+        "without",
+        "over",
+        "under",
+        "after",
+        "before",
+        "during",
+    ]
+)
+PRONOUNS = frozenset(
+    [
+        "it",
+        "they",
+        "them",
+        "he",
+        "she",
+        "we",
+        "i",
+        "you",
+        "me",
+        "us",
+        "him",
+        "who",
+        "which",
+        "that",
+        "what",
+    ]
+)
+AUXILIARIES = frozenset(
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "must",
+        "will",
+        "would",
+        "may",
+        "might",
+        "shall",
+    ]
+)
+OPTION_WORDS = {
+    "required": "required",
+    "mandatory": "required",
+    "compulsory": "required",
+    "optional": "optional",
+    "unique": "unique",
+    "distinct": "unique",
+}
+# Units: what a number is counted in. Its word goes to the field's description.
+INT_UNITS = frozenset(
+    [
+        "seconds",
+        "minutes",
+        "hours",
+        "days",
+        "weeks",
+        "months",
+        "years",
+        "nights",
+        "pages",
+        "people",
+        "guests",
+        "persons",
+        "items",
+        "pieces",
+        "cents",
+        "steps",
+        "reps",
+        "calories",
+        "points",
+        "stars",
+        "votes",
+        "seats",
+        "rooms",
+        "beds",
+        "copies",
+        "units",
+        "second",
+        "minute",
+        "hour",
+        "day",
+        "week",
+        "month",
+        "year",
+        "night",
+        "page",
+    ]
+)
+FLOAT_UNITS = frozenset(
+    [
+        "km",
+        "kilometers",
+        "kilometres",
+        "miles",
+        "meters",
+        "metres",
+        "m",
+        "cm",
+        "mm",
+        "kg",
+        "kilograms",
+        "grams",
+        "g",
+        "lbs",
+        "pounds",
+        "liters",
+        "litres",
+        "ml",
+        "percent",
+        "degrees",
+        "celsius",
+        "fahrenheit",
+        "%",
+        "inches",
+        "feet",
+        "ounces",
+        "oz",
+    ]
+)
+MONEY_UNITS = frozenset(
+    [
+        "euros",
+        "euro",
+        "eur",
+        "dollars",
+        "dollar",
+        "usd",
+        "gbp",
+        "chf",
+        "yen",
+        "€",
+        "$",
+        "£",
+        "sterling",
+        "francs",
+        "crowns",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str  # as written
+    depth: int  # parentheses around it
+
+    @property
+    def low(self) -> str:
+        return self.text.lower().replace("\u2019", "'")
+
+    @property
+    def is_number(self) -> bool:
+        return number(self.text) is not None
+
+    @property
+    def is_word(self) -> bool:
+        return self.text[:1].isalpha() or self.text[:1] == "_"
+
+
+def number(text: str) -> float | None:
+    """`text` as a number ("5", "-2", "1,000", "2.5"), or None."""
+    cleaned = text.replace(",", "") if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+", text) else text
+    try:
+        return float(cleaned) if re.fullmatch(r"-?\d+(?:\.\d+)?", cleaned) else None
+    except ValueError:  # pragma: no cover - the pattern admits only numbers
+        return None
+
+
+def tokenize(text: str) -> list[Token]:
+    """Words, numbers and punctuation, with their depth in parentheses (brackets count
+    as parentheses; an unmatched closing one is ignored)."""
+    tokens: list[Token] = []
+    depth = 0
+    for match in _TOKEN.finditer(text):
+        piece = match[0]
+        if piece in "([{" and len(piece) == 1:
+            tokens.append(Token("(", depth))
+            depth += 1
+        elif piece in ")]}" and len(piece) == 1:
+            if depth:
+                depth -= 1
+                tokens.append(Token(")", depth))
+        else:
+            tokens.append(Token(piece, depth))
+    return tokens
+
+
+def join(tokens: list[Token]) -> str:
+    """Tokens back to text: no space before punctuation or after an opening one."""
+    out = ""
+    for token in tokens:
+        glue = token.text in ",:;)/%" or out.endswith(("(", "/")) or not out
+        out += token.text if glue else " " + token.text
+    return out
+
+
+def flat(tokens: list[Token]) -> list[Token]:
+    """`tokens` as if the parentheses around the first were not there."""
+    base = tokens[0].depth if tokens else 0
+    return [Token(t.text, max(0, t.depth - base)) for t in tokens]
+
+
+def split_list(tokens: list[Token]) -> list[list[Token]]:
+    """Items of a list: split on commas, "and", "plus", "as well as", "along with" and
+    "&" outside parentheses. "between 1 and 5" stays one item, as does "either a or b";
+    a leading conjunction or "also" goes."""
+    items: list[list[Token]] = [[]]
+    between = False
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        low = token.low
+        separator = 0  # how many tokens the separator takes
+        if token.depth == 0:
+            if low == "between":
+                between = True
+            elif low == "and" and between:
+                between = False
+            elif low in (",", "plus", "&") or (low == "and" and not between):
+                separator = 1
+            elif low == "as" and _next_words(tokens, index, ("as", "well", "as")):
+                separator = 3
+            elif low in ("along", "together") and _next_words(tokens, index, (low, "with")):
+                separator = 2
+        if separator:
+            items.append([])
+            index += separator
+            continue
+        items[-1].append(token)
+        index += 1
+    cleaned = []
+    for item in items:
+        while item and item[0].depth == 0 and item[0].low in ("and", "or", "also", "then"):
+            item = item[1:]
+        while item and item[-1].low in ("etc", "."):
+            item = item[:-1]
+        if item:
+            cleaned.append(item)
+    return cleaned
+
+
+def _next_words(tokens: list[Token], index: int, words: tuple[str, ...]) -> bool:
+    window = tokens[index : index + len(words)]
+    return len(window) == len(words) and all(
+        t.low == w and t.depth == 0 for t, w in zip(window, words, strict=True)
+    )
+
+
+def split_text(text: str) -> list[str]:
+    """`split_list` on text: the items as text."""
+    return [join(item) for item in split_list(tokenize(text))]

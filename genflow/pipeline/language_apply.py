@@ -22,6 +22,15 @@ from genflow.pipeline.language import (
     singular,
     split_sentences,
 )
+from genflow.pipeline.language_clauses import (
+    Acts,
+    Records,
+    acts,
+    clauses,
+    lead_in,
+    records,
+    rewrite,
+)
 from genflow.pipeline.language_fields import (
     STOP_WORDS,
     apply_options,
@@ -65,6 +74,7 @@ class Draft:
         self.fresh: set[str] = set()  # entities this prompt declared
         self._log: list[tuple[int, str]] = []  # (sentence number, change)
         self._number = 0  # the sentence being applied
+        self.notes: list[str] = []  # what the spec has that the prompt did not say
 
     @property
     def changes(self) -> list[str]:
@@ -79,7 +89,7 @@ class Draft:
         their order ("E has ... many E2" becomes a declaration and an E2 -> E relation)."""
         declaring: list[tuple[Sentence, Reading]] = []
         others: list[tuple[Sentence, Reading]] = []
-        for sentence, reading in readings:
+        for sentence, reading in self._expand(readings):
             related: list[tuple[Sentence, Reading]] = []
             if isinstance(reading, Declare):
                 many = [m["child"] for i in reading.items if (m := _MANY_ITEM.match(i))]
@@ -95,6 +105,45 @@ class Draft:
             others += related
         for sentence, reading in [*declaring, *others]:
             self.apply(sentence, reading)
+
+    def _expand(
+        self, readings: list[tuple[Sentence, Reading | Records | Acts]]
+    ) -> list[tuple[Sentence, Reading]]:
+        """Records and Acts as the plain readings they stand for: a declaration per
+        record; for "teachers run classes with F" a Class declared with F and a
+        reference from Class to Teacher (Teacher, if described nowhere, gets a name)."""
+        out: list[tuple[Sentence, Reading]] = []
+        declared = {
+            snake(self._name(r.entity)) for _, r in readings if isinstance(r, Declare | Link)
+        } | {
+            snake(self._name(e))
+            for _, r in readings
+            if isinstance(r, Records)
+            for e, _ in r.entities
+        }
+        declared |= {
+            snake(self._name(r.obj)) for _, r in readings if isinstance(r, Acts) and r.items
+        }
+        declared |= set(self.known)
+        for sentence, reading in readings:
+            if isinstance(reading, Records):
+                out += [(sentence, Declare(e, items)) for e, items in reading.entities]
+            elif isinstance(reading, Acts):
+                if reading.items:
+                    out.append((sentence, Declare(reading.obj, reading.items, additive=True)))
+                if reading.subject is not None:
+                    subject = self._name(reading.subject)
+                    if snake(subject) not in declared:
+                        declared.add(snake(subject))
+                        out.append((sentence, Declare(reading.subject, ["name (text, required)"])))
+                        self.notes.append(
+                            f"{subject} is named in {sentence.where} but not described: "
+                            "it has a name only"
+                        )
+                    out.append((sentence, Relate(reading.obj, [reading.subject], False)))
+            else:
+                out.append((sentence, reading))
+        return out
 
     def _name(self, phrase: str) -> str:
         return resolve(phrase, self.known.values()) or entity_name(phrase)
@@ -268,28 +317,81 @@ class Draft:
 
 def read_sentences(
     prompt: str, introduced: bool
-) -> tuple[list[tuple[Sentence, Reading]], list[Sentence], tuple[str, str | None] | None]:
+) -> tuple[
+    list[tuple[Sentence, Reading | Records | Acts]],
+    list[Sentence],
+    tuple[str, str | None] | None,
+]:
     """The readings of `prompt`'s sentences, those not understood, and (if `introduced`:
     a first generation) the project's description and name as written."""
-    readings: list[tuple[Sentence, Reading]] = []
+    readings: list[tuple[Sentence, Reading | Records | Acts]] = []
     unread: list[Sentence] = []
     description: tuple[str, str | None] | None = None
+    last: list[str] = []  # the entity phrase declared last: what "it" stands for
     for sentence in split_sentences(prompt):
         first = introduced and sentence.number == 1
-        intro = read_intro(sentence.text) if first else None
-        if intro is not None:
-            description = (sentence.text, intro.name)
-            reading = read(*plain(intro.clause)) if intro.clause else None
-            if reading is not None:
-                readings.append((sentence, reading))
-            elif intro.clause and intro.must_read:
+        found = _read_intro(sentence.text, last) if first else None
+        if found is not None:
+            description, read_clause = found
+            readings += [(sentence, r) for r in read_clause or []]
+            if read_clause is None:
                 unread.append(sentence)
             continue
-        reading = read(*plain(sentence.text))
-        if reading is not None:
-            readings.append((sentence, reading))
+        read_text = read_text_of(sentence.text, last)
+        if read_text is None and not first:
+            # "It's a rental service where bikes have ...": an introduction later on
+            intro = read_intro(sentence.text)
+            if intro is not None and intro.clause:
+                read_text = read_text_of(intro.clause, last)
+        if read_text is not None:
+            readings += [(sentence, r) for r in read_text]
         elif first and looks_like_title(sentence.text):
             description = (sentence.text, None)
         else:
             unread.append(sentence)
     return readings, unread, description
+
+
+def _read_intro(
+    text: str, last: list[str]
+) -> tuple[tuple[str, str | None], list[Reading | Records | Acts] | None] | None:
+    """The first sentence as the project's introduction, with what its clause says
+    (None: a clause that must be read and was not), or None if it is none."""
+    head, colon, tail = text.partition(":")
+    if colon and tail.strip() and len(head.split()) <= 8 and lead_in(text) is None:
+        clause = read_text_of(tail, last)
+        intro = read_intro(head)
+        if clause is not None and (intro is not None or read_text_of(head, []) is None):
+            return (head.strip(), intro.name if intro else None), clause
+    intro = read_intro(text)
+    if intro is None:
+        return None
+    if not intro.clause:
+        return (text, intro.name), []
+    clause = read_text_of(intro.clause, last)
+    if clause is None and not intro.must_read:
+        clause = []
+    return (text, intro.name), clause
+
+
+def read_text_of(text: str, last: list[str]) -> list[Reading | Records | Acts] | None:
+    """The readings of one sentence: a lead-in goes, the sentence is said plainly and cut
+    into clauses; None if a clause has no known shape."""
+    if found := lead_in(text):
+        text = found[1]
+    plain_text, additive = plain(text)
+    plain_text = rewrite(plain_text)
+    out: list[Reading | Records | Acts] = []
+    for part in clauses(plain_text, last[-1] if last else None):
+        reading: Reading | Records | Acts | None = read(part, additive) or records(part)
+        reading = reading or acts(part)
+        if reading is None:
+            return None
+        out.append(reading)
+        if isinstance(reading, Declare):
+            last.append(reading.entity)
+        elif isinstance(reading, Records):
+            last.append(reading.entities[-1][0])
+        elif isinstance(reading, Acts):
+            last.append(reading.obj)
+    return out or None

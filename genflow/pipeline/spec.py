@@ -192,7 +192,7 @@ def parse_requirements(
         description=description,
         template=template_or_default(template),
         entities=list(draft.entities.values()),
-        notes=not_understood,
+        notes=[*draft.notes, *not_understood],
         not_understood=not_understood,
     )
     return _finish(spec)
@@ -231,7 +231,7 @@ def extend_requirements(
         update={
             "entities": list(draft.entities.values()),
             "template": template or base.template,
-            "notes": [*base.notes, *not_understood],
+            "notes": [*base.notes, *draft.notes, *not_understood],
             "not_understood": not_understood,
             "unused_variables": [],
         }

@@ -1,0 +1,252 @@
+"""The builtin requirements language, part 1b: a sentence as clauses.
+
+Before a sentence is matched against the shapes of `genflow.pipeline.language_shapes`,
+it is read as tokens (`genflow.pipeline.language_words`) and cut into clauses:
+
+- a lead-in before a colon that names the app or the records ("A garden planner:",
+  "Entities:", "The data:") goes; the rest is read;
+- "X has F and belongs to Y", "X belong to Y and have F": a second verb after "and"
+  starts a clause with the same subject;
+- "it", "they", "each one" as a subject stand for the entity the prompt last declared;
+- "There are X with F", "For each X (we) store F", "keep a list of my X with F" and
+  "X, which have F" are said plainly ("X has F").
+
+Two shapes are read here, on tokens: a list of records with their fields in parentheses
+("rooms (name, floor), guests (name) and stays (room, guest)"), and a clause whose verb
+is any verb between two entity phrases ("teachers run classes with a title": a Class
+with a title, that refers to its Teacher).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from genflow.pipeline.language_fields import STOP_WORDS
+from genflow.pipeline.language_words import DETERMINERS, Token, join, split_list, tokenize
+
+# Verbs that relate two records ("coaches train athletes"): base forms; "-s" forms and
+# past participles are derived.
+_VERBS = """
+run teach own write make borrow rent book reserve attend take manage lead play join place
+order buy sell host organize organise publish send receive follow review rate visit use
+sponsor coach train supervise employ hire serve treat prescribe submit post upload
+contain hold cover report adopt enroll enrol register sign assign create earn win lend
+drive fly ship deliver cook grow plant read watch wear support maintain approve issue
+author edit list keep handle store schedule plan perform give offer provide raise
+"""
+VERBS = frozenset(_VERBS.split())
+_AGENTS = frozenset({"we", "i", "you", "people", "users", "user", "customers", "admins"})
+_CLAUSE_VERB = re.compile(
+    r"^(?:belongs?|references?|refers?|links?|points?|relates?|(?:is|are) (?:linked|related"
+    r"|connected|assigned|attached|owned)|has|have|owns?|needs?|stores?|contains?|includes?"
+    r"|tracks?|records?|keeps?|holds?|gets?|can|should|must|may|will)\b",
+    re.I,
+)
+_LEAD_IN = re.compile(
+    r"^(?:(?:the\s+)?(?:entities|records|data(?:\s+model)?|tables|models|objects|resources"
+    r"|things to (?:store|track)|it (?:stores|tracks|has)|we (?:store|track|need|have)"
+    r"|fields|schema)|(?:i|we)\s+(?:need|want|would like|'d like)\s+(?:to\s+)?"
+    r"(?:store|track|keep|manage|record)(?:\s+(?:these|the following))?)$",
+    re.I,
+)
+_PLAIN_REWRITES = [
+    (re.compile(r"^there\s+(?:are|is|will be|should be)\s+", re.I), ""),
+    (
+        re.compile(
+            r"^(?:keep|maintain|have)\s+(?:a\s+)?(?:list|record|log|catalog(?:ue)?|database|"
+            r"collection)\s+of\s+(?:(?:all\s+)?(?:my|our|the|their)\s+)?",
+            re.I,
+        ),
+        "keep ",
+    ),
+    (re.compile(r"^keep\s+track\s+of\s+", re.I), "track "),
+    (re.compile(r"\s*,\s*(which|that|who|each)\s+(has|have|with)\b", re.I), r" \1 \2"),
+    (re.compile(r"\s*,\s*each\s+with\b", re.I), " with"),
+]
+_FOR_EACH = re.compile(
+    r"^for\s+(?:each|every|all|any)?\s*(?P<e>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2}?)\s*[,:]?\s+"
+    r"(?:(?:we|i|you)\s+)?(?:(?:want|need|would like|'d like)\s+to\s+)?(?:should\s+)?"
+    r"(?:store|keep|record|track|save|have|need|want|know|remember|capture|list)\s+"
+    r"(?:(?:its|their|the)\s+)?(?P<items>.+)$",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Records:  # rooms (name, floor), guests (name, email)
+    entities: list[tuple[str, list[str]]]
+
+
+@dataclass(frozen=True)
+class Acts:  # teachers run classes [with F]: a Class refers to its Teacher
+    subject: str | None  # None: the user ("we sell products with a price")
+    obj: str
+    items: list[str]
+
+
+def rewrite(text: str) -> str:
+    """The sentence said plainly: "There are X with F" is "X with F", "For each X store
+    F" is "X has F", "X, which have F" is "X which have F"."""
+    for pattern, replacement in _PLAIN_REWRITES:
+        text = pattern.sub(replacement, text, count=1)
+    if match := _FOR_EACH.match(text):
+        text = f"{match['e']} has {match['items']}"
+    return text
+
+
+def lead_in(text: str) -> tuple[str, str] | None:
+    """ "Entities: X has F" -> ("Entities", "X has F"): a lead-in before a colon."""
+    head, colon, tail = text.partition(":")
+    if colon and tail.strip() and _LEAD_IN.match(head.strip()):
+        return head.strip(), tail.strip()
+    return None
+
+
+def clauses(text: str, subject: str | None) -> list[str]:
+    """`text` cut where "and" starts a clause of its own: "Comments have a body and belong
+    to a post" -> ["Comments have a body", "Comments belong to a post"]. A pronoun subject
+    ("It also has", "They belong to") stands for `subject`, the last entity declared."""
+    tokens = tokenize(text)
+    words = [t.low for t in tokens]
+    if subject and words[:1] and words[0] in ("it", "they", "each", "these", "those"):
+        drop = 2 if words[:2] == ["each", "one"] else 1
+        if words[0] != "each" or drop == 2:
+            text = subject + " " + join(tokens[drop:])
+            tokens, words = tokenize(text), [t.low for t in tokenize(text)]
+    cuts = []
+    for index, token in enumerate(tokens):
+        if token.depth == 0 and token.low == "and" and 0 < index < len(tokens) - 2:
+            rest = join(tokens[index + 1 : index + 4])  # a few words: linear in the sentence
+            rest = re.sub(r"^(?:each|also|it|they)\s+", "", rest, flags=re.I)
+            if _CLAUSE_VERB.match(rest) and not _CLAUSE_VERB.match(join(tokens[index - 1 : index])):
+                cuts.append(index)
+    if not cuts:
+        return [text]
+    first = tokens[: cuts[0]]
+    head = _subject_of(first)
+    if head is None:
+        return [text]
+    out = [join(first)]
+    for at, end in zip(cuts, [*cuts[1:], len(tokens)], strict=True):
+        rest = join(tokens[at + 1 : end]).strip(" ,")
+        rest = re.sub(r"^(?:each|it|they)\s+", "", rest, flags=re.I)
+        out.append(f"{head} {rest}")
+    return out
+
+
+def _subject_of(tokens: list[Token]) -> str | None:
+    """The entity phrase a clause opens with: its words up to its verb."""
+    words = []
+    for token in tokens:
+        if _CLAUSE_VERB.match(token.low) or token.low in ("also", "with", ":"):
+            break
+        words.append(token)
+    names = [t for t in words if t.low not in DETERMINERS]
+    if not 1 <= len(names) <= 3 or any(t.low in STOP_WORDS for t in names):
+        return None
+    return join(names)
+
+
+def _entity_phrase(tokens: list[Token]) -> str | None:
+    names = [t for t in tokens if t.low not in DETERMINERS]
+    if not 1 <= len(names) <= 3 or not all(t.is_word and t.depth == 0 for t in names):
+        return None
+    if any(t.low in STOP_WORDS for t in names):
+        return None
+    return join(names)
+
+
+_LEADING_VERB = re.compile(
+    r"^(?:(?:we|i|it|the (?:app|system|service|api))\s+(?:will\s+|should\s+|must\s+)?)?"
+    r"(?:add|create|track|store|keep|manage|record|model|need|want|have|has|stores|tracks"
+    r"|keeps|manages|records|define|support|supports|list|lists)\s+",
+    re.I,
+)
+
+
+def records(text: str) -> Records | None:
+    """ "[Track] rooms (name, floor), guests (name, email) and stays (room, guest)"."""
+    body = _LEADING_VERB.sub("", text, count=1)
+    tokens = tokenize(body)
+    if not any(t.text == "(" for t in tokens):
+        return None
+    found: list[tuple[str, list[str]]] = []
+    for item in split_list(tokens):
+        if item[-1].text != ")" or item[-1].depth != 0:
+            return None
+        open_at = next(i for i, t in enumerate(item) if t.text == "(")
+        name = _entity_phrase(item[:open_at])
+        inner = item[open_at + 1 : -1]
+        if name is None or not inner:
+            return None
+        fields = [join(f) for f in split_list([Token(t.text, t.depth - 1) for t in inner])]
+        found.append((name, fields))
+    return Records(found) if found else None
+
+
+def acts(text: str) -> Acts | None:
+    """ "teachers run classes with a title and a level", "members borrow books", "we sell
+    products with a price": a verb between two entity phrases."""
+    tokens = tokenize(text)
+    verb_at = next(
+        (i for i, t in enumerate(tokens[:5]) if i > 0 and t.depth == 0 and _base(t.low) in VERBS),
+        None,
+    )
+    if verb_at is None:
+        return None
+    subject_tokens = tokens[:verb_at]
+    while subject_tokens and subject_tokens[-1].low in (
+        "can",
+        "could",
+        "should",
+        "must",
+        "will",
+        "may",
+        "often",
+        "usually",
+        "also",
+    ):
+        subject_tokens = subject_tokens[:-1]
+    rest = tokens[verb_at + 1 :]
+    end = next(
+        (
+            i
+            for i, t in enumerate(rest)
+            if t.depth == 0 and t.low in ("with", "(", "that", "which", "who", "having", ":")
+        ),
+        len(rest),
+    )
+    obj_tokens = [t for t in rest[:end] if t.low not in ("many", "several", "multiple", "one")]
+    obj = _entity_phrase(obj_tokens)
+    if obj is None:
+        return None
+    items: list[str] = []
+    tail = rest[end:]
+    if tail:
+        if tail[0].text == "(":
+            if tail[-1].text != ")":
+                return None
+            items = [join(f) for f in split_list([Token(t.text, t.depth - 1) for t in tail[1:-1]])]
+        else:
+            skip = 1
+            if tail[0].low in ("that", "which", "who") and len(tail) > 1:
+                if tail[1].low not in ("have", "has", "carry", "include", "hold"):
+                    return None
+                skip = 2
+            items = [join(f) for f in split_list(tail[skip:])]
+    lowered = [t.low for t in subject_tokens if t.low not in DETERMINERS]
+    if not lowered or (len(lowered) == 1 and lowered[0] in _AGENTS):
+        return Acts(None, obj, items) if items else None
+    subject = _entity_phrase(subject_tokens)
+    return Acts(subject, obj, items) if subject else None
+
+
+def _base(word: str) -> str:
+    """A verb's base form: "runs" -> run, "teaches" -> teach, "organizes" -> organize."""
+    if word in VERBS:
+        return word
+    for suffix, replacement in (("ies", "y"), ("es", ""), ("s", ""), ("es", "e")):
+        if word.endswith(suffix) and word[: -len(suffix)] + replacement in VERBS:
+            return word[: -len(suffix)] + replacement
+    return word

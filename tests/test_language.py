@@ -228,7 +228,11 @@ FAILING: list[tuple[ProjectSpec | None, str, str]] = [
     (BASE, "Remove title from Ghost.", 'sentence 1 ("Remove title from Ghost"): there is no'),
     (BASE, "Rename Ghost to Spirit.", "there is no entity or field Ghost"),
     (BASE, "Remove the name.", 'sentence 1 ("Remove the name"): Project and User both have'),
-    (None, "Cat has name. Cat has age.", 'sentence 2 ("Cat has age"): Cat is declared twice'),
+    (
+        None,
+        "Cat has age (integer). Cat has age (text).",
+        'sentence 2 ("Cat has age (text)"): Cat.age is declared twice',
+    ),
     (None, "Zoo has name (blob).", 'sentence 1 ("Zoo has name (blob)"): unknown type'),
     (None, "Tag has name. A pin links a tag to a ghost.", "Ghost is not an entity described"),
     (BASE, "Add a Tag entity. Tag has many projects.", 'sentence 2 ("Tag has many projects"'),

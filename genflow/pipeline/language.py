@@ -52,6 +52,7 @@ def split_sentences(prompt: str) -> list[Sentence]:
 # -- names --------------------------------------------------------------------------
 
 _IRREGULAR = {"people": "person", "children": "child", "men": "man", "women": "woman"}
+_IE_PLURALS = ("movies", "cookies", "pies", "ties", "zombies", "rookies", "calories", "brownies")
 _SAME_PLURAL = ("news", "series", "species", "status", "address", "class", "data")
 
 
@@ -61,6 +62,8 @@ def singular(word: str) -> str:
         return word[0] + _IRREGULAR[lowered][1:]
     if lowered.endswith(_SAME_PLURAL) or lowered.endswith(("ss", "us", "is")):
         return word
+    if lowered.endswith(_IE_PLURALS):
+        return word[:-1]
     if lowered.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
     if lowered.endswith(("sses", "shes", "ches", "xes", "zes", "uses")):
@@ -115,7 +118,7 @@ _LEADING = [
     "(" + "|".join(_GERUNDS) + r")\b",
 ]
 _LEADING_RE = [re.compile("^" + pattern, re.I) for pattern in _LEADING]
-_ADDITIVE = re.compile(r"\b(?:also|too|as well|in addition)\b", re.I)
+_ADDITIVE = re.compile(r"\b(?:also|too|as well(?! as)|in addition)\b", re.I)
 
 
 def plain(text: str) -> tuple[str, bool]:
@@ -169,4 +172,15 @@ def read_intro(text: str) -> Intro | None:
 def looks_like_title(text: str) -> bool:
     """A first sentence that can stand as the description: a noun phrase opening with
     an article ("A recipe box") or a few words ("Events")."""
-    return bool(re.match(r"^(?:a|an|the|this|our|my)\s", text, re.I)) or len(text.split()) <= 3
+    return (
+        bool(re.match(r"^(?:a|an|the|this|our|my)\s", text, re.I))
+        or bool(
+            re.match(
+                r"^(?:(?:i|we)\s+(?:run|own|have|manage|organi[sz]e|coach|teach|am|are)"
+                r"|(?:i'm|we're|this is|it's|it is))\s",
+                text,
+                re.I,
+            )
+        )
+        or len(text.split()) <= 3
+    )

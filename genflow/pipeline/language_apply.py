@@ -23,6 +23,7 @@ from genflow.pipeline.language import (
     split_sentences,
 )
 from genflow.pipeline.language_clauses import (
+    VERBS,
     Acts,
     Records,
     acts,
@@ -30,6 +31,7 @@ from genflow.pipeline.language_clauses import (
     lead_in,
     records,
     rewrite,
+    verb_base,
 )
 from genflow.pipeline.language_fields import (
     STOP_WORDS,
@@ -217,9 +219,16 @@ class Draft:
             self.fresh.add(name)
             self._changed(f"added entity {name}")
         elif name in self.fresh and not additive:
-            raise BadRequirements(
-                f'{where}: {name} is declared twice; to add fields say "{name} also has ..."'
-            )
+            # "Cat has a name. Cat has an age.": a second sentence adds to it, but may not
+            # say another thing of a field the first one declared.
+            current = {f.name: f for f in self.entities[name].fields}
+            clash = [f.name for f in fields if f.name in current and current[f.name] != f]
+            if clash:
+                raise BadRequirements(
+                    f"{where}: {name}.{clash[0]} is declared twice, differently; to change "
+                    f'it say "Make {clash[0]} of {name} ..."'
+                )
+            self._merge(name, fields, explicit | {f.name for f in refs})
         else:
             self._merge(name, fields, explicit | {f.name for f in refs})
 
@@ -374,6 +383,12 @@ def _read_intro(
     return (text, intro.name), clause
 
 
+def _has_verb(phrase: str) -> bool:
+    """Whether an entity phrase of several words holds a verb: "coaches train athletes"."""
+    words = phrase.lower().split()
+    return len(words) > 1 and any(verb_base(w) in VERBS for w in words[1:-1] + words[-1:])
+
+
 def read_text_of(text: str, last: list[str]) -> list[Reading | Records | Acts] | None:
     """The readings of one sentence: a lead-in goes, the sentence is said plainly and cut
     into clauses; None if a clause has no known shape."""
@@ -383,8 +398,10 @@ def read_text_of(text: str, last: list[str]) -> list[Reading | Records | Acts] |
     plain_text = rewrite(plain_text)
     out: list[Reading | Records | Acts] = []
     for part in clauses(plain_text, last[-1] if last else None):
-        reading: Reading | Records | Acts | None = read(part, additive) or records(part)
-        reading = reading or acts(part)
+        reading: Reading | Records | Acts | None = read(part, additive)
+        if isinstance(reading, Declare) and _has_verb(reading.entity):
+            reading = acts(part) or reading  # "coaches train athletes with F"
+        reading = reading or records(part) or acts(part)
         if reading is None:
             return None
         out.append(reading)

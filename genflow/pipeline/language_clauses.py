@@ -63,6 +63,15 @@ _PLAIN_REWRITES = [
     (re.compile(r"^keep\s+track\s+of\s+", re.I), "track "),
     (re.compile(r"\s*,\s*(which|that|who|each)\s+(has|have|with)\b", re.I), r" \1 \2"),
     (re.compile(r"\s*,\s*each\s+with\b", re.I), " with"),
+    # "a manager, who is another employee": the field refers to an entity
+    (
+        re.compile(
+            r"(\w)\s*,?\s+(?:who|which|that)\s+is\s+(?:also\s+)?(?:a|an|another|one|the)\s+"
+            r"(?:other\s+)?([a-z][\w-]*)\b",
+            re.I,
+        ),
+        r"\1 (\2)",
+    ),
 ]
 _FOR_EACH = re.compile(
     r"^for\s+(?:each|every|all|any)?\s*(?P<e>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2}?)\s*[,:]?\s+"
@@ -190,7 +199,11 @@ def acts(text: str) -> Acts | None:
     products with a price": a verb between two entity phrases."""
     tokens = tokenize(text)
     verb_at = next(
-        (i for i, t in enumerate(tokens[:5]) if i > 0 and t.depth == 0 and _base(t.low) in VERBS),
+        (
+            i
+            for i, t in enumerate(tokens[:5])
+            if i > 0 and t.depth == 0 and verb_base(t.low) in VERBS
+        ),
         None,
     )
     if verb_at is None:
@@ -242,7 +255,7 @@ def acts(text: str) -> Acts | None:
     return Acts(subject, obj, items) if subject else None
 
 
-def _base(word: str) -> str:
+def verb_base(word: str) -> str:
     """A verb's base form: "runs" -> run, "teaches" -> teach, "organizes" -> organize."""
     if word in VERBS:
         return word

@@ -90,7 +90,7 @@ _INT_NAMES = {
     "guests",
 }
 _FLOAT_NAMES = {"price", "amount", "rating", "score", "weight", "cost", "total", "height"}
-_FLOAT_NAMES |= {"latitude", "longitude", "distance", "balance", "percentage"}
+_FLOAT_NAMES |= {"latitude", "longitude", "distance", "balance", "percentage", "salary", "fee"}
 _BOOL_NAMES = {"active", "done", "enabled", "completed", "archived", "published", "paid"}
 _BOOL_NAMES |= {"verified", "approved", "visible", "available", "finished", "read"}
 _BOOL_NAMES |= {"featured", "public", "private", "indoors", "outdoors", "vegetarian", "vegan"}
@@ -111,6 +111,7 @@ _TYPE_SUFFIX: dict[str, FieldType] = {
 }
 _BOUND_WORDS = ("from", "between", "at", "up", "min", "max", "minimum", "maximum", "no")
 _MAX_NAME_WORDS = 6
+_NOT_NAMES = DETERMINERS | PRONOUNS | AUXILIARIES | {"and", "or", "not", "no", "with", "of"}
 _BOUND_TOKENS = 6  # the longest bound: "not more than 5", "from -1 to 5"
 _RANGE = ("to", "-", "\u2013", "..", "through", "and")
 
@@ -202,7 +203,9 @@ def guess(name: str, entities: dict[str, str]) -> tuple[FieldType, str | None]:
     last = bare.rsplit("_", 1)[-1]
     if bare.endswith("_at") or (last in ("timestamp", "datetime", "time") and bare != "time"):
         return "datetime", None
-    if last in ("date", "birthday", "deadline") or bare.endswith("_on"):
+    if last in ("date", "birthday", "deadline", "birthdate", "dob") or bare.endswith("_on"):
+        return "date", None
+    if bare.startswith("date_") or bare.endswith("_of_birth"):
         return "date", None
     first = bare.split("_", 1)[0]
     if first in ("is", "has", "in", "on", "can", "allows") and "_" in bare:
@@ -210,6 +213,8 @@ def guess(name: str, entities: dict[str, str]) -> tuple[FieldType, str | None]:
     if bare in _BOOL_NAMES:
         return "bool", None
     if bare in _INT_NAMES or bare.endswith("_count") or bare.startswith(("number_of_", "num_")):
+        return "int", None
+    if last in _INT_NAMES and last != "number":
         return "int", None
     if bare in _FLOAT_NAMES or last in ("price", "cost", "amount", "weight"):
         return "float", None
@@ -474,7 +479,7 @@ def read_field(raw: str, where: str, entities: dict[str, str]) -> ReadField:
         not words
         or len(words) > _MAX_NAME_WORDS
         or len(words) != len(item.name)
-        or all(w.low in STOP_WORDS for w in words)
+        or all(w.low in _NOT_NAMES for w in words)
         or any(w.low in AUXILIARIES - {"has"} or w.low in PRONOUNS for w in words)
         or not name.isidentifier()
     ):
@@ -487,7 +492,7 @@ def read_field(raw: str, where: str, entities: dict[str, str]) -> ReadField:
     field = FieldSpec(name=name, type=kind, ref=ref, label=label, description=item.description)
     units = [o for o in item.options if o.endswith("-unit")]
     attrs = [o for o in item.options if not o.endswith("-unit")]
-    if units and field.type in ("str", "ref", "bool"):
+    if units and not _typed(attrs):
         field.type, field.ref = (
             {"decimal-unit": "decimal", "float-unit": "float"}.get(units[0], "int"),
             None,

@@ -52,6 +52,10 @@ def split_sentences(prompt: str) -> list[Sentence]:
 # -- names --------------------------------------------------------------------------
 
 _IRREGULAR = {"people": "person", "children": "child", "men": "man", "women": "woman"}
+_IRREGULAR |= {"shelves": "shelf", "knives": "knife", "lives": "life", "leaves": "leaf"}
+_IRREGULAR |= {"wolves": "wolf", "halves": "half", "wives": "wife", "geese": "goose"}
+_IRREGULAR |= {"mice": "mouse", "teeth": "tooth", "feet": "foot", "criteria": "criterion"}
+_US_PLURALS = ("buses", "bonuses", "viruses", "campuses", "censuses", "statuses", "cactuses")
 _IE_PLURALS = ("movies", "cookies", "pies", "ties", "zombies", "rookies", "calories", "brownies")
 _SAME_PLURAL = ("news", "series", "species", "status", "address", "class", "data")
 
@@ -66,7 +70,9 @@ def singular(word: str) -> str:
         return word[:-1]
     if lowered.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
-    if lowered.endswith(("sses", "shes", "ches", "xes", "zes", "uses")):
+    if lowered.endswith("zzes") or lowered.endswith(_US_PLURALS):
+        return word[:-3] if lowered.endswith("zzes") else word[:-2]
+    if lowered.endswith(("sses", "shes", "ches", "xes")):
         return word[:-2]
     if lowered.endswith("s") and len(word) > 2:
         return word[:-1]

@@ -34,11 +34,18 @@ sponsor coach train supervise employ hire serve treat prescribe submit post uplo
 contain hold cover report adopt enroll enrol register sign assign create earn win lend
 drive fly ship deliver cook grow plant read watch wear support maintain approve issue
 author edit list keep handle store schedule plan perform give offer provide raise
+track log save record collect catalog catalogue
 """
 VERBS = frozenset(_VERBS.split())
+# Verbs that are also nouns a field list names ("a name and book"): not a clause's verb.
+_NOUN_TOO = frozenset({"book", "order", "post", "list", "issue", "plan", "review", "rate"})
+_NOUN_TOO |= {"report", "schedule", "sign", "play", "place", "visit", "watch", "support"}
+_SUBJECT_VERBS = frozenset({"belongs", "belong", "has", "have", "references", "needs"})
+_SUBJECT_VERBS |= {"can", "should", "must", "is", "are", "links", "refers", "points"}
+_PARTICLES = frozenset({"up", "in", "on", "for", "to", "into", "at", "out", "off", "over"})
 _AGENTS = frozenset({"we", "i", "you", "people", "users", "user", "customers", "admins"})
 _CLAUSE_VERB = re.compile(
-    r"^(?:belongs?|references?|refers?|links?|points?|relates?|(?:is|are) (?:linked|related"
+    r"^(?:belongs?|references?|(?:refers?|links?|points?|relates?) to|(?:is|are) (?:linked|related"
     r"|connected|assigned|attached|owned)|has|have|owns?|needs?|stores?|contains?|includes?"
     r"|tracks?|records?|keeps?|holds?|gets?|can|should|must|may|will)\b",
     re.I,
@@ -51,6 +58,15 @@ _LEAD_IN = re.compile(
     re.I,
 )
 _PLAIN_REWRITES = [
+    (
+        re.compile(
+            r"^(?:the|this|my|our)\s+(?:app|application|system|service|api|tool|site|website"
+            r"|program|platform|backend|database)\s+(?:(?:should|must|will|can|needs? to"
+            r"|has to)\s+)?(?:be\s+able\s+to\s+)?(?:also\s+)?",
+            re.I,
+        ),
+        "",
+    ),
     (re.compile(r"^there\s+(?:are|is|will be|should be)\s+", re.I), ""),
     (
         re.compile(
@@ -99,6 +115,9 @@ def rewrite(text: str) -> str:
     F" is "X has F", "X, which have F" is "X which have F"."""
     for pattern, replacement in _PLAIN_REWRITES:
         text = pattern.sub(replacement, text, count=1)
+    first, _, rest = text.partition(" ")
+    if rest and verb_base(first.lower()) != first.lower() and verb_base(first.lower()) in VERBS:
+        text = f"{verb_base(first.lower())} {rest}"  # "tracks expenses with" -> "track ..."
     if match := _FOR_EACH.match(text):
         text = f"{match['e']} has {match['items']}"
     return text
@@ -124,12 +143,19 @@ def clauses(text: str, subject: str | None) -> list[str]:
             text = subject + " " + join(tokens[drop:])
             tokens, words = tokenize(text), [t.low for t in tokenize(text)]
     cuts = []
+    own: set[int] = set()  # clauses that name their own subject ("and each lesson belongs")
     for index, token in enumerate(tokens):
         if token.depth == 0 and token.low == "and" and 0 < index < len(tokens) - 2:
-            rest = join(tokens[index + 1 : index + 4])  # a few words: linear in the sentence
-            rest = re.sub(r"^(?:each|also|it|they)\s+", "", rest, flags=re.I)
-            if _CLAUSE_VERB.match(rest) and not _CLAUSE_VERB.match(join(tokens[index - 1 : index])):
+            window = tokens[index + 1 : index + 6]  # a few words: linear in the sentence
+            rest = re.sub(r"^(?:each|also|it|they)\s+", "", join(window[:3]), flags=re.I)
+            first = rest.split(" ", 1)[0].lower()
+            if (
+                _CLAUSE_VERB.match(rest) or verb_base(first) in VERBS - _NOUN_TOO
+            ) and not _CLAUSE_VERB.match(tokens[index - 1].low):
                 cuts.append(index)
+            elif _own_subject(window):
+                cuts.append(index)
+                own.add(index)
     if not cuts:
         return [text]
     first = tokens[: cuts[0]]
@@ -139,9 +165,20 @@ def clauses(text: str, subject: str | None) -> list[str]:
     out = [join(first)]
     for at, end in zip(cuts, [*cuts[1:], len(tokens)], strict=True):
         rest = join(tokens[at + 1 : end]).strip(" ,")
+        if at in own:
+            out.append(rest)
+            continue
         rest = re.sub(r"^(?:each|it|they)\s+", "", rest, flags=re.I)
         out.append(f"{head} {rest}")
     return out
+
+
+def _own_subject(window: list[Token]) -> bool:
+    """Whether the words after "and" open a clause of their own: "each lesson belongs"."""
+    words = [t.low for t in window]
+    if words[:1] not in (["each"], ["every"], ["a"], ["an"], ["the"]) or len(words) < 3:
+        return False
+    return words[2] in _SUBJECT_VERBS
 
 
 def _subject_of(tokens: list[Token]) -> str | None:
@@ -222,6 +259,8 @@ def acts(text: str) -> Acts | None:
     ):
         subject_tokens = subject_tokens[:-1]
     rest = tokens[verb_at + 1 :]
+    while rest and rest[0].low in _PARTICLES:  # "volunteers sign up for shifts"
+        rest = rest[1:]
     end = next(
         (
             i

@@ -91,6 +91,7 @@ _INT_NAMES = {
 }
 _FLOAT_NAMES = {"price", "amount", "rating", "score", "weight", "cost", "total", "height"}
 _FLOAT_NAMES |= {"latitude", "longitude", "distance", "balance", "percentage", "salary", "fee"}
+_FLOAT_NAMES |= {"width", "depth", "area", "volume", "temperature"}
 _BOOL_NAMES = {"active", "done", "enabled", "completed", "archived", "published", "paid"}
 _BOOL_NAMES |= {"verified", "approved", "visible", "available", "finished", "read"}
 _BOOL_NAMES |= {"featured", "public", "private", "indoors", "outdoors", "vegetarian", "vegan"}
@@ -270,6 +271,12 @@ def _ordered(low: float, high: float) -> tuple[float, float]:
     return (low, high) if low <= high else (high, low)
 
 
+def _bound_start(tokens: list[Token], index: int) -> bool:
+    """Whether a bound starts at `tokens[index]` and takes the rest."""
+    rest = tokens[index:]
+    return len(rest) <= _BOUND_TOKENS and _bounds(rest) is not None
+
+
 def _modifier_start(tokens: list[Token], index: int) -> bool:
     """Whether the name ends before `tokens[index]`: a modifier, a bound or a relative
     clause starts there."""
@@ -284,7 +291,7 @@ def _modifier_start(tokens: list[Token], index: int) -> bool:
         return True
     if low in AUXILIARIES and low not in ("has", "have", "had"):
         return True
-    if low == "of" and nxt == "type":
+    if low == "of" and (nxt == "type" or _bound_start(tokens, index + 1)):
         return True
     if (low == "one" and nxt == "of") or low == "either":
         return True
@@ -357,14 +364,21 @@ def _read_modifiers(item: _Item, tokens: list[Token], where: str, raw: str) -> N
             return
         if low in ("in", "per") and index + 1 < len(tokens):
             unit = tokens[index + 1].low
-            item.description = f"{low} {join(tokens[index + 1 :])}"
+            said = f"{low} {tokens[index + 1].text}"
+            item.description = f"{item.description}, {said}" if item.description else said
             if unit in MONEY_UNITS:
                 item.options.append("decimal-unit")
             elif unit in FLOAT_UNITS:
                 item.options.append("float-unit")
-            elif unit in INT_UNITS:
+            elif unit in INT_UNITS and low == "in":
                 item.options.append("int-unit")
-            return
+            elif unit not in INT_UNITS:
+                raise BadRequirements(f'{where}: cannot read field "{raw}"')
+            index += 2
+            continue
+        if low == "of" and _bound_start(tokens, index + 1):
+            index += 1
+            continue
         rest = tokens[index:]
         bounds = (
             (_bounds(rest) or _bounds(_strip_unit(rest, item)))

@@ -124,6 +124,14 @@ OPTION_WORDS = {
 INT_UNITS = frozenset(
     [
         "seconds",
+        "pixels",
+        "px",
+        "words",
+        "characters",
+        "bytes",
+        "kb",
+        "mb",
+        "gb",
         "minutes",
         "hours",
         "days",

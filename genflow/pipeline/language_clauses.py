@@ -43,7 +43,7 @@ _NOUN_TOO |= {"report", "schedule", "sign", "play", "place", "visit", "watch", "
 _SUBJECT_VERBS = frozenset({"belongs", "belong", "has", "have", "references", "needs"})
 _SUBJECT_VERBS |= {"can", "should", "must", "is", "are", "links", "refers", "points"}
 _PARTICLES = frozenset({"up", "in", "on", "for", "to", "into", "at", "out", "off", "over"})
-_AGENTS = frozenset({"we", "i", "you", "people", "users", "user", "customers", "admins"})
+_AGENTS = frozenset({"we", "i", "you", "people", "everyone", "someone", "they"})
 _CLAUSE_VERB = re.compile(
     r"^(?:belongs?|references?|(?:refers?|links?|points?|relates?) to|(?:is|are) (?:linked|related"
     r"|connected|assigned|attached|owned)|has|have|owns?|needs?|stores?|contains?|includes?"
@@ -79,6 +79,15 @@ _PLAIN_REWRITES = [
     (re.compile(r"^keep\s+track\s+of\s+", re.I), "track "),
     (re.compile(r"\s*,\s*(which|that|who|each)\s+(has|have|with)\b", re.I), r" \1 \2"),
     (re.compile(r"\s*,\s*each\s+with\b", re.I), " with"),
+    # "a nickname, which is optional": the option of the field before it
+    (
+        re.compile(
+            r"\s*,?\s+(?:which|that|who)\s+(?:is|are|must be|should be|has to be)\s+"
+            r"(optional|required|unique|mandatory)\b",
+            re.I,
+        ),
+        r" (\1)",
+    ),
     # "a manager, who is another employee": the field refers to an entity
     (
         re.compile(

@@ -88,7 +88,11 @@ _INT_NAMES = {
     "reps",
     "sets",
     "guests",
+    "credits",
 }
+# Numbers of these names keep their fractions even when their bounds are whole.
+_MEASURES = {"price", "cost", "amount", "balance", "salary", "fee", "total", "weight"}
+_MEASURES |= {"budget", "distance", "height", "width", "depth", "length", "area", "volume"}
 _FLOAT_NAMES = {"price", "amount", "rating", "score", "weight", "cost", "total", "height"}
 _FLOAT_NAMES |= {"latitude", "longitude", "distance", "balance", "percentage", "salary", "fee"}
 _FLOAT_NAMES |= {"width", "depth", "area", "volume", "temperature"}
@@ -535,14 +539,17 @@ def _set_bounds(
     if field.type not in ("int", "float", "decimal") or not explicit_type:
         if field.type not in ("int", "float", "decimal", "str", "ref"):
             raise BadRequirements(f'{where}: field "{field.name}" is a {field.type}, not a number')
-        if field.type in ("str", "ref") or not explicit_type:
+        measure = field.name.rstrip("_").rsplit("_", 1)[-1] in _MEASURES
+        if field.type in ("str", "ref") or not (explicit_type or measure):
             field.type, field.ref = ("int" if whole else "float"), None
             if field.type == "float" and field.description and "euro" in field.description:
                 field.type = "decimal"
     if field.type == "int":
         low = None if low is None else float(math.ceil(low))
         high = None if high is None else float(math.floor(high))
-    field.minimum, field.maximum = low, high
+    # A bound said alone keeps the other one: "make nights at most 14".
+    field.minimum = low if low is not None else field.minimum
+    field.maximum = high if high is not None else field.maximum
 
 
 def apply_options(field: FieldSpec, attrs: list[str], where: str, entities: dict[str, str]) -> None:

@@ -19,6 +19,7 @@ from genflow.pipeline.spec import (
     BadRequirements,
     FieldSpec,
     ProjectSpec,
+    extend_requirements,
     parse_requirements,
 )
 
@@ -847,3 +848,106 @@ def test_a_named_entity_that_is_described_nowhere_gets_a_name_and_a_note() -> No
     spec = parse_requirements("Books have a title. Readers borrow books.")
     assert shape(spec)["Reader"] == {"name": "str!"}
     assert any("Reader is named in sentence 2" in note for note in spec.notes)
+
+
+# -- iterations in the same styles, each checked against its exact change list ------------
+
+HOTEL = parse_requirements(
+    "Guests have a name and an email. Rooms have a number and a floor. "
+    "Stays connect a guest and a room with nights from 1 to 30."
+)
+SCHOOL = parse_requirements("Teachers have a name. Classes have a title, a level and a room.")
+
+EDITS: list[tuple[ProjectSpec, str, list[str]]] = [
+    (HOTEL, "Add a phone number to guests.", ["added field Guest.phone_number"]),
+    (HOTEL, "Rooms also have a view (sea, garden).", ["added field Room.view"]),
+    (SCHOOL, "Remove the level from classes.", ["removed field Class.level"]),
+    (SCHOOL, "A class belongs to a teacher.", ["added field Class.teacher"]),
+    (
+        HOTEL,
+        "Guests also have a loyalty tier (bronze, silver, gold).",
+        ["added field Guest.loyalty_tier"],
+    ),
+    (HOTEL, "Give rooms a price per night in euros.", ["added field Room.price"]),
+    (HOTEL, "Add a rating from 1 to 5 to stays.", ["added field Stay.rating"]),
+    (HOTEL, "Make the email of guests unique.", ["changed field Guest.email"]),
+    (HOTEL, "Make the guest's email required.", ["changed field Guest.email"]),
+    (HOTEL, "Rename the floor of rooms to storey.", ["renamed field Room.floor to storey"]),
+    (HOTEL, "Rename Guest to Visitor.", ["renamed entity Guest to Visitor"]),
+    (HOTEL, "Delete stays.", ["removed entity Stay"]),
+    (HOTEL, "Rooms no longer have a floor.", ["removed field Room.floor"]),
+    (
+        HOTEL,
+        "Each room belongs to a hotel. Hotels have a name.",
+        ["added field Room.hotel", "added entity Hotel"],
+    ),
+    (HOTEL, "Add hotels with a name and a city.", ["added entity Hotel"]),
+    (HOTEL, "Guests have a date of birth too.", ["added field Guest.date_of_birth"]),
+    (HOTEL, "Add an accessible flag to rooms.", ["added field Room.accessible"]),
+    (SCHOOL, "Classes also have a capacity between 5 and 40.", ["added field Class.capacity"]),
+    (
+        SCHOOL,
+        "The level of a class should be one of beginner/advanced.",
+        ["changed field Class.level"],
+    ),
+    (SCHOOL, "Change the level of classes to an integer.", ["changed field Class.level"]),
+    (SCHOOL, "Teachers have many classes.", ["added field Class.teacher"]),
+    (
+        SCHOOL,
+        "Add a type and an order to classes.",
+        ["added field Class.type_", "added field Class.order_"],
+    ),
+    (SCHOOL, "Teachers also have an email which must be unique.", ["added field Teacher.email"]),
+    (SCHOOL, "Drop the teacher entity.", ["removed entity Teacher"]),
+    (SCHOOL, "Plus, classes have a start time.", ["added field Class.start_time"]),
+    (
+        SCHOOL,
+        "Add students (name, email) and enrollments (student, class).",
+        ["added entity Student", "added entity Enrollment"],
+    ),
+    (
+        SCHOOL,
+        "Classes have a description as well as a syllabus link.",
+        ["added field Class.description", "added field Class.syllabus_link"],
+    ),
+    (HOTEL, "Remove the email from guests.", ["removed field Guest.email"]),
+    (HOTEL, "Make nights of stays at most 14.", ["changed field Stay.nights"]),
+    (HOTEL, "Rooms (number, floor, beds).", ["added field Room.beds"]),
+    (HOTEL, "Each stay has a paid flag.", ["added field Stay.paid"]),
+    (SCHOOL, "Teachers teach classes.", ["added field Class.teacher"]),
+    (
+        HOTEL,
+        "Guests can also have a nickname, which is optional.",
+        ["added field Guest.nickname"],
+    ),
+    (
+        HOTEL,
+        "Stays also have a check in date and a check out date.",
+        ["added field Stay.check_in_date", "added field Stay.check_out_date"],
+    ),
+    (SCHOOL, "Make the title of classes required and unique.", ["changed field Class.title"]),
+]
+
+
+@pytest.mark.parametrize(("base", "sentence", "changes"), EDITS, ids=[s for _, s, _ in EDITS])
+def test_each_edit_makes_exactly_its_changes(
+    base: ProjectSpec, sentence: str, changes: list[str]
+) -> None:
+    spec, made = extend_requirements(base, sentence)
+    assert made == changes
+    assert spec.not_understood == []
+
+
+def test_edits_set_the_intended_constraints() -> None:
+    assert len(EDITS) >= 30
+    spec, _ = extend_requirements(
+        HOTEL, "Make nights of stays at most 14. Rooms also have a view (sea, garden)."
+    )
+    found = shape(spec)
+    assert found["Stay"]["nights"] == "int[1..14]"
+    assert found["Room"]["view"] == "enum(sea|garden)"
+    spec, _ = extend_requirements(SCHOOL, "Make the title of classes required and unique.")
+    assert shape(spec)["Class"]["title"] == "str!*"
+    spec, _ = extend_requirements(HOTEL, "Give rooms a price per night in euros.")
+    price = next(f for f in spec.entities[1].fields if f.name == "price")
+    assert price.type == "decimal" and price.description == "per night, in euros"

@@ -278,7 +278,8 @@ def _ordered(low: float, high: float) -> tuple[float, float]:
 def _bound_start(tokens: list[Token], index: int) -> bool:
     """Whether a bound starts at `tokens[index]` and takes the rest."""
     rest = tokens[index:]
-    return len(rest) <= _BOUND_TOKENS and _bounds(rest) is not None
+    end = next((i for i, t in enumerate(rest[: _BOUND_TOKENS + 1]) if t.text == "("), len(rest))
+    return end <= _BOUND_TOKENS and _bounds(rest[:end]) is not None
 
 
 def _modifier_start(tokens: list[Token], index: int) -> bool:
@@ -306,10 +307,7 @@ def _modifier_start(tokens: list[Token], index: int) -> bool:
         return bool(rest) and (rest[0].text.startswith("-") or rest[0].low in ("to", "..", "-"))
     if low in _BOUND_WORDS:
         # A bound is a few words: only a short rest is tried, so a long list stays linear.
-        rest = tokens[index:]
-        return (len(rest) <= _BOUND_TOKENS and _bounds(rest) is not None) or (
-            low in ("from", "between") and nxt[:1].isdigit()
-        )
+        return _bound_start(tokens, index) or (low in ("from", "between") and nxt[:1].isdigit())
     return low in ("positive", "non-negative", "nonnegative") and index > 0
 
 
@@ -384,14 +382,17 @@ def _read_modifiers(item: _Item, tokens: list[Token], where: str, raw: str) -> N
             index += 1
             continue
         rest = tokens[index:]
+        # a bound runs up to options in parentheses: "between 0.5 and 2.5 (float)"
+        end = next((i for i, t in enumerate(rest) if t.text == "("), len(rest))
         bounds = (
-            (_bounds(rest) or _bounds(_strip_unit(rest, item)))
-            if len(rest) <= _BOUND_TOKENS + 1
+            (_bounds(rest[:end]) or _bounds(_strip_unit(rest[:end], item)))
+            if end <= _BOUND_TOKENS + 1
             else None
         )
         if bounds is not None:
             item.bounds = bounds
-            return
+            index += end
+            continue
         if low in ("which", "that", "who", "and", ",") or low in AUXILIARIES:
             words = [t.low for t in rest]
             options = [OPTION_WORDS[w] for w in words if w in OPTION_WORDS]

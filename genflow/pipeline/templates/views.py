@@ -130,8 +130,73 @@ class Field:
     def unique(self) -> bool:
         return self.spec.unique
 
+    @property
+    def bounded(self) -> bool:
+        """Whether the field is a number with a minimum or a maximum."""
+        numeric = self.type in ("int", "float", "decimal")
+        return numeric and (self.spec.minimum is not None or self.spec.maximum is not None)
+
+    def literal(self, value: float | None) -> str:
+        """`value` as a Python literal of the field's type ("None" for no bound)."""
+        if value is None:
+            return "None"
+        if self.type == "int":
+            return str(int(value))
+        if self.type == "decimal":
+            return f'Decimal("{_short(value)}")'
+        return repr(float(value))
+
+    def json_literal(self, value: float) -> str:
+        """`value` as JSON sends it, as a Python expression (decimals are strings)."""
+        return f'"{value:.2f}"' if self.type == "decimal" else self.literal(value)
+
+    def _samples(self) -> list[float]:
+        """Up to three distinct values inside the bounds."""
+        low, high = self.spec.minimum, self.spec.maximum
+        step = 1.0 if self.type == "int" else None
+        if low is not None and high is not None:
+            if step is None:
+                return [round(low + (high - low) * k / 4, 2) for k in (1, 2, 3)]
+            return sorted({min(high, low + k) for k in (0, 1, 2)})
+        if low is not None:
+            return [low + k for k in (1, 2, 3)]
+        assert high is not None
+        return [high - k for k in (1, 2, 3)]
+
+    def _pick(self, values: list[str]) -> str:
+        return values[0] if len(values) == 1 else f"({', '.join(values)})[(n - 1) % {len(values)}]"
+
+    def outside(self) -> list[str]:
+        """Python values just outside the bounds."""
+        out = []
+        if self.spec.minimum is not None:
+            out.append(self.literal(self.spec.minimum - 1))
+        if self.spec.maximum is not None:
+            out.append(self.literal(self.spec.maximum + 1))
+        return out
+
+    def outside_text(self) -> list[str]:
+        """Command-line values just outside the bounds, as Python string literals."""
+        low, high = self.spec.minimum, self.spec.maximum
+        values = ([low - 1] if low is not None else []) + ([high + 1] if high is not None else [])
+        return [f'"{_short(v)}"' for v in values]
+
+    def edges_text(self) -> list[str]:
+        """The bounds as command-line values."""
+        values = [v for v in (self.spec.minimum, self.spec.maximum) if v is not None]
+        return [f'"{_short(v)}"' for v in values]
+
+    def edges(self) -> list[str]:
+        """The bounds themselves, as Python values: both are allowed."""
+        return [self.literal(v) for v in (self.spec.minimum, self.spec.maximum) if v is not None]
+
     def py(self) -> str:
         """A valid Python value for sample record `n` (a name in the test module)."""
+        if self.bounded:
+            samples = self._samples()
+            if self.type == "decimal":
+                return f"Decimal({self._pick([self.json_literal(v) for v in samples])})"
+            return self._pick([self.literal(v) for v in samples])
         return {
             "str": f'f"{self.name}-{{n}}"',
             "int": "n",
@@ -146,6 +211,8 @@ class Field:
 
     def json(self) -> str:
         """A valid JSON value for sample record `n`, as a Python expression."""
+        if self.bounded:
+            return self._pick([self.json_literal(v) for v in self._samples()])
         return {
             "decimal": 'f"{n}.25"',
             "date": 'f"2024-01-{n:02d}"',
@@ -157,6 +224,8 @@ class Field:
     def text(self) -> str:
         """A valid command-line value for sample record `n`, as a Python expression
         (booleans are flags: True or False)."""
+        if self.bounded:
+            return f"str({self.json()})" if self.type != "decimal" else self.json()
         return {
             "int": "str(n)",
             "float": 'f"{n}.5"',
@@ -226,6 +295,10 @@ class Entity:
         return [f for f in self.fields if f.unique]
 
     @property
+    def bounded(self) -> list[Field]:
+        return [f for f in self.fields if f.bounded]
+
+    @property
     def sampled(self) -> list[Field]:
         return [f for f in self.fields if f.in_sample]
 
@@ -239,6 +312,11 @@ class Entity:
     def in_use_by(self) -> Field | None:
         """A reference to this entity that sample records fill, if any."""
         return next((f for f in self.referrers if f.in_sample), None)
+
+
+def _short(value: float) -> str:
+    """A number as short text: 5 for 5.0, 2.5 for 2.5."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _plural(word: str) -> str:
@@ -293,6 +371,7 @@ def template_context(spec: ProjectSpec) -> dict[str, object]:
         "types": types,
         "enums": [f for e in entities for f in e.of("enum")],
         "has_unique": any(e.unique for e in entities),
+        "has_bounds": any(e.bounded for e in entities),
         "has_ref": "ref" in types,
         "has_in_use": any(e.in_use_by for e in entities),
         "labels": TYPE_LABELS,

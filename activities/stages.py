@@ -310,6 +310,7 @@ class StageActivities:
                 else {
                     "not_understood": spec.not_understood,
                     "unused_variables": spec.unused_variables,
+                    "sentences": spec.sentences,
                 },
                 sandbox=self.sandbox,
             )

@@ -42,6 +42,13 @@ HEADS = [
     "Make ",
     "Change ",
     "Set ",
+    # the shapes of the token grammar (issue 18)
+    "Rooms (name, ",
+    "Teachers run classes with ",
+    "For each guest we store ",
+    "Keep a list of my plants with ",
+    "Comments have a body and belong to ",
+    "The app tracks expenses with a rating from 1 to ",
 ]
 UNITS = [
     "a ",
@@ -66,6 +73,10 @@ UNITS = [
     "belongs to ",
     "title (text, required), ",
     "Book has title. ",
+    "a between 1 and ",
+    "a in minutes ",
+    "the team they ",
+    "a (draft, ",
 ]
 # Each head with a rotating sample of four units: every unit is tried with several heads.
 CASES = [

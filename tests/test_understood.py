@@ -32,7 +32,11 @@ async def test_unread_sentences_and_unused_variables_are_named(stack: Stack) -> 
         "name": "requirements",
         "not_understood": ["It should feel cosy"],
         "unused_variables": ["owner"],
+        "sentences": 3,
+        "met": 0.667,
     }
+    # One of three sentences unread: a requirement not met, the score says so.
+    assert done["quality_score"] < 100
     spec = await stack.http.get(
         f"/v1/generations/{created['id']}/artifacts/spec.json", headers=stack.auth()
     )
@@ -69,5 +73,6 @@ async def test_an_iteration_that_changes_nothing_fails_quoting_the_sentence(stac
     changed = await stack.finished(response.json()["id"])
     assert changed["status"] == "completed", changed["error"]
     assert changed["not_understood"] == ["Make it look nicer"]
+    assert changed["quality_score"] <= 50  # one of its two sentences was not read
     changes = next(c for c in changed["quality_report"]["checks"] if c["name"] == "changes")
     assert changes["changes"] == ["added field Task.due_date"]

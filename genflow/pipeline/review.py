@@ -11,6 +11,13 @@ Quality score (0-100), documented here and in the README:
           + 20 * compiling_files / python_files      (syntax check of every file)
           + 15 * max(0, 1 - lint_per_100_lines / 10) (ruff findings per 100 lines)
           + 15 * documented / public_definitions     (docstrings)
+    then  score *= requirements_met                  (1 - unread / prompt sentences)
+
+A request whose sentences were not all understood does not score 100: each sentence
+in `not_understood` is a requirement not met, so the score is multiplied by the share
+of the prompt's sentences that were read (when the provider did not count them:
+1 / (1 + unread)). "completed" says the pipeline ran; the score and `not_understood`
+say how much of the request the project does.
 
 "run" counts every test in the JUnit XML report that was not skipped; a test with a
 failure or an error (setup, call or teardown; a module that fails to collect counts as one)
@@ -66,6 +73,7 @@ REPORT_LIMIT = 32 * 1024
 FORMULA = (
     "50*test_pass_rate + 20*compiling_files/python_files "
     "+ 15*max(0, 1 - lint_findings_per_100_lines/10) + 15*documented/public_definitions"
+    ", times requirements_met (1 - unread sentences / prompt sentences)"
 )
 
 
@@ -213,7 +221,7 @@ async def review(
     *,
     run_tests_enabled: bool = True,
     changes: dict[str, Any] | None = None,
-    requirements: dict[str, list[str]] | None = None,
+    requirements: dict[str, Any] | None = None,
     sandbox: Sandbox | None = DEFAULT_SANDBOX,
 ) -> Review:
     """Check and score a project. See the module docstring for the formula. The tests
@@ -282,10 +290,13 @@ async def review(
     checks.append({"name": "docstrings", "documented": documented, "public": public})
     if changes is not None:
         checks.append({"name": "changes", **changes})
+    met = 1.0
     if requirements is not None:
-        checks.append({"name": "requirements", **requirements})
+        met = requirements_met(requirements)
+        checks.append({"name": "requirements", **requirements, "met": round(met, 3)})
     total = sum(weight for weight, _ in measured.values())
-    score = round(100 * sum(weight * value for weight, value in measured.values()) / total, 1)
+    score = 100 * sum(weight * value for weight, value in measured.values()) / total
+    score = round(score * met, 1)
     report = {
         "formula": FORMULA,
         "measured": sorted(measured),
@@ -294,6 +305,17 @@ async def review(
         "score": score,
     }
     return Review(score, _bounded(report))
+
+
+def requirements_met(requirements: dict[str, Any]) -> float:
+    """The share of the request's sentences that were understood."""
+    unread = len(requirements.get("not_understood") or [])
+    sentences = int(requirements.get("sentences") or 0)
+    if not unread:
+        return 1.0
+    if sentences >= unread:
+        return 1 - unread / sentences
+    return 1 / (1 + unread)
 
 
 def _bounded(report: dict[str, Any]) -> dict[str, Any]:

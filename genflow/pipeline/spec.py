@@ -91,6 +91,9 @@ class ProjectSpec(BaseModel):
     unused_variables: list[str] = Field(
         default_factory=list, description="request variables this generation did not use"
     )
+    sentences: int = Field(
+        default=0, description="how many sentences this generation's prompt had (0: not counted)"
+    )
 
 
 def snake(words: str) -> str:
@@ -167,6 +170,7 @@ def parse_requirements(
     `notes`; BadRequirements, naming the sentence or quoting them, if no entity results
     or a sentence cannot be applied."""
     # The language builds on this module's models, so it is imported when first used.
+    from genflow.pipeline.language import split_sentences
     from genflow.pipeline.language_apply import Draft, read_sentences
 
     readings, unread, intro = read_sentences(prompt, introduced=True)
@@ -194,6 +198,7 @@ def parse_requirements(
         entities=list(draft.entities.values()),
         notes=[*draft.notes, *not_understood],
         not_understood=not_understood,
+        sentences=len(split_sentences(prompt)),
     )
     return _finish(spec)
 
@@ -206,6 +211,7 @@ def extend_requirements(
     changes. An iteration that changes nothing raises BadRequirements quoting the
     sentences it could not read; one that changes something lists them in
     `not_understood` (and adds them to `notes`)."""
+    from genflow.pipeline.language import split_sentences
     from genflow.pipeline.language_apply import Draft, read_sentences
 
     readings, unread, _ = read_sentences(prompt, introduced=False)
@@ -234,6 +240,7 @@ def extend_requirements(
             "notes": [*base.notes, *draft.notes, *not_understood],
             "not_understood": not_understood,
             "unused_variables": [],
+            "sentences": len(split_sentences(prompt)),
         }
     )
     return _finish(spec), changes

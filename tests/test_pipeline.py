@@ -24,7 +24,7 @@ def test_sentences_become_entities_with_typed_fields() -> None:
     recipe, ingredient = spec.entities
     assert [(f.name, f.type, f.required) for f in recipe.fields] == [
         ("title", "str", True),
-        ("servings", "str", False),
+        ("servings", "int", False),  # a count: read as an integer since issue 18
         ("rating", "float", False),
         ("is_vegan", "bool", False),
     ]
@@ -41,7 +41,7 @@ def test_sentences_become_entities_with_typed_fields() -> None:
         ("Make something.", "no entity found"),
         ("A zoo. Animal has name (blob).", 'sentence 2 ("Animal has name (blob)")'),
         ("Cat has name and name.", "repeated"),
-        ("Cat has name. Cat has age.", "declared twice"),
+        ("Cat has age (integer). Cat has age (text).", "declared twice"),
     ],
 )
 def test_unreadable_requirements_name_the_problem(prompt: str, message: str) -> None:

@@ -86,7 +86,7 @@ class Draft:
     def _changed(self, change: str) -> None:
         self._log.append((self._number, change))
 
-    def apply_all(self, readings: list[tuple[Sentence, Reading]]) -> None:
+    def apply_all(self, readings: Sequence[tuple[Sentence, Reading | Records | Acts]]) -> None:
         """Apply every reading: first those declaring a new entity, then the others in
         their order ("E has ... many E2" becomes a declaration and an E2 -> E relation)."""
         declaring: list[tuple[Sentence, Reading]] = []
@@ -109,7 +109,7 @@ class Draft:
             self.apply(sentence, reading)
 
     def _expand(
-        self, readings: list[tuple[Sentence, Reading | Records | Acts]]
+        self, readings: Sequence[tuple[Sentence, Reading | Records | Acts]]
     ) -> list[tuple[Sentence, Reading]]:
         """Records and Acts as the plain readings they stand for: a declaration per
         record; for "teachers run classes with F" a Class declared with F and a

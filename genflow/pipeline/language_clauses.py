@@ -157,9 +157,9 @@ def clauses(text: str, subject: str | None) -> list[str]:
         if token.depth == 0 and token.low == "and" and 0 < index < len(tokens) - 2:
             window = tokens[index + 1 : index + 6]  # a few words: linear in the sentence
             rest = re.sub(r"^(?:each|also|it|they)\s+", "", join(window[:3]), flags=re.I)
-            first = rest.split(" ", 1)[0].lower()
+            word = rest.split(" ", 1)[0].lower()
             if (
-                _CLAUSE_VERB.match(rest) or verb_base(first) in VERBS - _NOUN_TOO
+                _CLAUSE_VERB.match(rest) or verb_base(word) in VERBS - _NOUN_TOO
             ) and not _CLAUSE_VERB.match(tokens[index - 1].low):
                 cuts.append(index)
             elif _own_subject(window):

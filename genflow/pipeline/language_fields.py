@@ -512,10 +512,8 @@ def read_field(raw: str, where: str, entities: dict[str, str]) -> ReadField:
     units = [o for o in item.options if o.endswith("-unit")]
     attrs = [o for o in item.options if not o.endswith("-unit")]
     if units and not _typed(attrs):
-        field.type, field.ref = (
-            {"decimal-unit": "decimal", "float-unit": "float"}.get(units[0], "int"),
-            None,
-        )
+        unit_types: dict[str, FieldType] = {"decimal-unit": "decimal", "float-unit": "float"}
+        field.type, field.ref = unit_types.get(units[0], "int"), None
     if item.choices:
         if len(item.choices) < 2:
             attrs.append(item.choices[0])  # one word in parentheses: an entity or a type

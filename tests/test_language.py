@@ -234,7 +234,7 @@ FAILING: list[tuple[ProjectSpec | None, str, str]] = [
         'sentence 2 ("Cat has age (text)"): Cat.age is declared twice',
     ),
     (None, "Zoo has name (blob).", 'sentence 1 ("Zoo has name (blob)"): unknown type'),
-    (None, "Tag has name. A pin links a tag to a ghost.", "Ghost is not an entity described"),
+    (None, "Tag has name. A pin links a tag to a tag.", "a link needs two different entities"),
     (BASE, "Add a Tag entity. Tag has many projects.", 'sentence 2 ("Tag has many projects"'),
 ]
 

@@ -750,6 +750,175 @@ CORPUS: list[tuple[str, Shape]] = [
             "Teacher": {"name": "str!"},
         },
     ),
+    (
+        "I want to build a simple inventory system. Each item has a name, a SKU, a quantity "
+        "and a location.",
+        {"Item": {"name": "str", "sku": "str", "quantity": "int", "location": "str"}},
+    ),
+    (
+        "Build me an app for my dog walking business. Clients have a name, an address and a "
+        "phone number. Walks have a date, a duration in minutes, a price and a client.",
+        {
+            "Client": {"name": "str", "address": "str", "phone_number": "str"},
+            "Walk": {"date": "date", "duration": "int", "price": "float", "client": "ref->Client"},
+        },
+    ),
+    (
+        "Can you make a blog? Posts need a title, content, an author name and a published "
+        "date. Tags have a name.",
+        {
+            "Post": {
+                "title": "str",
+                "content": "str",
+                "author_name": "str",
+                "published_date": "date",
+            },
+            "Tag": {"name": "str"},
+        },
+    ),
+    (
+        "A system to manage a library. Books: title, author, ISBN (unique), year published. "
+        "Members: name, email, membership number. Loans: book, member, loan date, return "
+        "date.",
+        {
+            "Book": {"title": "str", "author": "str", "isbn": "str*", "year_published": "int"},
+            "Member": {"name": "str", "email": "str", "membership_number": "str"},
+            "Loan": {
+                "book": "ref->Book",
+                "member": "ref->Member",
+                "loan_date": "date",
+                "return_date": "date",
+            },
+        },
+    ),
+    (
+        "Track my book collection - each book has a title, author, genre and whether I have "
+        "read it.",
+        {"Book": {"title": "str", "author": "str", "genre": "str", "has_read": "bool"}},
+    ),
+    (
+        "I need an expense tracker with categories. Each expense has an amount, a "
+        "description, a date and belongs to a category. Categories have a name and a monthly "
+        "budget.",
+        {
+            "Expense": {
+                "amount": "float",
+                "description": "str",
+                "date": "date",
+                "category": "ref!->Category",
+            },
+            "Category": {"name": "str", "monthly_budget": "float"},
+        },
+    ),
+    (
+        "Create a recipe app. Recipes have a name, cooking time in minutes, difficulty level "
+        "(easy, medium or hard) and number of servings.",
+        {
+            "Recipe": {
+                "name": "str",
+                "cooking_time": "int",
+                "difficulty_level": "enum(easy|medium|hard)",
+                "number_of_servings": "int",
+            }
+        },
+    ),
+    (
+        "An app for a school where students have names and grades from 1 to 12, and teachers "
+        "have names and subjects.",
+        {
+            "Student": {"name": "str", "grade": "int[1..12]"},
+            "Teacher": {"name": "str", "subject": "str"},
+        },
+    ),
+    (
+        "Make a CRUD API for employees with first name, last name, email, hire date and salary.",
+        {
+            "Employee": {
+                "first_name": "str",
+                "last_name": "str",
+                "email": "str",
+                "hire_date": "date",
+                "salary": "float",
+            }
+        },
+    ),
+    (
+        "We run a veterinary clinic. Animals have a name, a species, an owner and a weight. "
+        "Owners have a name and a phone. Visits record the date, the animal and the reason.",
+        {
+            "Animal": {"name": "str", "species": "str", "owner": "ref->Owner", "weight": "float"},
+            "Owner": {"name": "str", "phone": "str"},
+            "Visit": {"date": "date", "animal": "ref->Animal", "reason": "str"},
+        },
+    ),
+    (
+        "Simple todo app: tasks with title, description, due date, priority (1-5) and "
+        "completed status.",
+        {
+            "Task": {
+                "title": "str",
+                "description": "str",
+                "due_date": "date",
+                "priority": "int[1..5]",
+                "completed_status": "str",
+            }
+        },
+    ),
+    (
+        "Movie database with movies (title, director, release year, genre), actors (name, "
+        "birth date) and roles (movie, actor, character name).",
+        {
+            "Movie": {"title": "str", "director": "str", "release_year": "int", "genre": "str"},
+            "Actor": {"name": "str", "birth_date": "date"},
+            "Role": {"movie": "ref->Movie", "actor": "ref->Actor", "character_name": "str"},
+        },
+    ),
+    (
+        "A fleet manager. Trucks have a plate number, a capacity in tons and a status "
+        "(available, on route, maintenance).",
+        {
+            "Truck": {
+                "plate_number": "str",
+                "capacity": "float",
+                "status": "enum(available|on_route|maintenance)",
+            }
+        },
+    ),
+    (
+        "Event booking platform: venues have a name, address and capacity; events have a "
+        "name, date, venue and ticket price; bookings link a customer to an event with a "
+        "number of tickets.",
+        {
+            "Venue": {"name": "str", "address": "str", "capacity": "int"},
+            "Event": {
+                "name": "str",
+                "date": "date",
+                "venue": "ref->Venue",
+                "ticket_price": "float",
+            },
+            "Customer": {"name": "str!"},
+            "Booking": {
+                "customer": "ref!->Customer",
+                "event": "ref!->Event",
+                "number_of_tickets": "int",
+            },
+        },
+    ),
+    (
+        "Customers can leave reviews on products. A review has a rating (1 to 5 stars), a "
+        "text and a date.",
+        {
+            "Customer": {"name": "str!"},
+            "Product": {"name": "str!"},
+            "Review": {
+                "rating": "int[1..5]",
+                "text": "str",
+                "date": "date",
+                "customer": "ref->Customer",
+                "product": "ref->Product",
+            },
+        },
+    ),
 ]
 
 # The phrasings earlier releases read, kept as they were read.
@@ -848,6 +1017,16 @@ def test_a_named_entity_that_is_described_nowhere_gets_a_name_and_a_note() -> No
     spec = parse_requirements("Books have a title. Readers borrow books.")
     assert shape(spec)["Reader"] == {"name": "str!"}
     assert any("Reader is named in sentence 2" in note for note in spec.notes)
+    # once a link's side; once what a record is about
+    spec = parse_requirements("Tags have a name. A pin links a tag to a board.")
+    assert shape(spec)["Board"] == {"name": "str!"}
+    assert shape(spec)["Pin"] == {"tag": "ref!->Tag", "board": "ref!->Board"}
+    spec = parse_requirements("Customers leave reviews on products. Reviews have a rating (1-5).")
+    assert shape(spec)["Review"] == {
+        "rating": "int[1..5]",
+        "customer": "ref->Customer",
+        "product": "ref->Product",
+    }
 
 
 # -- iterations in the same styles, each checked against its exact change list ------------

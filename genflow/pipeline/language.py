@@ -146,12 +146,15 @@ def plain(text: str) -> tuple[str, bool]:
 _PROJECT_WORDS = (
     r"app|apps|application|service|api|backend|tool|library|system|platform|site|website"
     r"|program|cli|project|tracker|manager|planner|shop|portal|dashboard|database|registry"
-    r"|catalog|catalogue|inventory|marketplace"
+    r"|catalog|catalogue|inventory|marketplace|blog|forum|wiki|crm|erp|game|bot|store|keeper"
+    r"|log|journal|organi[sz]er|scheduler|board|hub|backend|server|thing|mvp|prototype"
 )
 _INTRO = re.compile(
     r"^(?:(?:i|we)(?:'d| would)?\s+(?:really\s+)?(?:need|want|like|am building|are building"
-    r"|am writing|are writing)\s+|(?:please\s+)?(?:build|make|write|create|generate|design"
-    r"|give)\s+(?:me\s+|us\s+)?|(?:this|it)\s+is\s+|it's\s+)?"
+    r"|am writing|are writing)\s+(?:(?:you\s+)?to\s+(?:build|make|create|write|have|get)\s+"
+    r"(?:me\s+|us\s+)?)?|(?:i'm|we're)\s+(?:building|writing|making)\s+"
+    r"|(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?(?:build|make|write|create"
+    r"|generate|design|give|set up)\s+(?:me\s+|us\s+)?|(?:this|it)\s+is\s+|it's\s+)?"
     r"(?:(?:a|an|the|my|our|one|some)\s+)?(?:(?:simple|small|tiny|basic|little|new)\s+)*"
     rf"(?P<name>(?:[a-z][\w-]*\s+){{0,3}}?(?:{_PROJECT_WORDS}))"
     r"(?:\s*,?\s+(?P<joint>where|in which|that|which|so that|so|for|to|with)\s+(?P<clause>.+))?$",
@@ -172,7 +175,10 @@ def read_intro(text: str) -> Intro | None:
     match = _INTRO.match(re.sub(r"\s+", " ", text.strip()))
     if match is None:
         return None
-    return Intro(match["name"], match["clause"], (match["joint"] or "").lower() != "with")
+    # "where ..." and "that ..." say what the project holds: they must be read; "for my
+    # business", "to manage a library" and "with ..." may just describe it.
+    joint = (match["joint"] or "").lower()
+    return Intro(match["name"], match["clause"], joint not in ("with", "for", "to", "so"))
 
 
 def looks_like_title(text: str) -> bool:

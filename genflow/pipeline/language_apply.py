@@ -133,19 +133,34 @@ class Draft:
             elif isinstance(reading, Acts):
                 if reading.items:
                     out.append((sentence, Declare(reading.obj, reading.items, additive=True)))
-                if reading.subject is not None:
-                    subject = self._name(reading.subject)
-                    if snake(subject) not in declared:
-                        declared.add(snake(subject))
-                        out.append((sentence, Declare(reading.subject, ["name (text, required)"])))
-                        self.notes.append(
-                            f"{subject} is named in {sentence.where} but not described: "
-                            "it has a name only"
-                        )
-                    out.append((sentence, Relate(reading.obj, [reading.subject], False)))
+                for other in (reading.subject, reading.about):
+                    if other is None:
+                        continue
+                    out += self._described(sentence, other, declared)
+                    out.append((sentence, Relate(reading.obj, [other], False)))
+                if snake(self._name(reading.obj)) not in declared:
+                    out += self._described(sentence, reading.obj, declared)
+            elif isinstance(reading, Link):
+                for side in (reading.left, reading.right):
+                    out += self._described(sentence, side, declared)
+                out.append((sentence, reading))
             else:
                 out.append((sentence, reading))
         return out
+
+    def _described(
+        self, sentence: Sentence, phrase: str, declared: set[str]
+    ) -> list[tuple[Sentence, Reading]]:
+        """A Declare for an entity the prompt names but describes nowhere: it gets a
+        required name, and a note says so."""
+        name = self._name(phrase)
+        if snake(name) in declared:
+            return []
+        declared.add(snake(name))
+        self.notes.append(
+            f"{name} is named in {sentence.where} but not described: it has a name only"
+        )
+        return [(sentence, Declare(phrase, ["name (text, required)"]))]
 
     def _name(self, phrase: str) -> str:
         return resolve(phrase, self.known.values()) or entity_name(phrase)
@@ -193,8 +208,10 @@ class Draft:
             current[field.name] = field
         self.entities[name].fields = list(current.values())
 
-    def _read_fields(self, items: list[str], where: str) -> tuple[list[FieldSpec], set[str]]:
-        read_fields = [read_field(item, where, self.known) for item in items]
+    def _read_fields(
+        self, items: list[str], where: str, plural: bool = False
+    ) -> tuple[list[FieldSpec], set[str]]:
+        read_fields = [read_field(item, where, self.known, plural) for item in items]
         fields, seen = [r.spec for r in read_fields], set()
         for field in fields:
             if field.name in seen:
@@ -203,10 +220,16 @@ class Draft:
         return fields, {r.spec.name for r in read_fields if r.explicit}
 
     def _declare(
-        self, sentence: Sentence, name: str, refs: list[FieldSpec], items: list[str], additive: bool
+        self,
+        sentence: Sentence,
+        name: str,
+        refs: list[FieldSpec],
+        items: list[str],
+        additive: bool,
+        plural: bool = False,
     ) -> None:
         where = sentence.where
-        fields, explicit = self._read_fields(items, where)
+        fields, explicit = self._read_fields(items, where, plural)
         fields = refs + fields
         if not name.isidentifier() or name.lower() in STOP_WORDS:
             raise BadRequirements(f'{where}: "{name}" cannot be an entity name')
@@ -240,7 +263,9 @@ class Draft:
         where, self._number = sentence.where, sentence.number
         match reading:
             case Declare(entity, items, additive):
-                self._declare(sentence, self._name(entity), [], items, additive)
+                last = entity.split()[-1] if entity.split() else entity
+                plural = singular(last) != last  # "students have names": a name each
+                self._declare(sentence, self._name(entity), [], items, additive, plural)
             case Link(entity, left, right, items, additive):
                 refs = []
                 for side in (left, right):
@@ -366,7 +391,7 @@ def _read_intro(
 ) -> tuple[tuple[str, str | None], list[Reading | Records | Acts] | None] | None:
     """The first sentence as the project's introduction, with what its clause says
     (None: a clause that must be read and was not), or None if it is none."""
-    head, colon, tail = text.partition(":")
+    head, colon, tail = _dash_as_colon(text).partition(":")
     if colon and tail.strip() and len(head.split()) <= 8 and lead_in(text) is None:
         clause = read_text_of(tail, last)
         intro = read_intro(head)
@@ -378,9 +403,18 @@ def _read_intro(
     if not intro.clause:
         return (text, intro.name), []
     clause = read_text_of(intro.clause, last)
+    if clause is None:
+        # "An app for a school where students have ...": what follows the inner "where"
+        inner = re.split(r"\s(?:where|in which)\s", intro.clause, maxsplit=1, flags=re.I)
+        clause = read_text_of(inner[1], last) if len(inner) == 2 else None
     if clause is None and not intro.must_read:
         clause = []
     return (text, intro.name), clause
+
+
+def _dash_as_colon(text: str) -> str:
+    """ "Track my books - each book has ...": a dash between words is a colon."""
+    return text if ":" in text else re.sub(r"\s+[-\u2013\u2014]\s+", ": ", text, count=1)
 
 
 def _has_verb(phrase: str) -> bool:
@@ -392,7 +426,7 @@ def _has_verb(phrase: str) -> bool:
 def read_text_of(text: str, last: list[str]) -> list[Reading | Records | Acts] | None:
     """The readings of one sentence: a lead-in goes, the sentence is said plainly and cut
     into clauses; None if a clause has no known shape."""
-    if found := lead_in(text):
+    if found := lead_in(_dash_as_colon(text)):
         text = found[1]
     plain_text, additive = plain(text)
     plain_text = rewrite(plain_text)

@@ -34,6 +34,7 @@ sponsor coach train supervise employ hire serve treat prescribe submit post uplo
 contain hold cover report adopt enroll enrol register sign assign create earn win lend
 drive fly ship deliver cook grow plant read watch wear support maintain approve issue
 author edit list keep handle store schedule plan perform give offer provide raise
+leave add upload share rent like comment bookmark favorite favourite
 track log save record collect catalog catalogue
 """
 VERBS = frozenset(_VERBS.split())
@@ -117,16 +118,19 @@ class Acts:  # teachers run classes [with F]: a Class refers to its Teacher
     subject: str | None  # None: the user ("we sell products with a price")
     obj: str
     items: list[str]
+    about: str | None = None  # "leave reviews on products": a Review refers to a Product
 
 
 def rewrite(text: str) -> str:
     """The sentence said plainly: "There are X with F" is "X with F", "For each X store
     F" is "X has F", "X, which have F" is "X which have F"."""
+    said = text
     for pattern, replacement in _PLAIN_REWRITES:
         text = pattern.sub(replacement, text, count=1)
     first, _, rest = text.partition(" ")
-    if rest and verb_base(first.lower()) != first.lower() and verb_base(first.lower()) in VERBS:
-        text = f"{verb_base(first.lower())} {rest}"  # "tracks expenses with" -> "track ..."
+    base = verb_base(first.lower())
+    if _PLAIN_REWRITES[0][0].match(said) and rest and base != first.lower() and base in VERBS:
+        text = f"{base} {rest}"  # "The app tracks expenses with" -> "track expenses with"
     if match := _FOR_EACH.match(text):
         text = f"{match['e']} has {match['items']}"
     return text
@@ -185,6 +189,8 @@ def clauses(text: str, subject: str | None) -> list[str]:
 def _own_subject(window: list[Token]) -> bool:
     """Whether the words after "and" open a clause of their own: "each lesson belongs"."""
     words = [t.low for t in window]
+    if len(words) >= 2 and words[1] in ("have", "has", "belong", "belongs", "need", "needs"):
+        return words[0] not in STOP_WORDS and window[0].is_word  # "and teachers have ..."
     if words[:1] not in (["each"], ["every"], ["a"], ["an"], ["the"]) or len(words) < 3:
         return False
     return words[2] in _SUBJECT_VERBS
@@ -279,7 +285,15 @@ def acts(text: str) -> Acts | None:
         len(rest),
     )
     obj_tokens = [t for t in rest[:end] if t.low not in ("many", "several", "multiple", "one")]
-    obj = _entity_phrase(obj_tokens)
+    # "leave reviews on products": the object, then what it is about
+    about = next(
+        (i for i, t in enumerate(obj_tokens) if i and t.low in ("on", "for", "about", "of", "to")),
+        None,
+    )
+    target = _entity_phrase(obj_tokens[about + 1 :]) if about is not None else None
+    if about is not None and target is None:
+        return None
+    obj = _entity_phrase(obj_tokens[:about])
     if obj is None:
         return None
     items: list[str] = []
@@ -298,9 +312,16 @@ def acts(text: str) -> Acts | None:
             items = [join(f) for f in split_list(tail[skip:])]
     lowered = [t.low for t in subject_tokens if t.low not in DETERMINERS]
     if not lowered or (len(lowered) == 1 and lowered[0] in _AGENTS):
-        return Acts(None, obj, items) if items else None
+        if target is None and not items:
+            return None
+        return Acts(None, obj, items, target)
+    # "Track my book collection" is no subject and a verb: an imperative, then a noun.
+    if verb_base(subject_tokens[0].low) in VERBS and subject_tokens[0].low in VERBS:
+        return None
+    if any(t.low in DETERMINERS for t in subject_tokens[1:]):
+        return None
     subject = _entity_phrase(subject_tokens)
-    return Acts(subject, obj, items) if subject else None
+    return Acts(subject, obj, items, target) if subject else None
 
 
 def verb_base(word: str) -> str:

@@ -35,6 +35,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from genflow.pipeline.language import singular
 from genflow.pipeline.language_words import (
     AUXILIARIES,
     DETERMINERS,
@@ -116,6 +117,11 @@ _TYPE_SUFFIX: dict[str, FieldType] = {
 }
 _BOUND_WORDS = ("from", "between", "at", "up", "min", "max", "minimum", "maximum", "no")
 _MAX_NAME_WORDS = 6
+# Plural field names that are counts or kinds of their own, not one value each.
+_KEEP_PLURAL = _INT_NAMES | _FLOAT_NAMES | _BOOL_NAMES | {"notes", "details", "news", "tags"}
+_KEEP_PLURAL |= {"ingredients", "instructions", "directions", "comments", "settings"}
+_KEEP_PLURAL |= INT_UNITS | {"beds", "bedrooms", "bathrooms", "floors", "wins", "losses", "goals"}
+_KEEP_PLURAL |= {"followers", "views", "clicks", "laps", "kids", "members", "players", "tickets"}
 _NOT_NAMES = DETERMINERS | PRONOUNS | AUXILIARIES | {"and", "or", "not", "no", "with", "of"}
 _BOUND_TOKENS = 6  # the longest bound: "not more than 5", "from -1 to 5"
 _RANGE = ("to", "-", "\u2013", "..", "through", "and")
@@ -219,9 +225,9 @@ def guess(name: str, entities: dict[str, str]) -> tuple[FieldType, str | None]:
         return "bool", None
     if bare in _INT_NAMES or bare.endswith("_count") or bare.startswith(("number_of_", "num_")):
         return "int", None
-    if last in _INT_NAMES and last != "number":
+    if (last in _INT_NAMES and last != "number") or first == "year":
         return "int", None
-    if bare in _FLOAT_NAMES or last in ("price", "cost", "amount", "weight"):
+    if bare in _FLOAT_NAMES or last in _MEASURES - {"length"}:
         return "float", None
     return "str", None
 
@@ -467,8 +473,10 @@ def _read_options(
             )
 
 
-def read_field(raw: str, where: str, entities: dict[str, str]) -> ReadField:
-    """One field item, with `entities` (snake name -> entity name) for references."""
+def read_field(raw: str, where: str, entities: dict[str, str], plural: bool = False) -> ReadField:
+    """One field item, with `entities` (snake name -> entity name) for references.
+    `plural`: the entity was named in the plural, so a bare plural field is one value
+    per record ("students have names and grades": a name and a grade)."""
     text = re.sub(r"^(?:give|set)\s+(?:them|it)\s+", "", raw.strip(), flags=re.I)
     text = re.sub(r"\s+(?:and|or)\s*$", "", text, flags=re.I)
     text = re.sub(
@@ -493,6 +501,10 @@ def read_field(raw: str, where: str, entities: dict[str, str]) -> ReadField:
     item = _parse_item(tokens, where, raw)
     words = [t for t in item.name if t.is_word or t.is_number]
     name_text = " ".join(t.text for t in words)
+    if plural and len(words) == 1 and item.name == tokens[: len(item.name)]:
+        one = singular(name_text)
+        if one.lower() != name_text.lower() and name_text.lower() not in _KEEP_PLURAL:
+            name_text = one
     name = safe_name(snake(name_text))
     if (
         not words
@@ -507,7 +519,7 @@ def read_field(raw: str, where: str, entities: dict[str, str]) -> ReadField:
     if boolean:
         kind = "bool"
     said = " ".join(t.text for t in [*item.name, *item.label_tail] if t.is_word or t.is_number)
-    label = said if snake(said) != name else None
+    label = said if snake(said) != name and snake(singular(said)) != name else None
     field = FieldSpec(name=name, type=kind, ref=ref, label=label, description=item.description)
     units = [o for o in item.options if o.endswith("-unit")]
     attrs = [o for o in item.options if not o.endswith("-unit")]

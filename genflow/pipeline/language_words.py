@@ -172,6 +172,8 @@ FLOAT_UNITS = frozenset(
     [
         "km",
         "kilometers",
+        "tons",
+        "tonnes",
         "kilometres",
         "miles",
         "meters",

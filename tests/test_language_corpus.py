@@ -948,10 +948,22 @@ LEGACY: list[tuple[str, Shape]] = [
     ),
 ]
 
+# Requests of the shapes above, written later, as a newcomer would (held out while the
+# grammar was written, then kept).
+LATER: list[tuple[str, Shape]] = [
+    (
+        "Each recipe lists its ingredients, and every ingredient has a name and an amount in "
+        "grams.",
+        {
+            "Recipe": {"name": "str!"},
+            "Ingredient": {"name": "str", "amount": "float", "recipe": "ref->Recipe"},
+        },
+    ),
+]
+
 # Requests it cannot read: each fails naming the sentence.
 UNREAD = [
     "Orders are shipped to an address and paid by card.",
-    "Each recipe lists its ingredients, and every ingredient has a name and an amount in grams.",
     "Questions can be answered by many users, who each pick an option (a, b, c or d).",
 ]
 
@@ -971,7 +983,7 @@ def read_as_intended(prompt: str, expected: Shape | None) -> bool:
 
 
 def test_the_rate_of_requests_understood_completely() -> None:
-    requests = [*CORPUS, *LEGACY, *[(text, None) for text in UNREAD]]
+    requests = [*CORPUS, *LEGACY, *LATER, *[(text, None) for text in UNREAD]]
     understood = [prompt for prompt, expected in requests if read_as_intended(prompt, expected)]
     rate = len(understood) / len(requests)
     print(f"\nunderstood completely: {len(understood)} of {len(requests)} ({rate:.0%})")
@@ -979,7 +991,9 @@ def test_the_rate_of_requests_understood_completely() -> None:
     assert rate >= 0.9
 
 
-@pytest.mark.parametrize(("prompt", "expected"), [*CORPUS, *LEGACY], ids=range(len(CORPUS) + 3))
+@pytest.mark.parametrize(
+    ("prompt", "expected"), [*CORPUS, *LEGACY, *LATER], ids=range(len(CORPUS) + len(LEGACY) + 1)
+)
 def test_each_request_reads_as_intended(prompt: str, expected: Shape) -> None:
     spec = parse_requirements(prompt)
     assert spec.not_understood == []

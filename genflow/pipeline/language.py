@@ -182,17 +182,25 @@ def read_intro(text: str) -> Intro | None:
 
 
 def looks_like_title(text: str) -> bool:
-    """A first sentence that can stand as the description: a noun phrase opening with
-    an article ("A recipe box") or a few words ("Events")."""
-    return (
-        bool(re.match(r"^(?:a|an|the|this|our|my)\s", text, re.I))
-        or bool(
-            re.match(
-                r"^(?:(?:i|we)\s+(?:run|own|have|manage|organi[sz]e|coach|teach|am|are)"
-                r"|(?:i'm|we're|this is|it's|it is))\s",
-                text,
-                re.I,
-            )
-        )
-        or len(text.split()) <= 3
-    )
+    """A first sentence that can stand as the description: a noun phrase without a verb
+    opening with an article ("A recipe box") or a few words ("Events"), who we are ("I
+    run a small bakery"), or what we need said in general ("I need to store customers
+    and their orders")."""
+    if re.match(
+        r"^(?:(?:i|we)\s+(?:run|own|have|manage|organi[sz]e|coach|teach|am|are)"
+        r"|(?:i'm|we're|this is|it's|it is)"
+        r"|(?:i|we)\s+(?:need|want|would like|'d like)\s+to\s+(?:store|track|keep|manage|build))\s",
+        text,
+        re.I,
+    ):
+        return True
+    words = {w.lower() for w in re.findall(r"[\w']+", text)}
+    if words & _VERB_WORDS:
+        return False  # "A member can borrow up to 5 books" is a requirement, not a title
+    return bool(re.match(r"^(?:a|an|the|this|our|my)\s", text, re.I)) or len(text.split()) <= 3
+
+
+_VERB_WORDS = frozenset(
+    {"is", "are", "was", "were", "be", "has", "have", "can", "could", "should", "must"}
+    | {"will", "would", "may", "might", "shall", "need", "needs", "does", "do"}
+)

@@ -128,7 +128,15 @@ class Draft:
         }
         declared |= set(self.known)
         for sentence, reading in readings:
-            if isinstance(reading, Records):
+            if isinstance(reading, Declare):
+                # "Each project contains tasks": a plural item naming an entity of the
+                # prompt is a relation, not a text field.
+                many = [i for i in reading.items if self._names_many(i, declared)]
+                out += [(sentence, HasMany(reading.entity, child)) for child in many]
+                items = [i for i in reading.items if i not in many]
+                if items or not many:
+                    out.append((sentence, Declare(reading.entity, items, reading.additive)))
+            elif isinstance(reading, Records):
                 out += [(sentence, Declare(e, items)) for e, items in reading.entities]
             elif isinstance(reading, Acts):
                 if reading.items:
@@ -147,6 +155,13 @@ class Draft:
             else:
                 out.append((sentence, reading))
         return out
+
+    def _names_many(self, item: str, declared: set[str]) -> bool:
+        """Whether a field item is a bare plural naming an entity: "tasks", "its tasks"."""
+        words = re.sub(r"^(?:its|their|his|her|the|some|any)\s+", "", item.strip(), flags=re.I)
+        if not re.fullmatch(r"[A-Za-z][\w-]*", words) or singular(words) == words:
+            return False
+        return snake(entity_name(words)) in declared
 
     def _described(
         self, sentence: Sentence, phrase: str, declared: set[str]

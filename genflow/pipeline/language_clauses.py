@@ -35,11 +35,12 @@ contain hold cover report adopt enroll enrol register sign assign create earn wi
 drive fly ship deliver cook grow plant read watch wear support maintain approve issue
 author edit list keep handle store schedule plan perform give offer provide raise
 leave add upload share rent like comment bookmark favorite favourite
-track log save record collect catalog catalogue
+track log save record collect catalog catalogue work live study stay sit
 """
 VERBS = frozenset(_VERBS.split())
 # Verbs that are also nouns a field list names ("a name and book"): not a clause's verb.
 _NOUN_TOO = frozenset({"book", "order", "post", "list", "issue", "plan", "review", "rate"})
+_NOUN_TOO |= {"author", "record", "log", "host", "coach", "store", "stay", "study", "work"}
 _NOUN_TOO |= {"report", "schedule", "sign", "play", "place", "visit", "watch", "support"}
 _SUBJECT_VERBS = frozenset({"belongs", "belong", "has", "have", "references", "needs"})
 _SUBJECT_VERBS |= {"can", "should", "must", "is", "are", "links", "refers", "points"}
@@ -78,6 +79,14 @@ _PLAIN_REWRITES = [
         "keep ",
     ),
     (re.compile(r"^keep\s+track\s+of\s+", re.I), "track "),
+    (
+        re.compile(
+            r"^(?:store|keep|track|save|record|hold)\s+(?:some\s+)?(?:information|info|data"
+            r"|details)\s+(?:about|on|for|of)\s+",
+            re.I,
+        ),
+        "",
+    ),
     (re.compile(r"\s*,\s*(which|that|who|each)\s+(has|have|with)\b", re.I), r" \1 \2"),
     (re.compile(r"\s*,\s*each\s+with\b", re.I), " with"),
     # "a nickname, which is optional": the option of the field before it
@@ -121,9 +130,34 @@ class Acts:  # teachers run classes [with F]: a Class refers to its Teacher
     about: str | None = None  # "leave reviews on products": a Review refers to a Product
 
 
+_CAN_BE = re.compile(
+    r"\s+(?:which|that)\s+(?:can|could|may|must|should|will|is)\s+be\s+(?:one of\s+)?", re.I
+)
+
+
+_CHOICE_LIST = re.compile(
+    r"((?:[A-Za-z][\w-]*\s*,\s*)*[A-Za-z][\w-]*\s*,?\s+or\s+[A-Za-z][\w-]*)(.*)$", re.S
+)
+
+
+def _choices_said(text: str) -> str:
+    """ "a status which can be pending, shipped or delivered" -> "a status (one of
+    pending/shipped/delivered)": the words after "can be", up to the one after "or"."""
+    match = _CAN_BE.search(text)
+    if match is None:
+        return text
+    found = _CHOICE_LIST.match(text[match.end() :])
+    if found is None:
+        return text
+    choices = [c for c in re.split(r"\s*,\s*|\s+or\s+", found[1]) if c]
+    return f"{text[: match.start()]} (one of {'/'.join(choices)}){found[2]}"
+
+
 def rewrite(text: str) -> str:
     """The sentence said plainly: "There are X with F" is "X with F", "For each X store
-    F" is "X has F", "X, which have F" is "X which have F"."""
+    F" is "X has F", "X, which have F" is "X which have F", "a status which can be a, b
+    or c" is "a status (one of a/b/c)"."""
+    text = _choices_said(text)
     said = text
     for pattern, replacement in _PLAIN_REWRITES:
         text = pattern.sub(replacement, text, count=1)
@@ -162,20 +196,20 @@ def clauses(text: str, subject: str | None) -> list[str]:
             window = tokens[index + 1 : index + 6]  # a few words: linear in the sentence
             rest = re.sub(r"^(?:each|also|it|they)\s+", "", join(window[:3]), flags=re.I)
             word = rest.split(" ", 1)[0].lower()
-            if (
+            if _own_subject(window) or (tokens[index - 1].text == "," and _new_clause(window)):
+                cuts.append(index)
+                own.add(index)
+            elif (
                 _CLAUSE_VERB.match(rest) or verb_base(word) in VERBS - _NOUN_TOO
             ) and not _CLAUSE_VERB.match(tokens[index - 1].low):
                 cuts.append(index)
-            elif _own_subject(window):
-                cuts.append(index)
-                own.add(index)
     if not cuts:
         return [text]
     first = tokens[: cuts[0]]
     head = _subject_of(first)
-    if head is None:
+    if head is None and any(at not in own for at in cuts):
         return [text]
-    out = [join(first)]
+    out = [join(first).strip(" ,")]
     for at, end in zip(cuts, [*cuts[1:], len(tokens)], strict=True):
         rest = join(tokens[at + 1 : end]).strip(" ,")
         if at in own:
@@ -184,6 +218,20 @@ def clauses(text: str, subject: str | None) -> list[str]:
         rest = re.sub(r"^(?:each|it|they)\s+", "", rest, flags=re.I)
         out.append(f"{head} {rest}")
     return out
+
+
+_CREATE_VERBS = frozenset({"add", "create", "track", "store", "keep", "record", "log", "manage"})
+
+
+def _new_clause(window: list[Token]) -> bool:
+    """Whether the words after ", and" open a clause of their own: "..., and add songs
+    with a title", "..., and authors with a name"."""
+    words = [t.low for t in window]
+    if words[:1] and words[0] in _CREATE_VERBS:
+        return True
+    return any(w in ("with", "have", "has", "(") for w in words[1:3]) and words[0] not in (
+        DETERMINERS | STOP_WORDS
+    )
 
 
 def _own_subject(window: list[Token]) -> bool:

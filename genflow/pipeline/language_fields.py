@@ -144,6 +144,7 @@ _SPOKEN_BOOL = [
         re.I,
     ),
     re.compile(r"^(?:is\s+it|are\s+they)\s+(?P<name>[a-z][\w ]*?)$", re.I),
+    re.compile(r"^(?:(?:is|are)\s+)?(?:either\s+)?(?P<name>[a-z][\w-]*)\s+or\s+not$", re.I),
 ]
 _ASSIGN = re.compile(
     r"^(?:assign|link|attach|connect)\s+(?:them|it|each one)\s+to\s+"
@@ -270,6 +271,8 @@ def _bounds(tokens: list[Token]) -> tuple[float | None, float | None] | None:
             return nums[-1], None
         if phrase in ("at most", "max", "maximum", "up to", "no more than", "not more than"):
             return None, nums[-1]
+        if phrase == "out of":
+            return 0.0, nums[-1]  # "a rating out of 5"
         if phrase in ("over", "more than", "greater than", "above"):
             return nums[-1], None  # inclusive: close enough for a sample bound
     if lows in (["positive"], ["non-negative"], ["nonnegative"], ["not", "negative"]):
@@ -311,6 +314,8 @@ def _modifier_start(tokens: list[Token], index: int) -> bool:
     if token.is_number:
         rest = tokens[index + 1 :]
         return bool(rest) and (rest[0].text.startswith("-") or rest[0].low in ("to", "..", "-"))
+    if low == "out" and nxt == "of":
+        return _bound_start(tokens, index)
     if low in _BOUND_WORDS:
         # A bound is a few words: only a short rest is tried, so a long list stays linear.
         return _bound_start(tokens, index) or (low in ("from", "between") and nxt[:1].isdigit())
@@ -490,7 +495,7 @@ def read_field(raw: str, where: str, entities: dict[str, str], plural: bool = Fa
     for pattern in _SPOKEN_BOOL:
         if match := pattern.match(text):
             verb = match.groupdict().get("verb")
-            text = (f"has {match['name']}" if verb else match["name"]) + text[match.end("name") :]
+            text = f"has {match['name']}" if verb else match["name"]
             boolean = True
             break
     if match := _ASSIGN.match(text):
@@ -511,6 +516,8 @@ def read_field(raw: str, where: str, entities: dict[str, str], plural: bool = Fa
         or len(words) > _MAX_NAME_WORDS
         or len(words) != len(item.name)
         or all(w.low in _NOT_NAMES for w in words)
+        # "authors with a name" is two things, not one name
+        or any(w.low in ("with", "a", "an", "each", "every") for w in words[1:])
         or any(w.low in AUXILIARIES - {"has"} or w.low in PRONOUNS for w in words)
         or not name.isidentifier()
     ):

@@ -40,6 +40,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,16 +151,31 @@ def _lint_findings(output: bytes, root: Path) -> list[dict[str, Any]]:
     ]
 
 
+# CPython 3.11 can fail a parse in a threaded program with a spurious "SystemError: AST
+# constructor recursion depth mismatch" (python/cpython#106905; seen here once when 12
+# reviews ran together): reviews parse one file at a time (milliseconds each), and a
+# parse that fails so is tried once more.
+_PARSING = threading.Lock()
+
+
+def _parse_one(file: FileOut) -> ast.Module:
+    with _PARSING:
+        try:
+            return ast.parse(file.content, filename=file.path)
+        except SystemError:
+            return ast.parse(file.content, filename=file.path)
+
+
 def _parse(files: list[FileOut]) -> dict[str, ast.Module | SyntaxError]:
     """Each Python file parsed once: its tree, or the syntax error."""
     parsed: dict[str, ast.Module | SyntaxError] = {}
     for file in files:
         if file.path.endswith(".py"):
             try:
-                parsed[file.path] = ast.parse(file.content, filename=file.path)
+                parsed[file.path] = _parse_one(file)
             except SyntaxError as err:
                 parsed[file.path] = err
-            except (RecursionError, MemoryError, ValueError) as err:  # nested too deeply, NUL
+            except (RecursionError, MemoryError, ValueError, SystemError) as err:  # too deep, NUL
                 parsed[file.path] = SyntaxError(f"cannot be parsed ({type(err).__name__})")
     return parsed
 

@@ -102,7 +102,7 @@ def snake(words: str) -> str:
 
 
 def pascal(words: str) -> str:
-    return "".join(w[:1].upper() + w[1:] for w in re.split(r"[\s_]+", words.strip()) if w)
+    return "".join(w[:1].upper() + w[1:] for w in re.split(r"[\s_-]+", words.strip()) if w)
 
 
 def template_or_default(template: str | None) -> str:

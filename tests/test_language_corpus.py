@@ -436,13 +436,9 @@ CORPUS: list[tuple[str, Shape]] = [
         "Volunteers sign up for shifts. Shifts have a start time, an end time and a location. "
         "Volunteers have a name and a phone number.",
         {
-            "Shift": {
-                "start_time": "datetime",
-                "end_time": "datetime",
-                "location": "str",
-                "volunteer": "ref->Volunteer",
-            },
-            "Volunteer": {"name": "str", "phone_number": "str"},
+            # a preposition after the verb: the subject refers to the object
+            "Shift": {"start_time": "datetime", "end_time": "datetime", "location": "str"},
+            "Volunteer": {"name": "str", "phone_number": "str", "shift": "ref->Shift"},
         },
     ),
     (
@@ -959,12 +955,101 @@ LATER: list[tuple[str, Shape]] = [
             "Ingredient": {"name": "str", "amount": "float", "recipe": "ref->Recipe"},
         },
     ),
+    (
+        "a habit tracker. habits have a name and a frequency (daily, weekly). check-ins have "
+        "a date and a habit",
+        {
+            "Habit": {"name": "str", "frequency": "enum(daily|weekly)"},
+            "CheckIn": {"date": "date", "habit": "ref->Habit"},
+        },
+    ),
+    (
+        "I need to store customers and their orders. A customer has a name and an email "
+        "address. An order has an order date, a total amount and a status which can be "
+        "pending, shipped or delivered.",
+        {
+            "Customer": {"name": "str", "email_address": "str"},
+            "Order": {
+                "order_date": "date",
+                "total_amount": "float",
+                "status": "enum(pending|shipped|delivered)",
+            },
+        },
+    ),
+    (
+        "The system should store books with title, author and price, and authors with a name "
+        "and a country.",
+        {
+            "Book": {"title": "str", "author": "ref->Author", "price": "float"},
+            "Author": {"name": "str", "country": "str"},
+        },
+    ),
+    (
+        "Create an API with two resources: Product (name, price, stock) and Category (name, "
+        "description).",
+        {
+            "Product": {"name": "str", "price": "float", "stock": "int"},
+            "Category": {"name": "str", "description": "str"},
+        },
+    ),
+    (
+        "Each project contains tasks. A project has a name and a deadline. A task has a "
+        "title, an estimate in hours and an assignee.",
+        {
+            "Project": {"name": "str", "deadline": "date"},
+            "Task": {
+                "title": "str",
+                "estimate": "int",
+                "assignee": "str",
+                "project": "ref->Project",
+            },
+        },
+    ),
+    (
+        "Store information about cars: make, model, year and color.",
+        {"Car": {"make": "str", "model": "str", "year": "int", "color": "str"}},
+    ),
+    (
+        "Restaurants have a name, a cuisine type and a rating out of 5. Dishes have a name, a "
+        "price and are either vegetarian or not.",
+        {
+            "Restaurant": {"name": "str", "cuisine_type": "str", "rating": "int[0..5]"},
+            "Dish": {"name": "str", "price": "float", "vegetarian": "bool"},
+        },
+    ),
+    (
+        "Let users create playlists with a name and a description, and add songs with a "
+        "title, an artist and a duration in seconds.",
+        {
+            "Playlist": {"name": "str", "description": "str"},
+            "Song": {"title": "str", "artist": "str", "duration": "int"},
+        },
+    ),
+    (
+        "Employees have a name, an email, a role (admin, editor or viewer) and a start date. "
+        "Departments have a name and a budget. Each employee works in a department.",
+        {
+            "Employee": {
+                "name": "str",
+                "email": "str",
+                "role": "enum(admin|editor|viewer)",
+                "start_date": "date",
+                "department": "ref->Department",
+            },
+            "Department": {"name": "str", "budget": "float"},
+        },
+    ),
 ]
 
 # Requests it cannot read: each fails naming the sentence.
 UNREAD = [
     "Orders are shipped to an address and paid by card.",
     "Questions can be answered by many users, who each pick an option (a, b, c or d).",
+]
+# Read in part: the sentence not read is named in not_understood (and costs score).
+PARTLY = [
+    "A member can borrow up to 5 books. Members have a name and a card number (unique). "
+    "Books have a title.",
 ]
 
 
@@ -983,7 +1068,8 @@ def read_as_intended(prompt: str, expected: Shape | None) -> bool:
 
 
 def test_the_rate_of_requests_understood_completely() -> None:
-    requests = [*CORPUS, *LEGACY, *LATER, *[(text, None) for text in UNREAD]]
+    unread = [(text, None) for text in [*UNREAD, *PARTLY]]
+    requests = [*CORPUS, *LEGACY, *LATER, *unread]
     understood = [prompt for prompt, expected in requests if read_as_intended(prompt, expected)]
     rate = len(understood) / len(requests)
     print(f"\nunderstood completely: {len(understood)} of {len(requests)} ({rate:.0%})")
@@ -992,7 +1078,9 @@ def test_the_rate_of_requests_understood_completely() -> None:
 
 
 @pytest.mark.parametrize(
-    ("prompt", "expected"), [*CORPUS, *LEGACY, *LATER], ids=range(len(CORPUS) + len(LEGACY) + 1)
+    ("prompt", "expected"),
+    [*CORPUS, *LEGACY, *LATER],
+    ids=range(len(CORPUS) + len(LEGACY) + len(LATER)),
 )
 def test_each_request_reads_as_intended(prompt: str, expected: Shape) -> None:
     spec = parse_requirements(prompt)
@@ -1004,6 +1092,12 @@ def test_each_request_reads_as_intended(prompt: str, expected: Shape) -> None:
 def test_what_cannot_be_read_is_named(prompt: str) -> None:
     with pytest.raises(BadRequirements, match=r"no entity found in|sentence"):
         parse_requirements(prompt)
+
+
+@pytest.mark.parametrize("prompt", PARTLY)
+def test_what_is_read_in_part_names_the_rest(prompt: str) -> None:
+    spec = parse_requirements(prompt)
+    assert spec.not_understood == [prompt.split(". ")[0]]
 
 
 def test_reserved_words_get_safe_names_and_keep_the_users_word() -> None:

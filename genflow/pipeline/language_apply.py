@@ -145,9 +145,13 @@ class Draft:
                     if other is None:
                         continue
                     out += self._described(sentence, other, declared)
+                    if reading.subject_refers and other == reading.subject:
+                        continue
                     out.append((sentence, Relate(reading.obj, [other], False)))
                 if snake(self._name(reading.obj)) not in declared:
                     out += self._described(sentence, reading.obj, declared)
+                if reading.subject_refers and reading.subject is not None:
+                    out.append((sentence, Relate(reading.subject, [reading.obj], False)))
             elif isinstance(reading, Link):
                 for side in (reading.left, reading.right):
                     out += self._described(sentence, side, declared)

@@ -128,6 +128,9 @@ class Acts:  # teachers run classes [with F]: a Class refers to its Teacher
     obj: str
     items: list[str]
     about: str | None = None  # "leave reviews on products": a Review refers to a Product
+    # "employees work in a department": with a preposition after the verb, the subject
+    # refers to the object (an Employee has its Department)
+    subject_refers: bool = False
 
 
 _CAN_BE = re.compile(
@@ -322,6 +325,7 @@ def acts(text: str) -> Acts | None:
     ):
         subject_tokens = subject_tokens[:-1]
     rest = tokens[verb_at + 1 :]
+    particle = bool(rest) and rest[0].low in _PARTICLES
     while rest and rest[0].low in _PARTICLES:  # "volunteers sign up for shifts"
         rest = rest[1:]
     end = next(
@@ -369,7 +373,7 @@ def acts(text: str) -> Acts | None:
     if any(t.low in DETERMINERS for t in subject_tokens[1:]):
         return None
     subject = _entity_phrase(subject_tokens)
-    return Acts(subject, obj, items, target) if subject else None
+    return Acts(subject, obj, items, target, particle and not items) if subject else None
 
 
 def verb_base(word: str) -> str:

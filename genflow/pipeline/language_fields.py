@@ -249,6 +249,8 @@ class _Item:
 
 def _bounds(tokens: list[Token]) -> tuple[float | None, float | None] | None:
     """The bounds a whole phrase states, or None if it states none or something else."""
+    if len(tokens) > _BOUND_TOKENS + 3:
+        return None  # a bound is a few words; a long phrase is something else
     words = [t for t in tokens if t.low not in ("(", ")")]
     lows = [t.low for t in words]
     nums = [number(t.text) for t in words]

@@ -12,8 +12,8 @@ Tokenizing and tagging are one pass each: linear in the phrase's length.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
 
 _TOKEN = re.compile(r"-?\d+(?:[.,]\d+)*|[A-Za-z_][\w'\u2019-]*|\.\.|\S")
 
@@ -222,18 +222,29 @@ MONEY_UNITS = frozenset(
 )
 
 
-@dataclass(frozen=True)
 class Token:
-    text: str  # as written
-    depth: int  # parentheses around it
+    """A word, number or punctuation mark; `low` is its lower case (the curly apostrophe
+    made plain). A plain class with slots: a long prompt makes many."""
 
-    @property
-    def low(self) -> str:
-        return self.text.lower().replace("\u2019", "'")
+    __slots__ = ("depth", "low", "text")
+
+    def __init__(self, text: str, depth: int) -> None:
+        self.text = text  # as written
+        self.depth = depth  # parentheses around it
+        self.low = text.lower().replace("\u2019", "'")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Token) and (self.text, self.depth) == (other.text, other.depth)
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.depth))
+
+    def __repr__(self) -> str:
+        return f"Token({self.text!r}, {self.depth})"
 
     @property
     def is_number(self) -> bool:
-        return number(self.text) is not None
+        return self.text[:1].isdigit() or (self.text[:1] == "-" and number(self.text) is not None)
 
     @property
     def is_word(self) -> bool:
@@ -251,7 +262,13 @@ def number(text: str) -> float | None:
 
 def tokenize(text: str) -> list[Token]:
     """Words, numbers and punctuation, with their depth in parentheses (brackets count
-    as parentheses; an unmatched closing one is ignored)."""
+    as parentheses; an unmatched closing one is ignored). The grammars read a sentence
+    several times: the last few are remembered (callers never change the list)."""
+    return list(_tokenize(text))
+
+
+@functools.lru_cache(maxsize=32)
+def _tokenize(text: str) -> tuple[Token, ...]:
     tokens: list[Token] = []
     depth = 0
     for match in _TOKEN.finditer(text):
@@ -265,7 +282,7 @@ def tokenize(text: str) -> list[Token]:
                 tokens.append(Token(")", depth))
         else:
             tokens.append(Token(piece, depth))
-    return tokens
+    return tuple(tokens)
 
 
 def join(tokens: list[Token]) -> str:

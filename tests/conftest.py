@@ -148,6 +148,8 @@ _LONGEST_FIRST = {
             "test_webhooks.py",
             "test_cli.py",
             "test_cli_client.py",
+            "test_language_hostile.py",
+            "test_language_projects.py",
         ]
     )
 }

@@ -22,6 +22,7 @@ from genflow.db.repository import GenerationRepository
 from genflow.db.usage import record_spent
 from genflow.domain import STAGE_ACTIVITY_TYPES, STAGE_ATTEMPT_SECONDS, StageName
 from genflow.files import FileOut
+from genflow.pipeline.language import count_sentences
 from genflow.pipeline.review import DEFAULT_SANDBOX, Sandbox, SandboxLimits, review
 from genflow.pipeline.spec import BadRequirements, ProjectSpec
 from genflow.pipeline.templates import generate_docs
@@ -256,6 +257,10 @@ class StageActivities:
             spec, changes, usage = await self._provider(generation).extract_spec(
                 request, activity.heartbeat, budget_of(generation)
             )
+            # Counted here for every provider (a model's own count is not taken): the
+            # review scores the share of the prompt's sentences understood.
+            sentences = await asyncio.to_thread(count_sentences, generation.prompt)
+            spec = spec.model_copy(update={"sentences": sentences})
             content = spec.model_dump_json(indent=2).encode()
             files = [FileOut(SPEC_PATH, "spec", content, "application/json")]
             if base is not None:

@@ -17,6 +17,7 @@ from activities.stages import StageActivities
 from api.app import create_app
 from genflow.domain import STAGES
 from genflow.files import safe_path
+from genflow.pipeline.language import count_sentences
 from genflow.pipeline.review import SandboxLimits
 from genflow.pipeline.spec import FieldSpec, ProjectSpec
 from genflow.pipeline.spec_check import spec_changes
@@ -151,6 +152,10 @@ async def test_generation_with_the_openai_provider_completes(openai_stack: OpenA
     spec = await repository.read_file(uuid.UUID(generation_id), "spec.json")
     assert spec is not None
     assert ProjectSpec.model_validate_json(spec.content).entities[0].name == "Item"
+    # genflow counts the prompt's sentences itself, for any provider (the score's share
+    # of sentences understood does not rest on a model's count)
+    sentences = ProjectSpec.model_validate_json(spec.content).sentences
+    assert sentences == count_sentences(f"{PROMPT} {tag}") > 0
     tests = next(c for c in done["quality_report"]["checks"] if c["name"] == "tests")
     assert tests["passed"] == 2 and tests["failed"] == 0
 

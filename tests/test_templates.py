@@ -107,7 +107,7 @@ def test_docs_cover_every_entity(template: str, prompt: str) -> None:
     for entity in spec.entities:
         assert entity.name in readme
         assert f"## {entity.name}\n" in api
-    assert "| field | type | required | unique | choices | ref |" in api
+    assert "| field | type | required | unique | choices | ref | bounds | meaning |" in api
     if template == "fastapi-service":
         assert "| POST |" in api and "| DELETE |" in api
     elif template == "cli-tool":
@@ -121,9 +121,22 @@ def test_docs_cover_every_entity(template: str, prompt: str) -> None:
 def test_docs_field_tables() -> None:
     spec = parse_requirements(LIBRARY, template="cli-tool")
     api = next(f for f in generate_docs(spec, None) if f.path == "docs/API.md").content.decode()
-    assert "| `tier` | enum | no | no | `basic`, `gold` |  |" in api
-    assert "| `member` | ref | yes | no |  | `Member` |" in api
+    assert "| `tier` | enum | no | no | `basic`, `gold` |  |  |  |" in api
+    assert "| `member` | ref | yes | no |  | `Member` |  |  |" in api
     assert "| `isbn` | str | no | yes |" in api
+
+
+def test_docs_show_bounds_and_the_requests_own_words() -> None:
+    spec = parse_requirements(
+        "Teams have a name. Players have a rating from 1 to 5, a class, a height in cm, "
+        "a fee of at least 0 and the team they play for."
+    )
+    api = next(f for f in generate_docs(spec, None) if f.path == "docs/API.md").content.decode()
+    assert "| `rating` | int | no | no |  |  | 1 to 5 |  |" in api
+    assert '| `class_` | str | no | no |  |  |  | "class" |' in api
+    assert "| `height` | float | no | no |  |  |  | in cm |" in api
+    assert "| `fee` | float | no | no |  |  | at least 0 |  |" in api
+    assert '| `team` | ref | no | no |  | `Team` |  | "team they play for" |' in api
     readme = next(f for f in generate_docs(spec, None) if f.path == "README.md").content.decode()
     assert "not measured" in readme
 

@@ -49,6 +49,11 @@ def split_sentences(prompt: str) -> list[Sentence]:
     return [Sentence(number, text) for number, text in enumerate(texts, start=1)]
 
 
+def count_sentences(prompt: str) -> int:
+    """How many sentences `prompt` has, as the builtin language splits them."""
+    return len(split_sentences(prompt))
+
+
 # -- names --------------------------------------------------------------------------
 
 _IRREGULAR = {"people": "person", "children": "child", "men": "man", "women": "woman"}

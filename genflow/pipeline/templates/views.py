@@ -175,6 +175,23 @@ class Field:
             out.append(self.literal(self.spec.maximum + 1))
         return out
 
+    @property
+    def bounds_text(self) -> str:
+        """The bounds in words: "1 to 5", "at least 0", "at most 500"; "" for none."""
+        if not self.bounded:
+            return ""
+        low, high = self.spec.minimum, self.spec.maximum
+        if low is not None and high is not None:
+            return f"{_short(low)} to {_short(high)}"
+        return f"at least {_short(low)}" if low is not None else f"at most {_short(high or 0)}"
+
+    @property
+    def meaning(self) -> str:
+        """The request's own words for the field and its unit, for the docs."""
+        said = [f'"{self.spec.label}"'] if self.spec.label else []
+        said += [self.spec.description] if self.spec.description else []
+        return "; ".join(said).replace("|", "/")
+
     def outside_text(self) -> list[str]:
         """Command-line values just outside the bounds, as Python string literals."""
         low, high = self.spec.minimum, self.spec.maximum

@@ -140,7 +140,14 @@ class Watching:
                 watched.changed = asyncio.Event()
 
     async def _read(self, generation_id: uuid.UUID) -> Mark:
+        # Shielded: a poller cancelled mid-read (its last watcher left) must still close
+        # its session. Cancelled inside it, the connection could be left in its
+        # transaction, which on SQLite (BEGIN IMMEDIATE) holds the write lock until
+        # garbage collection: every writer then waits (seen as a 30 s cancel in CI).
         self.reads += 1
+        return await asyncio.shield(self._read_now(generation_id))
+
+    async def _read_now(self, generation_id: uuid.UUID) -> Mark:
         async with self._sessions() as session:
             row = (
                 await session.execute(

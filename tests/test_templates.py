@@ -128,15 +128,15 @@ def test_docs_field_tables() -> None:
 
 def test_docs_show_bounds_and_the_requests_own_words() -> None:
     spec = parse_requirements(
-        "Teams have a name. Players have a rating from 1 to 5, a class, a height in cm, "
-        "a fee of at least 0 and the team they play for."
+        "Clubs have a name. Players have a rating from 1 to 5, a class, a height in cm, "
+        "a fee of at least 0 and the club they signed with."
     )
     api = next(f for f in generate_docs(spec, None) if f.path == "docs/API.md").content.decode()
     assert "| `rating` | int | no | no |  |  | 1 to 5 |  |" in api
     assert '| `class_` | str | no | no |  |  |  | "class" |' in api
     assert "| `height` | float | no | no |  |  |  | in cm |" in api
     assert "| `fee` | float | no | no |  |  | at least 0 |  |" in api
-    assert '| `team` | ref | no | no |  | `Team` |  | "team they play for" |' in api
+    assert '| `club` | ref | no | no |  | `Club` |  | "club they signed with" |' in api
     readme = next(f for f in generate_docs(spec, None) if f.path == "README.md").content.decode()
     assert "not measured" in readme
 

@@ -9,6 +9,8 @@ project template; this module only derives the names and sample values they need
 
 from __future__ import annotations
 
+import json
+import re
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,8 +44,62 @@ def _doc(text: str, indent: int = 0) -> str:
     return textwrap.fill(text, width=94 - indent, subsequent_indent=" " * indent)
 
 
+def _pystr(text: str) -> str:
+    """A double-quoted Python string literal of `text`."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _comment(text: str, indent: int = 0) -> str:
+    """`text` as `# ` comment lines opened at column `indent`, none past 100 columns."""
+    lines = textwrap.wrap(" ".join(text.split()), width=98 - indent) or [""]
+    return ("\n" + " " * indent + "# ").join(lines)
+
+
+def _string_lines(keyword: str, text: str, pad: str) -> list[str]:
+    """`keyword=(...)` with `text` split into adjacent literals that fit in 100 columns."""
+    width = 100 - len(pad) - 4
+    chunks: list[str] = []
+    for word in re.findall(r"\S+\s*|\s+", text):
+        if chunks and len(_pystr(chunks[-1] + word)) <= width:
+            chunks[-1] += word
+            continue
+        while len(_pystr(word)) > width:  # a word longer than a line: cut it
+            cut = width - 2
+            while len(_pystr(word[:cut])) > width:
+                cut -= 1
+            chunks.append(word[:cut])
+            word = word[cut:]
+        chunks.append(word)
+    inner = [f"{pad}    {_pystr(chunk)}" for chunk in chunks]
+    return [f"{pad}{keyword}(", *inner, f"{pad}),"]
+
+
+def _call(head: str, args: list[str], tail: str = "", indent: int = 0) -> str:
+    """`head(args)tail` opened at column `indent`: on one line when it fits in 100
+    columns, else its arguments on a line of their own, else one argument a line (a string
+    too long for its line split into adjacent literals)."""
+    pad = " " * indent
+    inline = f"{pad}{head}({', '.join(args)}){tail}"
+    if len(inline) <= 100:
+        return inline
+    inner = pad + "    "
+    if len(inner + ", ".join(args)) <= 100:
+        return f"{pad}{head}(\n{inner}{', '.join(args)}\n{pad}){tail}"
+    lines = [f"{pad}{head}("]
+    for arg in args:
+        string = re.fullmatch(r'(\w+=)?(".*")', arg)
+        if len(f"{inner}{arg},") <= 100 or string is None:
+            lines.append(f"{inner}{arg},")
+        else:
+            lines += _string_lines(string.group(1) or "", json.loads(string.group(2)), inner)
+    return "\n".join([*lines, f"{pad}){tail}"])
+
+
 _ENV.filters["pytuple"] = _pytuple
 _ENV.filters["doc"] = _doc
+_ENV.filters["pystr"] = _pystr
+_ENV.filters["comment"] = _comment
+_ENV.globals["wrap_call"] = _call
 
 
 _PROJECT_FILES = {

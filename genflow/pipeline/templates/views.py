@@ -14,6 +14,7 @@ from genflow.pipeline.spec import (
     pascal,
     snake,
 )
+from genflow.pipeline.templates.bounds import Bounds, Form
 
 # Attribute names a field cannot take as is: Python keywords and names used by
 # SQLAlchemy's declarative base or pydantic's BaseModel. Such fields get a trailing "_".
@@ -131,89 +132,60 @@ class Field:
         return self.spec.unique
 
     @property
+    def bounds(self) -> Bounds | None:
+        """The field's minimum and maximum, if it is a number that has either."""
+        return Bounds.of(self.spec)
+
+    @property
     def bounded(self) -> bool:
         """Whether the field is a number with a minimum or a maximum."""
-        numeric = self.type in ("int", "float", "decimal")
-        return numeric and (self.spec.minimum is not None or self.spec.maximum is not None)
-
-    def literal(self, value: float | None) -> str:
-        """`value` as a Python literal of the field's type ("None" for no bound)."""
-        if value is None:
-            return "None"
-        if self.type == "int":
-            return str(int(value))
-        if self.type == "decimal":
-            return f'Decimal("{_short(value)}")'
-        return repr(float(value))
-
-    def json_literal(self, value: float) -> str:
-        """`value` as JSON sends it, as a Python expression (decimals are strings)."""
-        return f'"{value:.2f}"' if self.type == "decimal" else self.literal(value)
-
-    def _samples(self) -> list[float]:
-        """Up to three distinct values inside the bounds."""
-        low, high = self.spec.minimum, self.spec.maximum
-        step = 1.0 if self.type == "int" else None
-        if low is not None and high is not None:
-            if step is None:
-                return [round(low + (high - low) * k / 4, 2) for k in (1, 2, 3)]
-            return sorted({min(high, low + k) for k in (0, 1, 2)})
-        if low is not None:
-            return [low + k for k in (1, 2, 3)]
-        assert high is not None
-        return [high - k for k in (1, 2, 3)]
-
-    def _pick(self, values: list[str]) -> str:
-        return values[0] if len(values) == 1 else f"({', '.join(values)})[(n - 1) % {len(values)}]"
-
-    def outside(self) -> list[str]:
-        """Python values just outside the bounds."""
-        out = []
-        if self.spec.minimum is not None:
-            out.append(self.literal(self.spec.minimum - 1))
-        if self.spec.maximum is not None:
-            out.append(self.literal(self.spec.maximum + 1))
-        return out
+        return self.bounds is not None
 
     @property
     def bounds_text(self) -> str:
         """The bounds in words: "1 to 5", "at least 0", "at most 500"; "" for none."""
-        if not self.bounded:
-            return ""
-        low, high = self.spec.minimum, self.spec.maximum
-        if low is not None and high is not None:
-            return f"{_short(low)} to {_short(high)}"
-        return f"at least {_short(low)}" if low is not None else f"at most {_short(high or 0)}"
+        return self.bounds.text if self.bounds else ""
+
+    @property
+    def words(self) -> str:
+        """The request's own words for the field (quoted) and its unit or meaning, on
+        one line: '"the team they play for"; in minutes'; "" for neither."""
+        said = [f'"{self.spec.label}"'] if self.spec.label else []
+        said += [self.spec.description] if self.spec.description else []
+        return " ".join("; ".join(said).split())
+
+    @property
+    def note(self) -> str:
+        """`words` unquoted, for a schema's description: "the team they play for"."""
+        said = [text for text in (self.spec.label, self.spec.description) if text]
+        return " ".join("; ".join(said).split())
+
+    @property
+    def help_words(self) -> str:
+        """`words` for a command-line help, without a label the option already says
+        ("class" for --class)."""
+        label = self.spec.label or ""
+        if "--" + "-".join(label.lower().split()) != self.option:
+            return self.words
+        return " ".join((self.spec.description or "").split())
 
     @property
     def meaning(self) -> str:
-        """The request's own words for the field and its unit, for the docs."""
-        said = [f'"{self.spec.label}"'] if self.spec.label else []
-        said += [self.spec.description] if self.spec.description else []
-        return "; ".join(said).replace("|", "/")
+        """`words` for a Markdown table cell."""
+        return self.words.replace("|", "/")
 
-    def outside_text(self) -> list[str]:
-        """Command-line values just outside the bounds, as Python string literals."""
-        low, high = self.spec.minimum, self.spec.maximum
-        values = ([low - 1] if low is not None else []) + ([high + 1] if high is not None else [])
-        return [f'"{_short(v)}"' for v in values]
+    def outside(self, form: Form = "py") -> list[str]:
+        """Values just outside the bounds (see `Bounds.outside`)."""
+        return self.bounds.outside(form) if self.bounds else []
 
-    def edges_text(self) -> list[str]:
-        """The bounds as command-line values."""
-        values = [v for v in (self.spec.minimum, self.spec.maximum) if v is not None]
-        return [f'"{_short(v)}"' for v in values]
-
-    def edges(self) -> list[str]:
-        """The bounds themselves, as Python values: both are allowed."""
-        return [self.literal(v) for v in (self.spec.minimum, self.spec.maximum) if v is not None]
+    def edges(self, form: Form = "py") -> list[str]:
+        """The bounds themselves, both allowed."""
+        return self.bounds.edges(form) if self.bounds else []
 
     def py(self) -> str:
         """A valid Python value for sample record `n` (a name in the test module)."""
-        if self.bounded:
-            samples = self._samples()
-            if self.type == "decimal":
-                return f"Decimal({self._pick([self.json_literal(v) for v in samples])})"
-            return self._pick([self.literal(v) for v in samples])
+        if self.bounds:
+            return self.bounds.sample("py")
         return {
             "str": f'f"{self.name}-{{n}}"',
             "int": "n",
@@ -228,8 +200,8 @@ class Field:
 
     def json(self) -> str:
         """A valid JSON value for sample record `n`, as a Python expression."""
-        if self.bounded:
-            return self._pick([self.json_literal(v) for v in self._samples()])
+        if self.bounds:
+            return self.bounds.sample("json")
         return {
             "decimal": 'f"{n}.25"',
             "date": 'f"2024-01-{n:02d}"',
@@ -241,8 +213,8 @@ class Field:
     def text(self) -> str:
         """A valid command-line value for sample record `n`, as a Python expression
         (booleans are flags: True or False)."""
-        if self.bounded:
-            return f"str({self.json()})" if self.type != "decimal" else self.json()
+        if self.bounds:
+            return self.bounds.sample("text")
         return {
             "int": "str(n)",
             "float": 'f"{n}.5"',
@@ -331,9 +303,13 @@ class Entity:
         return next((f for f in self.referrers if f.in_sample), None)
 
 
-def _short(value: float) -> str:
-    """A number as short text: 5 for 5.0, 2.5 for 2.5."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+def _option(name: str, taken: set[str]) -> str:
+    """The command-line option of a field: `--due-date` for due_date, `--class` for
+    class_ (a name made safe keeps the user's word), `--help-text` for help."""
+    option = "--" + (name.rstrip("_") or name).replace("_", "-")
+    if option in taken:
+        option = "--" + name.replace("_", "-")
+    return option if option != "--help" else "--help-text"
 
 
 def _plural(word: str) -> str:
@@ -359,12 +335,13 @@ def _entities(spec: ProjectSpec) -> list[Entity]:
         out[name] = Entity(entity_spec, cls, var, plural)
     position = list(out).index
     for entity in out.values():
+        options: set[str] = set()
         for spec_field in entity.spec.fields:
             attr = spec_field.name
             if attr in _UNSAFE_ATTRS or attr.startswith("model_"):
                 attr += "_"
-            option = "--" + spec_field.name.replace("_", "-")
-            item = Field(spec_field, attr, option if option != "--help" else "--help-text", entity)
+            item = Field(spec_field, attr, _option(spec_field.name, options), entity)
+            options.add(item.option)
             if spec_field.type == "enum":
                 item.choices = list(dict.fromkeys(spec_field.choices)) or ["unknown", "other"]
                 item.enum_cls = entity.cls + pascal(spec_field.name)
@@ -389,6 +366,7 @@ def template_context(spec: ProjectSpec) -> dict[str, object]:
         "enums": [f for e in entities for f in e.of("enum")],
         "has_unique": any(e.unique for e in entities),
         "has_bounds": any(e.bounded for e in entities),
+        "has_words": any(f.note for e in entities for f in e.fields),
         "has_ref": "ref" in types,
         "has_in_use": any(e.in_use_by for e in entities),
         "labels": TYPE_LABELS,

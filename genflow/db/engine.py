@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransactionOrigin
 from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -27,11 +29,40 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
-def _sqlite_begin_immediate(connection: Connection) -> None:
+# The execution option that marks a connection whose transaction only reads.
+READ_ONLY = "genflow_read_only"
+_READ_VIEWS: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+
+
+def _sqlite_begin(connection: Connection) -> None:
     # A deferred transaction that reads and then writes fails at once with
-    # SQLITE_BUSY when another process wrote in between; taking the write lock
-    # up front makes it wait its turn instead (SQLAlchemy's documented recipe).
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # SQLITE_BUSY when another process wrote in between; a writer takes the write
+    # lock up front and waits its turn instead (SQLAlchemy's documented recipe). A
+    # reader begins deferred: in WAL mode it never waits for a writer.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+class ReadModelSession(Session):
+    """A session whose transaction is read-only unless it was begun explicitly.
+
+    The repositories write in `async with sessions.begin()` and read in
+    `async with sessions()`, whose transaction begins by itself on the first query. The
+    latter runs on a read-only view of the engine: on SQLite a deferred transaction, so
+    a GET never queues for the write lock behind the worker's transactions."""
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        bind = super().get_bind(*args, **kwargs)
+        # No transaction yet: the query about to run begins one by itself.
+        transaction = self._transaction
+        if isinstance(bind, Engine) and (
+            transaction is None or transaction.origin is SessionTransactionOrigin.AUTOBEGIN
+        ):
+            view = _READ_VIEWS.get(bind)
+            if view is None:
+                view = _READ_VIEWS[bind] = bind.execution_options(**{READ_ONLY: True})
+            return view
+        return bind
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -42,7 +73,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     # Always plan with the actual parameters: a cached generic plan misjudges how many
     # rows one user has and picks a slow index for filtered lists.
@@ -54,7 +85,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def make_session_maker(engine: AsyncEngine) -> async_sessionmaker[Any]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=ReadModelSession)
 
 
 def alembic_config() -> Config:

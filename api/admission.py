@@ -17,6 +17,7 @@ from genflow.settings import Settings
 from genflow.webhooks import EVENTS, RefusedAddress, check_url
 
 from .problems import ProblemError
+from .ratelimit import CreateWindows
 
 WINDOW_SECONDS = int(WINDOW.total_seconds())
 
@@ -32,11 +33,16 @@ def invalid(field: str, message: str) -> ProblemError:
 
 class Admission:
     def __init__(
-        self, repository: GenerationRepository, projects: ProjectRepository, settings: Settings
+        self,
+        repository: GenerationRepository,
+        projects: ProjectRepository,
+        settings: Settings,
+        windows: CreateWindows,
     ) -> None:
         self._repository = repository
         self._projects = projects
         self._settings = settings
+        self._windows = windows
 
     def spending(self, provider: str, model: str | None, max_tokens: int | None) -> int:
         """The token budget of a new generation, after checking that the deployment
@@ -71,7 +77,11 @@ class Admission:
                 headers={"Retry-After": "5"},
             )
         now = utcnow()
-        window = await self._repository.create_window(user_id, now)
+        # Read from the read model (another replica may have created too), and kept
+        # for this user's `RateLimit-*` fields.
+        window = await self._windows.read(
+            user_id, lambda: self._repository.create_window(user_id, now)
+        )
         if window.count >= self._settings.max_creates_per_minute:
             wait = window.seconds_until_a_slot_frees(now) if window.oldest else WINDOW_SECONDS
             raise ProblemError(

@@ -28,6 +28,7 @@ from .middleware import (
 )
 from .openapi import install_openapi
 from .problems import install_problem_handlers
+from .ratelimit import CreateWindows
 from .routers import content, generations, health, lifecycle, projects, webhooks
 from .state import STATE_KEY, AppState
 from .watching import Watching
@@ -71,6 +72,7 @@ def create_app(
                         settings.max_streams_per_user,
                         settings.max_waits_per_user,
                     ),
+                    windows=CreateWindows(),
                 )
             }
         finally:

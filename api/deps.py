@@ -8,13 +8,14 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from genflow.auth import InvalidToken, verify_token
+from genflow.auth import InvalidToken
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
 from genflow.db.statistics import StatisticsRepository
 from genflow.db.webhooks import WebhookSecretRepository
 from genflow.settings import Settings
 
+from .bearer import MissingToken, bearer_user
 from .metrics import ApiMetrics
 from .problems import ProblemError
 from .service import GenerationService
@@ -66,24 +67,28 @@ WebhookSecretsDep = Annotated[WebhookSecretRepository, Depends(get_webhook_secre
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
-def get_service(
-    repository: RepositoryDep, projects: ProjectsDep, temporal: TemporalDep, settings: SettingsDep
-) -> GenerationService:
-    return GenerationService(repository, projects, temporal, settings)
+def get_service(request: Request) -> GenerationService:
+    state = app_state(request)
+    return GenerationService(
+        state.repository, state.projects, state.temporal, state.settings, state.windows
+    )
 
 
 ServiceDep = Annotated[GenerationService, Depends(get_service)]
 
 
 def current_user(
+    request: Request,
     settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    # Declares the scheme in the OpenAPI document; the token itself is read (and
+    # verified once per request) by `bearer_user`.
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     unauthorized = {"WWW-Authenticate": "Bearer"}
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ProblemError(401, "A bearer token is required.", headers=unauthorized)
     try:
-        return verify_token(credentials.credentials, settings.jwt_secret.get_secret_value())
+        return bearer_user(request.scope, settings)
+    except MissingToken as err:
+        raise ProblemError(401, "A bearer token is required.", headers=unauthorized) from err
     except InvalidToken as err:
         raise ProblemError(401, f"Invalid token: {err}.", headers=unauthorized) from err
 

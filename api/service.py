@@ -31,6 +31,7 @@ from genflow.settings import Settings
 from .admission import Admission
 from .ownership import get_own
 from .problems import ProblemError
+from .ratelimit import CreateWindows
 from .schemas import GenerationCreate, IterationCreate
 
 log = logging.getLogger("genflow.api")
@@ -80,12 +81,16 @@ class GenerationService:
         projects: ProjectRepository,
         temporal: Client,
         settings: Settings,
+        windows: CreateWindows | None = None,
     ) -> None:
+        """`windows`: the process's create windows (app state); a service of its own
+        has its own."""
         self._repository = repository
         self._projects = projects
         self._temporal = temporal
         self._settings = settings
-        self._admission = Admission(repository, projects, settings)
+        self._windows = windows = windows or CreateWindows()
+        self._admission = Admission(repository, projects, settings, windows)
 
     # -- create, iterate and retry -------------------------------------------------
 
@@ -236,11 +241,15 @@ class GenerationService:
         )
         await self._start_workflow(new)
         context = {"generation_id": new.id}
-        try:
-            inserted = await self._repository.insert_generation(new)
-        except SQLAlchemyError:
-            log.exception("insert failed; the workflow will insert the row", extra=context)
-            return new_generation_row(new)
+        async with self._windows.creating(new.user_id) as created:
+            try:
+                inserted = await self._repository.insert_generation(new)
+            except SQLAlchemyError:
+                log.exception("insert failed; the workflow will insert the row", extra=context)
+                self._windows.forget(new.user_id)
+                return new_generation_row(new)
+            if inserted:
+                created(new.created_at or utcnow())
         log.info("generation created for %s", new.user_id, extra=context)
         if inserted:
             return new_generation_row(new)  # as inserted; no need to read it back

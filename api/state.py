@@ -17,6 +17,7 @@ from genflow.settings import Settings
 
 if TYPE_CHECKING:
     from .metrics import ApiMetrics
+    from .ratelimit import CreateWindows
     from .watching import Watching
 
 STATE_KEY = "genflow"
@@ -32,6 +33,7 @@ class AppState:
     temporal: Client
     metrics: ApiMetrics
     watching: Watching
+    windows: CreateWindows
 
 
 def app_state(connection: HTTPConnection) -> AppState:

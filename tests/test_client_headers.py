@@ -4,6 +4,7 @@ the log lines of the request), and CORS when configured."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from api.app import create_app
 from genflow.db.models import DeletedGeneration
 from tests.conftest import LIBRARY, Stack, serve
+from tests.support import eventually
 from tests.test_logs import Lines, lines  # noqa: F401 (the fixture)
 
 QUOTA = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy")
@@ -65,6 +67,39 @@ async def test_every_authenticated_answer_reports_the_create_quota(stack: Stack)
     anonymous = await stack.http.get("/v1/generations")
     assert anonymous.status_code == 401
     assert not any(name in anonymous.headers for name in QUOTA)
+
+
+async def test_the_quota_stays_exact_under_concurrent_creates_and_replicas(
+    stack: Stack,
+) -> None:
+    """The fields are kept between requests, not read per request: concurrent creates
+    of one user are each counted once, and a create on another API (a replica) shows
+    on this one within a second."""
+    user = f"burst-{uuid.uuid4().hex[:8]}"
+    limit = stack.settings.max_creates_per_minute
+    headers = stack.auth(user)
+    await stack.http.get("/v1/generations", headers=headers)  # a window is kept
+
+    async def create() -> httpx.Response:
+        return await stack.http.post("/v1/generations", json={"prompt": LIBRARY}, headers=headers)
+
+    created = await asyncio.gather(*(create() for _ in range(12)))
+    assert [c.status_code for c in created] == [202] * 12
+    # Each answer saw at least its own create and at most all of them.
+    remaining = sorted(int(c.headers["ratelimit-remaining"]) for c in created)
+    assert limit - 12 <= remaining[0] and remaining[-1] <= limit - 1
+    after = await stack.http.get("/v1/generations", headers=headers)
+    assert after.headers["ratelimit-remaining"] == str(limit - 12)
+
+    async with api_with(stack) as replica:
+        other = await replica.post("/v1/generations", json={"prompt": LIBRARY}, headers=headers)
+        assert other.status_code == 202 and other.headers["ratelimit-remaining"] == str(limit - 13)
+
+    async def seen_here() -> bool:
+        answer = await stack.http.get("/v1/generations", headers=headers)
+        return answer.headers["ratelimit-remaining"] == str(limit - 13)
+
+    await eventually(seen_here, timeout=5, what="the replica's create in RateLimit-Remaining")
 
 
 async def test_deleting_generations_does_not_free_the_create_quota(stack: Stack) -> None:

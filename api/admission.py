@@ -8,11 +8,11 @@ import uuid
 from collections.abc import Sequence
 
 from genflow.contracts import WebhookTarget
-from genflow.db.limits import WINDOW
+from genflow.db.limits import WINDOW, CreateWindow, Standing, standing_of
 from genflow.db.models import utcnow
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
-from genflow.db.usage import UsageRepository, next_midnight
+from genflow.db.usage import next_midnight
 from genflow.settings import Settings
 from genflow.webhooks import EVENTS, RefusedAddress, check_url
 
@@ -67,21 +67,25 @@ class Admission:
 
     async def enforce_limits(self, user_id: str) -> None:
         """429 with `Retry-After` past the active or the creates-per-minute limit, or
-        the daily token quota."""
-        active = await self._repository.count_active(user_id)
-        if active >= self._settings.max_active_per_user:
+        the daily token quota. One read of the read model (another replica may have
+        created too); its create window is kept for the `RateLimit-*` fields."""
+        now = utcnow()
+        standing: Standing | None = None
+
+        async def read_window() -> CreateWindow:
+            nonlocal standing
+            standing = await standing_of(self._repository.session_maker, user_id, now)
+            return standing.window
+
+        window = await self._windows.read(user_id, read_window)
+        assert standing is not None
+        if standing.active >= self._settings.max_active_per_user:
             raise ProblemError(
                 429,
-                f"You have {active} active generations; the limit is "
+                f"You have {standing.active} active generations; the limit is "
                 f"{self._settings.max_active_per_user}.",
                 headers={"Retry-After": "5"},
             )
-        now = utcnow()
-        # Read from the read model (another replica may have created too), and kept
-        # for this user's `RateLimit-*` fields.
-        window = await self._windows.read(
-            user_id, lambda: self._repository.create_window(user_id, now)
-        )
         if window.count >= self._settings.max_creates_per_minute:
             wait = window.seconds_until_a_slot_frees(now) if window.oldest else WINDOW_SECONDS
             raise ProblemError(
@@ -90,16 +94,14 @@ class Admission:
                 headers={"Retry-After": str(max(1, wait))},
             )
         quota = self._settings.daily_token_quota_per_user
-        if quota:
-            used = await UsageRepository(self._repository.session_maker).today(user_id, now)
-            if used.tokens >= quota:
-                until = int((next_midnight(now) - now).total_seconds()) + 1
-                raise ProblemError(
-                    429,
-                    f"You used {used.tokens} model tokens today, your daily quota of {quota}; "
-                    "it resets at midnight UTC.",
-                    headers={"Retry-After": str(until)},
-                )
+        if quota and standing.tokens_today >= quota:
+            until = int((next_midnight(now) - now).total_seconds()) + 1
+            raise ProblemError(
+                429,
+                f"You used {standing.tokens_today} model tokens today, your daily quota of "
+                f"{quota}; it resets at midnight UTC.",
+                headers={"Retry-After": str(until)},
+            )
 
     async def webhook_target(
         self, url: str | None, events: Sequence[str] | None

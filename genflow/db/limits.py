@@ -14,10 +14,12 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import Subquery, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from genflow.db.models import DeletedGeneration, Generation
+from genflow.db.usage import UsageDay, day_of
+from genflow.domain import ACTIVE_STATUSES
 
 WINDOW = timedelta(minutes=1)
 
@@ -36,12 +38,55 @@ class CreateWindow:
         return max(0, math.ceil((self.oldest + WINDOW - now).total_seconds()))
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What a new generation's admission checks, read in one query: the user's active
+    generations, their create window, and the model tokens they used today."""
+
+    active: int
+    window: CreateWindow
+    tokens_today: int
+
+
+async def standing_of(
+    sessions: async_sessionmaker[AsyncSession], user_id: str, now: datetime
+) -> Standing:
+    """The user's `Standing` at `now`, in one statement (one round trip)."""
+    created = _created_since(user_id, now - WINDOW)
+    active = (
+        select(func.count())
+        .select_from(Generation)
+        .where(Generation.user_id == user_id, Generation.status.in_(ACTIVE_STATUSES))
+        .scalar_subquery()
+    )
+    tokens = (
+        select(UsageDay.tokens_in + UsageDay.tokens_out)
+        .where(UsageDay.user_id == user_id, UsageDay.day == day_of(now))
+        .scalar_subquery()
+    )
+    query = select(func.count(), func.min(created.c.created_at), active, tokens).select_from(
+        created
+    )
+    async with sessions() as session:
+        count, oldest, active_count, used = (await session.execute(query)).one()
+    return Standing(int(active_count or 0), _window(count, oldest), int(used or 0))
+
+
 async def creates_since(
     sessions: async_sessionmaker[AsyncSession], user_id: str, since: datetime
 ) -> CreateWindow:
     """How many generations `user_id` created after `since` (deleted ones included),
     and when the oldest of them was created."""
-    created = union_all(
+    created = _created_since(user_id, since)
+    async with sessions() as session:
+        count, oldest = (
+            await session.execute(select(func.count(), func.min(created.c.created_at)))
+        ).one()
+    return _window(count, oldest)
+
+
+def _created_since(user_id: str, since: datetime) -> Subquery:
+    return union_all(
         select(Generation.created_at.label("created_at")).where(
             Generation.user_id == user_id, Generation.created_at > since
         ),
@@ -49,10 +94,9 @@ async def creates_since(
             DeletedGeneration.user_id == user_id, DeletedGeneration.created_at > since
         ),
     ).subquery()
-    async with sessions() as session:
-        count, oldest = (
-            await session.execute(select(func.count(), func.min(created.c.created_at)))
-        ).one()
+
+
+def _window(count: int, oldest: datetime | str | None) -> CreateWindow:
     if isinstance(oldest, str):  # SQLite returns min() of a datetime as text
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from genflow.contracts import GenerationInput, Requested, StagePolicy, WebhookTarget
 from genflow.db.models import Generation, Stage, utcnow
 from genflow.db.start_options import StartOptions
-from genflow.domain import STAGES, StageStatus, Status, workflow_id_for
+from genflow.domain import STAGES, EventType, StageStatus, Status, workflow_id_for
 
 
 @dataclass
@@ -128,3 +129,66 @@ def new_generation_row(new: NewGeneration) -> Generation:
         ],
         artifacts=[],
     )
+
+
+@dataclass(frozen=True)
+class NewRows:
+    """The rows a new generation inserts, as column values for core statements."""
+
+    generation: dict[str, Any]
+    stages: list[dict[str, Any]]
+    first_event: dict[str, Any]
+
+
+def new_generation_values(new: NewGeneration) -> NewRows:
+    """`new_generation_row`'s rows as plain column values (no ORM objects), with the
+    first `status` event."""
+    created_at = new.created_at or utcnow()
+    generation = {
+        "id": new.id,
+        "user_id": new.user_id,
+        "project_id": new.project_id,
+        "parent_id": new.parent_id,
+        "root_id": new.root_id,
+        "iteration": new.iteration,
+        "retry_of": new.retry_of,
+        "options": StartOptions.of(
+            new.require_approval, new.webhook, new.timeout_seconds, new.priority, new.max_tokens
+        ).stored(),
+        "title": new.title,
+        "prompt": new.prompt,
+        "template": new.template,
+        "variables": new.variables,
+        "provider": new.provider,
+        "model": new.model,
+        "status": Status.PENDING,
+        "progress": 0,
+        "tags": new.tags,
+        "metadata": new.metadata,
+        "metrics": {},
+        "workflow_id": new.workflow_id,
+        "last_event_id": 1,
+        "run_epoch": 0,
+        "created_at": created_at,
+        "updated_at": created_at,
+    }
+    stages = [
+        {
+            "generation_id": new.id,
+            "name": name,
+            "position": i,
+            "status": StageStatus.PENDING,
+            "attempts": 0,
+            "failures": 0,
+        }
+        for i, name in enumerate(STAGES)
+    ]
+    event = {
+        "generation_id": new.id,
+        "id": 1,
+        "key": "status:pending",
+        "event": str(EventType.STATUS),
+        "data": {"status": Status.PENDING},
+        "created_at": created_at,
+    }
+    return NewRows(generation, stages, event)

@@ -6,42 +6,55 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete
+from sqlalchemy import Table, delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from genflow.db.base import SessionOwner
 from genflow.db.events import append
 from genflow.db.locks import lock
-from genflow.db.models import DeletedGeneration, Generation, IdempotencyKey, StoredInput, utcnow
-from genflow.db.new_generation import NewGeneration, new_generation_row
+from genflow.db.models import (
+    DeletedGeneration,
+    Event,
+    Generation,
+    IdempotencyKey,
+    Stage,
+    StoredInput,
+    utcnow,
+)
+from genflow.db.new_generation import NewGeneration, new_generation_values
 from genflow.domain import TERMINAL_STATUSES, EventType, Status
+
+# The tables of the core inserts below.
+GENERATION_TABLE = cast(Table, Generation.__table__)
+STAGE_TABLE = cast(Table, Stage.__table__)
+EVENT_TABLE = cast(Table, Event.__table__)
 
 
 class ApiWrites(SessionOwner):
     async def insert_generation(self, new: NewGeneration) -> bool:
         """Insert the row, its stages and the first `status` event unless the row
-        exists. Returns whether this call inserted it; safe to race with itself."""
+        exists (or was deleted). Returns whether this call inserted it; safe to race
+        with itself. Core statements, one round trip each: this is every create's path."""
+        values = new_generation_values(new)
+        present = select(
+            exists().where(Generation.id == new.id),
+            exists().where(DeletedGeneration.id == new.id),
+            exists().where(StoredInput.generation_id == new.id),
+        )
         try:
             async with self._sessions.begin() as session:
-                if await session.get(Generation, new.id) is not None:
-                    return False
-                if await session.get(DeletedGeneration, new.id) is not None:
-                    return False  # deleted by its user before the workflow got here
-                generation = new_generation_row(new)
-                session.add(generation)
-                await session.execute(
-                    delete(StoredInput).where(StoredInput.generation_id == new.id)
-                )
-                await session.flush()
-                await append(
-                    session,
-                    generation,
-                    "status:pending",
-                    EventType.STATUS,
-                    {"status": Status.PENDING},
-                )
+                inserted, deleted, stored = (await session.execute(present)).one()
+                if inserted or deleted:
+                    return False  # there, or deleted by its user before the workflow got here
+                await session.execute(insert(GENERATION_TABLE), [values.generation])
+                await session.execute(insert(STAGE_TABLE), values.stages)
+                await session.execute(insert(EVENT_TABLE), [values.first_event])
+                if stored:  # the large input kept for the workflow: the row has it now
+                    await session.execute(
+                        delete(StoredInput).where(StoredInput.generation_id == new.id)
+                    )
         except IntegrityError:
             return False  # the other writer (API or workflow) inserted it first
         return True

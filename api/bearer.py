@@ -1,14 +1,23 @@
 """The request's bearer token, verified once: the `RateLimit-*` middleware and the
-`current_user` dependency both ask, and the answer is kept in the request's scope."""
+`current_user` dependency both ask, and the answer is kept in the request's scope.
+
+A client sends the same token with every request, so a token that passed is kept (up to
+`KEPT_TOKENS`, by the secret that signed it) with its expiry, which is checked on every
+use; a token that failed is checked again each time."""
 
 from __future__ import annotations
 
+import time
+
 from starlette.types import Scope
 
-from genflow.auth import InvalidToken, verify_token
+from genflow.auth import InvalidToken, verified
 from genflow.settings import Settings
 
 _KEY = "genflow.bearer"
+KEPT_TOKENS = 10_000
+# (secret, token) -> (user id, expiry in epoch seconds), oldest first.
+_passed: dict[tuple[str, str], tuple[str, float]] = {}
 
 
 class MissingToken(Exception):
@@ -33,7 +42,15 @@ def _verify(scope: Scope, settings: Settings) -> str | Exception:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return MissingToken()
+    key = (settings.jwt_secret.get_secret_value(), token.strip())
+    kept = _passed.get(key)
+    if kept is not None and time.time() < kept[1]:
+        return kept[0]
     try:
-        return verify_token(token.strip(), settings.jwt_secret.get_secret_value())
+        user, expires = verified(key[1], key[0])
     except InvalidToken as err:
         return err
+    if len(_passed) >= KEPT_TOKENS:
+        del _passed[next(iter(_passed))]
+    _passed[key] = (user, expires)
+    return user

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,38 +24,61 @@ from .service import GenerationService
 from .state import app_state
 from .watching import Watching
 
+T = TypeVar("T")
+
+
+def built_inline(cls: type[T]) -> Callable[..., Awaitable[T]]:
+    """`cls` as a dependency FastAPI calls on the event loop: a class (like any plain
+    function) would be built in a worker thread, a thread hand-off per request. The
+    coroutine takes the parameters of `cls.__init__`, resolved."""
+    hints = get_type_hints(cls.__init__, include_extras=True)
+    signature = inspect.signature(cls.__init__)
+    parameters = [
+        parameter.replace(annotation=hints.get(name, parameter.annotation))
+        for name, parameter in list(signature.parameters.items())[1:]
+    ]
+
+    async def build(**values: Any) -> T:
+        return cls(**values)
+
+    build.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters, return_annotation=cls
+    )
+    return build
+
+
 _bearer = HTTPBearer(auto_error=False, description="A JWT from `genflow token USER`.")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return app_state(request).settings
 
 
-def get_repository(request: Request) -> GenerationRepository:
+async def get_repository(request: Request) -> GenerationRepository:
     return app_state(request).repository
 
 
-def get_projects(request: Request) -> ProjectRepository:
+async def get_projects(request: Request) -> ProjectRepository:
     return app_state(request).projects
 
 
-def get_statistics(request: Request) -> StatisticsRepository:
+async def get_statistics(request: Request) -> StatisticsRepository:
     return app_state(request).statistics
 
 
-def get_webhook_secrets(request: Request) -> WebhookSecretRepository:
+async def get_webhook_secrets(request: Request) -> WebhookSecretRepository:
     return app_state(request).webhook_secrets
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     return app_state(request).temporal
 
 
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_metrics(request: Request) -> ApiMetrics:
     return app_state(request).metrics
 
 
-def get_watching(request: Request) -> Watching:
+async def get_watching(request: Request) -> Watching:
     return app_state(request).watching
 
 
@@ -67,7 +92,7 @@ WebhookSecretsDep = Annotated[WebhookSecretRepository, Depends(get_webhook_secre
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
-def get_service(request: Request) -> GenerationService:
+async def get_service(request: Request) -> GenerationService:
     state = app_state(request)
     return GenerationService(
         state.repository, state.projects, state.temporal, state.settings, state.windows
@@ -77,7 +102,7 @@ def get_service(request: Request) -> GenerationService:
 ServiceDep = Annotated[GenerationService, Depends(get_service)]
 
 
-def current_user(
+async def current_user(
     request: Request,
     settings: SettingsDep,
     # Declares the scheme in the OpenAPI document; the token itself is read (and

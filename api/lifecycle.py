@@ -136,7 +136,7 @@ class LifecycleService:
         return True
 
 
-def get_lifecycle(
+async def get_lifecycle(
     repository: RepositoryDep, temporal: TemporalDep, settings: SettingsDep
 ) -> LifecycleService:
     return LifecycleService(repository, temporal, settings)

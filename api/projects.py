@@ -54,7 +54,7 @@ class ProjectService:
         return self.present(await get_own_project(self._projects, project_id, user))
 
 
-def get_project_service(projects: ProjectsDep, settings: SettingsDep) -> ProjectService:
+async def get_project_service(projects: ProjectsDep, settings: SettingsDep) -> ProjectService:
     return ProjectService(projects, settings)
 
 

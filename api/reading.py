@@ -115,7 +115,7 @@ class ReadService:
         return await self._repository.artifact_paths(generation_id)
 
 
-def get_reads(
+async def get_reads(
     repository: RepositoryDep,
     projects: ProjectsDep,
     statistics: StatisticsDep,

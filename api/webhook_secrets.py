@@ -29,7 +29,7 @@ class WebhookSecretService:
         return await self._secrets.rotate(user, timedelta(seconds=grace_seconds))
 
 
-def get_webhook_secret_service(
+async def get_webhook_secret_service(
     secrets: WebhookSecretsDep, settings: SettingsDep
 ) -> WebhookSecretService:
     return WebhookSecretService(secrets, settings)

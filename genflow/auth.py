@@ -23,6 +23,11 @@ def issue_token(user_id: str, secret: str, ttl_seconds: int) -> str:
 def verify_token(token: str, secret: str) -> str:
     """The user id of a valid token. Only HS256 is accepted, so `alg: none` and
     every other algorithm are refused; `exp` and `sub` are required."""
+    return verified(token, secret)[0]
+
+
+def verified(token: str, secret: str) -> tuple[str, float]:
+    """The user id of a valid token (see `verify_token`) and its expiry (epoch seconds)."""
     try:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
@@ -32,4 +37,4 @@ def verify_token(token: str, secret: str) -> str:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject or len(subject) > 255:
         raise InvalidToken("sub must be a non-empty string")
-    return subject
+    return subject, float(claims["exp"])

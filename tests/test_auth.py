@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import jwt
@@ -59,6 +60,21 @@ async def test_missing_tampered_expired_and_alg_none_tokens_get_401(stack: Stack
             assert response.json()["status"] == 401
     rows, _ = await stack.repository.list_for_user("mallory")
     assert rows == []
+
+
+async def test_a_token_that_passed_is_refused_once_it_expires(stack: Stack) -> None:
+    """Tokens that passed are kept between requests (api/bearer.py); their expiry
+    still holds."""
+    token = issue_token("brief", SECRET, 2)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await stack.http.get("/v1/generations", headers=headers)).status_code == 200
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    await asyncio.sleep(max(0.0, expires - time.time()) + 0.1)
+
+    after = await stack.http.get("/v1/generations", headers=headers)
+
+    assert after.status_code == 401
+    assert "expired" in after.json()["detail"].lower()
 
 
 async def test_another_users_generation_is_404(stack: Stack) -> None:

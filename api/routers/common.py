@@ -16,7 +16,7 @@ from genflow.db.models import Generation
 from genflow.domain import Status
 from genflow.settings import Settings
 
-from ..deps import IdempotencyKeyHeader, MetricsDep, ServiceDep, SettingsDep
+from ..deps import IdempotencyKeyHeader, MetricsDep, ServiceDep, SettingsDep, built_inline
 from ..problems import ProblemError
 from ..schemas import GenerationOut, Moment, Problem, Text
 from ..waiting import WaitDep
@@ -96,7 +96,7 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.astimezone() if moment is not None and moment.tzinfo is None else moment
 
 
-ListDep = Annotated[ListQuery, Depends()]
+ListDep = Annotated[ListQuery, Depends(built_inline(ListQuery))]
 
 
 def as_json(model: BaseModel) -> Response:
@@ -143,4 +143,4 @@ class Start:
         return out
 
 
-StartDep = Annotated[Start, Depends()]
+StartDep = Annotated[Start, Depends(built_inline(Start))]

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar, get_type_hints
 
 from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from temporalio.client import Client
 
 from genflow.auth import InvalidToken
@@ -45,9 +45,6 @@ def built_inline(cls: type[T]) -> Callable[..., Awaitable[T]]:
         parameters=parameters, return_annotation=cls
     )
     return build
-
-
-_bearer = HTTPBearer(auto_error=False, description="A JWT from `genflow token USER`.")
 
 
 async def get_settings(request: Request) -> Settings:
@@ -102,22 +99,26 @@ async def get_service(request: Request) -> GenerationService:
 ServiceDep = Annotated[GenerationService, Depends(get_service)]
 
 
-async def current_user(
-    request: Request,
-    settings: SettingsDep,
-    # Declares the scheme in the OpenAPI document; the token itself is read (and
-    # verified once per request) by `bearer_user`.
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    unauthorized = {"WWW-Authenticate": "Bearer"}
-    try:
-        return bearer_user(request.scope, settings)
-    except MissingToken as err:
-        raise ProblemError(401, "A bearer token is required.", headers=unauthorized) from err
-    except InvalidToken as err:
-        raise ProblemError(401, f"Invalid token: {err}.", headers=unauthorized) from err
+class BearerUser(HTTPBearer):
+    """The bearer scheme of the OpenAPI document, and the check itself: the user id of
+    the request's valid token (verified once per request, `bearer_user`), else 401. One
+    dependency without sub-dependencies: every authenticated request solves it."""
+
+    async def __call__(self, request: Request) -> str:  # type: ignore[override]
+        unauthorized = {"WWW-Authenticate": "Bearer"}
+        try:
+            return bearer_user(request.scope, app_state(request).settings)
+        except MissingToken as err:
+            raise ProblemError(401, "A bearer token is required.", headers=unauthorized) from err
+        except InvalidToken as err:
+            raise ProblemError(401, f"Invalid token: {err}.", headers=unauthorized) from err
 
 
+current_user = BearerUser(
+    scheme_name="HTTPBearer",
+    auto_error=False,
+    description="A JWT from `genflow token USER`.",
+)
 CurrentUser = Annotated[str, Depends(current_user)]
 
 IdempotencyKeyHeader = Annotated[

@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -23,11 +23,11 @@ from genflow.domain import (
 from genflow.reconcile import Reconciler, describe_or_none
 from genflow.settings import Settings
 
-from .deps import RepositoryDep, SettingsDep, TemporalDep
 from .ownership import get_own
 from .problems import ProblemError
 from .routers.common import present
 from .schemas import GenerationOut
+from .state import app_state
 from .waiting import wait_for
 
 log = logging.getLogger("genflow.api")
@@ -136,10 +136,9 @@ class LifecycleService:
         return True
 
 
-async def get_lifecycle(
-    repository: RepositoryDep, temporal: TemporalDep, settings: SettingsDep
-) -> LifecycleService:
-    return LifecycleService(repository, temporal, settings)
+async def get_lifecycle(request: Request) -> LifecycleService:
+    state = app_state(request)
+    return LifecycleService(state.repository, state.temporal, state.settings)
 
 
 LifecycleDep = Annotated[LifecycleService, Depends(get_lifecycle)]

@@ -5,17 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from genflow.db.listing import Cursor
 from genflow.db.models import Project
 from genflow.db.projects import ProjectRepository
 from genflow.settings import Settings
 
-from .deps import ProjectsDep, SettingsDep
 from .ownership import get_own_project
 from .problems import ProblemError
 from .schemas import ProjectOut, ProjectPage
+from .state import app_state
 
 
 class ProjectService:
@@ -54,8 +54,9 @@ class ProjectService:
         return self.present(await get_own_project(self._projects, project_id, user))
 
 
-async def get_project_service(projects: ProjectsDep, settings: SettingsDep) -> ProjectService:
-    return ProjectService(projects, settings)
+async def get_project_service(request: Request) -> ProjectService:
+    state = app_state(request)
+    return ProjectService(state.projects, state.settings)
 
 
 ProjectServiceDep = Annotated[ProjectService, Depends(get_project_service)]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Response
+from fastapi import Depends, Request, Response
 
 from genflow.db.listing import ListFilters
 from genflow.db.models import Event, Generation, utcnow
@@ -19,12 +19,12 @@ from genflow.db.usage import UsageRepository, day_of, next_midnight
 from genflow.files import FileOut
 from genflow.settings import Settings
 
-from .deps import ProjectsDep, RepositoryDep, SettingsDep, StatisticsDep
 from .ownership import get_own, get_own_project
 from .problems import ProblemError
 from .routers.common import ListQuery, as_json, present
 from .schemas import GenerationOut, GenerationPage, StatisticsOut
 from .schemas.responses import QuotaOut
+from .state import app_state
 
 
 class ReadService:
@@ -115,13 +115,9 @@ class ReadService:
         return await self._repository.artifact_paths(generation_id)
 
 
-async def get_reads(
-    repository: RepositoryDep,
-    projects: ProjectsDep,
-    statistics: StatisticsDep,
-    settings: SettingsDep,
-) -> ReadService:
-    return ReadService(repository, projects, statistics, settings)
+async def get_reads(request: Request) -> ReadService:
+    state = app_state(request)
+    return ReadService(state.repository, state.projects, state.statistics, state.settings)
 
 
 ReadsDep = Annotated[ReadService, Depends(get_reads)]

@@ -17,7 +17,7 @@ from genflow.db.repository import GenerationRepository
 from genflow.db.status import status_of
 from genflow.domain import TERMINAL_STATUSES, Status
 
-from .deps import CurrentUser, WatchingDep
+from .deps import CurrentUser
 from .state import app_state
 from .watching import Watching
 
@@ -121,11 +121,12 @@ class PreferWait:
 
 
 async def prefer_wait(
-    request: Request, user: CurrentUser, watching: WatchingDep, prefer: PreferHeader = None
+    request: Request, user: CurrentUser, prefer: PreferHeader = None
 ) -> AsyncIterator[PreferWait]:
     """The request's wait; one of the user's waiting slots is held while it runs (429
     past `max_waits_per_user`, before the request does anything)."""
     seconds = requested_wait(prefer)
+    watching = app_state(request).watching
     slot = watching.take(user, "waits") if seconds else None
     try:
         yield PreferWait(request, watching, seconds)

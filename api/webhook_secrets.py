@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from genflow.db.webhooks import SecretState, WebhookSecretRepository
 from genflow.settings import Settings
 
-from .deps import SettingsDep, WebhookSecretsDep
+from .state import app_state
 
 
 class WebhookSecretService:
@@ -29,10 +29,9 @@ class WebhookSecretService:
         return await self._secrets.rotate(user, timedelta(seconds=grace_seconds))
 
 
-async def get_webhook_secret_service(
-    secrets: WebhookSecretsDep, settings: SettingsDep
-) -> WebhookSecretService:
-    return WebhookSecretService(secrets, settings)
+async def get_webhook_secret_service(request: Request) -> WebhookSecretService:
+    state = app_state(request)
+    return WebhookSecretService(state.webhook_secrets, state.settings)
 
 
 WebhookSecretServiceDep = Annotated[WebhookSecretService, Depends(get_webhook_secret_service)]

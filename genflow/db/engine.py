@@ -43,13 +43,23 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _read_only_view(engine: Engine) -> Engine:
+    """The engine for transactions that only read. On PostgreSQL they run without a
+    transaction of their own (autocommit): at READ COMMITTED each statement sees its
+    own snapshot either way, and a read then costs no BEGIN and ROLLBACK round trips."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(**{READ_ONLY: True}, isolation_level="AUTOCOMMIT")
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 class ReadModelSession(Session):
     """A session whose transaction is read-only unless it was begun explicitly.
 
     The repositories write in `async with sessions.begin()` and read in
     `async with sessions()`, whose transaction begins by itself on the first query. The
     latter runs on a read-only view of the engine: on SQLite a deferred transaction, so
-    a GET never queues for the write lock behind the worker's transactions."""
+    a GET never queues for the write lock behind the worker's transactions; on
+    PostgreSQL no transaction at all."""
 
     def get_bind(self, *args: Any, **kwargs: Any) -> Any:
         bind = super().get_bind(*args, **kwargs)
@@ -60,7 +70,7 @@ class ReadModelSession(Session):
         ):
             view = _READ_VIEWS.get(bind)
             if view is None:
-                view = _READ_VIEWS[bind] = bind.execution_options(**{READ_ONLY: True})
+                view = _READ_VIEWS[bind] = _read_only_view(bind)
             return view
         return bind
 

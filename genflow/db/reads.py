@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.orm import defer, raiseload, selectinload
 
 from genflow.db.base import SessionOwner
@@ -17,6 +17,17 @@ from genflow.db.listing import Cursor, ListFilters, filtered, page_after, split_
 from genflow.db.models import Artifact, Event, Generation, Stage
 from genflow.domain import ACTIVE_STATUSES
 from genflow.files import FileOut
+
+# Built once, so that their cache keys are computed once (every GET runs one).
+_GENERATION = (
+    select(Generation)
+    .where(Generation.id == bindparam("generation_id"))
+    .options(
+        selectinload(Generation.stages),
+        selectinload(Generation.artifacts).options(defer(Artifact.content)),
+    )
+)
+_USERS_GENERATION = _GENERATION.where(Generation.user_id == bindparam("user_id"))
 
 
 @dataclass(frozen=True)
@@ -39,21 +50,14 @@ class GenerationReads(SessionOwner):
 
     async def get_for_user(self, generation_id: uuid.UUID, user_id: str) -> Generation | None:
         """The user's generation with its stages and artifact list (no contents)."""
-        return await self._load(Generation.id == generation_id, Generation.user_id == user_id)
-
-    async def get(self, generation_id: uuid.UUID) -> Generation | None:
-        return await self._load(Generation.id == generation_id)
-
-    async def _load(self, *conditions: Any) -> Generation | None:
         async with self._sessions() as session:
             return await session.scalar(
-                select(Generation)
-                .where(*conditions)
-                .options(
-                    selectinload(Generation.stages),
-                    selectinload(Generation.artifacts).options(defer(Artifact.content)),
-                )
+                _USERS_GENERATION, {"generation_id": generation_id, "user_id": user_id}
             )
+
+    async def get(self, generation_id: uuid.UUID) -> Generation | None:
+        async with self._sessions() as session:
+            return await session.scalar(_GENERATION, {"generation_id": generation_id})
 
     async def count_by_status(self) -> dict[str, int]:
         """How many generations (of every user) are in each status."""

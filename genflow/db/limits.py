@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Subquery, func, select, union_all
+from sqlalchemy import Select, Subquery, bindparam, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from genflow.db.models import DeletedGeneration, Generation
@@ -48,28 +49,30 @@ class Standing:
     tokens_today: int
 
 
-async def standing_of(
-    sessions: async_sessionmaker[AsyncSession], user_id: str, now: datetime
-) -> Standing:
-    """The user's `Standing` at `now`, in one statement (one round trip)."""
-    created = _created_since(user_id, now - WINDOW)
+def _standing_query() -> Select[Any]:
+    created = _created_since(bindparam("user_id"), bindparam("since"))
     active = (
         select(func.count())
         .select_from(Generation)
-        .where(Generation.user_id == user_id, Generation.status.in_(ACTIVE_STATUSES))
+        .where(Generation.user_id == bindparam("user_id"), Generation.status.in_(ACTIVE_STATUSES))
         .scalar_subquery()
     )
     tokens = (
         select(UsageDay.tokens_in + UsageDay.tokens_out)
-        .where(UsageDay.user_id == user_id, UsageDay.day == day_of(now))
+        .where(UsageDay.user_id == bindparam("user_id"), UsageDay.day == bindparam("day"))
         .scalar_subquery()
     )
-    query = select(func.count(), func.min(created.c.created_at), active, tokens).select_from(
-        created
-    )
+    return select(func.count(), func.min(created.c.created_at), active, tokens).select_from(created)
+
+
+async def standing_of(
+    sessions: async_sessionmaker[AsyncSession], user_id: str, now: datetime
+) -> Standing:
+    """The user's `Standing` at `now`, in one statement (one round trip)."""
+    values = {"user_id": user_id, "since": now - WINDOW, "day": day_of(now)}
     async with sessions() as session:
-        count, oldest, active_count, used = (await session.execute(query)).one()
-    return Standing(int(active_count or 0), _window(count, oldest), int(used or 0))
+        count, oldest, active, used = (await session.execute(_STANDING, values)).one()
+    return Standing(int(active or 0), _window(count, oldest), int(used or 0))
 
 
 async def creates_since(
@@ -85,7 +88,7 @@ async def creates_since(
     return _window(count, oldest)
 
 
-def _created_since(user_id: str, since: datetime) -> Subquery:
+def _created_since(user_id: Any, since: Any) -> Subquery:
     return union_all(
         select(Generation.created_at.label("created_at")).where(
             Generation.user_id == user_id, Generation.created_at > since
@@ -102,3 +105,7 @@ def _window(count: int, oldest: datetime | str | None) -> CreateWindow:
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return CreateWindow(int(count), oldest)
+
+
+# Built once (its cache key too): every create runs it.
+_STANDING = _standing_query()

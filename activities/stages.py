@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.store import count_finished
 from genflow.contracts import StageInput, StageResult
 from genflow.db.errors import is_database_outage
 from genflow.db.models import Generation
-from genflow.db.repository import GenerationRepository
+from genflow.db.repository import GenerationRepository, NewGeneration
 from genflow.db.usage import record_spent
 from genflow.domain import STAGE_ACTIVITY_TYPES, STAGE_ATTEMPT_SECONDS, StageName
 from genflow.files import FileOut
@@ -125,9 +126,7 @@ class StageActivities:
             "genflow_stage_schedule_to_start", "Time a stage attempt waited in the queue", "ms"
         ).record(queue_ms, {"stage": str(stage)})
         run_id = info.workflow_run_id
-        if not await self._repository.stage_started(
-            generation_id, stage, attempt, queue_ms, run_id
-        ):
+        if not await self._started(input, stage, attempt, queue_ms, run_id):
             return StageResult(stage=stage, attempt=attempt, recorded=False)
         started = time.monotonic()
         try:
@@ -172,7 +171,10 @@ class StageActivities:
             tokens=(output.usage.tokens_in, output.usage.tokens_out),
             run_id=run_id,
             sandbox_cpu_seconds=output.sandbox_cpu_seconds,
+            complete=input.complete,
         )
+        if recorded and input.complete:
+            count_finished("completed")
         return StageResult(
             stage=stage,
             attempt=attempt,
@@ -180,6 +182,31 @@ class StageActivities:
             quality_score=output.quality_score,
             recorded=recorded,
         )
+
+    async def _started(
+        self,
+        input: StageInput,
+        stage: StageName,
+        attempt: int,
+        queue_ms: int,
+        run_id: str | None,
+    ) -> bool:
+        """Record the attempt as running (the first stage: the start too). The first
+        stage inserts the row from the workflow's input if the API died before it did."""
+        generation_id = uuid.UUID(input.generation_id)
+        first = input.start is not None
+        started = await self._repository.stage_started(
+            generation_id, stage, attempt, queue_ms, run_id, start=first
+        )
+        if started is None and input.start is not None:
+            new = NewGeneration.from_workflow_input(input.start)
+            if input.start.stored_input:
+                new = await self._repository.with_stored_input(new)
+            await self._repository.insert_generation(new)
+            started = await self._repository.stage_started(
+                generation_id, stage, attempt, queue_ms, run_id, start=True
+            )
+        return bool(started)
 
     async def _record_failure(
         self,

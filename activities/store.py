@@ -35,21 +35,21 @@ class StoreActivities:
     @activity.defn(name="complete_generation")
     async def complete_generation(self, input: GenerationRef) -> None:
         await self._repository.complete(uuid.UUID(input.generation_id), _run_id())
-        _count_finished("completed")
+        count_finished("completed")
 
     @activity.defn(name="fail_generation")
     async def fail_generation(self, input: FailureInput) -> None:
         await self._repository.fail(
             uuid.UUID(input.generation_id), input.stage, input.code, input.message, _run_id()
         )
-        _count_finished("failed")
+        count_finished("failed")
 
     @activity.defn(name="record_cancelled")
     async def record_cancelled(self, input: CancelInput) -> None:
         await self._repository.mark_cancelled(
             uuid.UUID(input.generation_id), input.reason, _run_id()
         )
-        _count_finished("cancelled")
+        count_finished("cancelled")
 
 
 def _run_id() -> str:
@@ -57,7 +57,7 @@ def _run_id() -> str:
     return activity.info().workflow_run_id or ""
 
 
-def _count_finished(status: str) -> None:
+def count_finished(status: str) -> None:
     counter = activity.metric_meter().create_counter(
         "genflow_generations_finished", "Generations by final status"
     )

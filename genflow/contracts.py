@@ -87,6 +87,10 @@ class StageInput:
     generation_id: str
     stage: str
     max_attempts: int = 5  # of the stage's own errors; infrastructure faults not counted
+    # The first stage also records the start (and inserts the row from this input if
+    # the API died before it did); the last stage also completes the generation.
+    start: GenerationInput | None = None
+    complete: bool = False
 
 
 @dataclass

@@ -74,8 +74,13 @@ async def test_runs_the_four_stages_in_order_and_completes(
         progress = await handle.query(GenerationWorkflow.progress)
 
     assert (outcome.status, outcome.quality_score) == ("completed", QUALITY_SCORE)
-    assert mocks.names() == ["start_generation", *STAGE_TYPES, "complete_generation"]
-    assert mocks.inputs("start_generation") == [input]
+    # The first stage records the start (with the input, to insert the row if the API
+    # did not) and the last one the completion: no store activities of their own.
+    assert mocks.names() == STAGE_TYPES
+    first, *middle, last = (mocks.inputs(name)[0] for name in STAGE_TYPES)
+    assert (first.start, first.complete) == (input, False)
+    assert all((i.start, i.complete) == (None, False) for i in middle)
+    assert (last.start, last.complete) == (None, True)
     queues = {call.name: call.task_queue for call in mocks.calls}
     assert queues["review_code"] == sandbox_task_queue(queue)
     assert queues["generate_code"] == queue
@@ -90,19 +95,17 @@ async def test_approval_continues_after_schema_extraction(
 ) -> None:
     mocks = MockActivities()
     async with waiting_for_approval(time_skipping_env, mocks) as handle:
-        assert mocks.names() == ["start_generation", "extract_schema", "await_approval"]
+        assert mocks.names() == ["extract_schema", "await_approval"]
 
         answer = await handle.execute_update(GenerationWorkflow.approve, ApprovalDecision("ok"))
         outcome = await handle.result()
 
     assert (answer, outcome.status) == ("approved", "completed")
     assert mocks.names() == [
-        "start_generation",
         "extract_schema",
         "await_approval",
         "record_approved",
         *STAGE_TYPES[1:],
-        "complete_generation",
     ]
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -54,6 +54,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.webhook import WebhookDeliveryWorkflow
 
 _log = workflow.logger
+# The patch that moved the start and completion writes into the first and last stages.
+FOLDED_WRITES = "folded-start-complete"
 STAGE_SUMMARIES = {
     StageName.SCHEMA_EXTRACTION: "extract the project spec from the requirements",
     StageName.CODE_GENERATION: "generate the project's files",
@@ -106,6 +108,8 @@ class GenerationWorkflow:
         )
         self._decision: tuple[bool, str | None] | None = None
         self._current: StageName | None = None
+        # Search attribute updates held back to go out with the next upsert.
+        self._pending_updates: list[SearchAttributeUpdate[Any]] = []
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -150,24 +154,36 @@ class GenerationWorkflow:
             raise ApplicationError(message, type=code, non_retryable=True) from err
 
     async def _pipeline(self, input: GenerationInput) -> None:
-        """Record the start, run the four stages (with the approval gate), complete."""
-        await workflow.execute_activity_method(
-            StoreActivities.start_generation,
-            input,
-            summary=f"Record the generation: {excerpt(input.title or input.prompt, 80)}",
-            **STORE_OPTIONS,
-        )
-        self._set_status(Status.PROCESSING)
+        """Record the start, run the four stages (with the approval gate), complete.
+        Since FOLDED_WRITES, the first stage records the start and the last one the
+        completion (two activities and two upserts fewer); older histories replay the
+        separate activities."""
+        folded = workflow.patched(FOLDED_WRITES)
+        if folded:
+            self._set_status(Status.PROCESSING, stage=STAGES[0], upsert_stage=True)
+        else:
+            await workflow.execute_activity_method(
+                StoreActivities.start_generation,
+                input,
+                summary=f"Record the generation: {excerpt(input.title or input.prompt, 80)}",
+                **STORE_OPTIONS,
+            )
+            self._set_status(Status.PROCESSING)
         _log.info("generation started")
         await self._notify(input, "started")
         policy = input.policy
         for number, stage in enumerate(STAGES, start=1):
             self._current = stage
-            self._enter(stage)
+            first, last = number == 1, number == len(STAGES)
+            self._enter(stage, upsert=not (folded and first))
             queue = workflow.info().task_queue
+            stage_input = StageInput(input.generation_id, stage, policy.max_attempts)
+            if folded:
+                stage_input.start = input if first else None
+                stage_input.complete = last
             result: StageResult = await workflow.execute_activity_method(
                 STAGE_ACTIVITIES[stage],
-                StageInput(input.generation_id, stage, policy.max_attempts),
+                stage_input,
                 task_queue=sandbox_task_queue(queue) if stage in SANDBOXED_STAGES else queue,
                 schedule_to_close_timeout=timedelta(seconds=policy.deadline_seconds),
                 start_to_close_timeout=STAGE_TIMEOUT[stage],
@@ -176,17 +192,18 @@ class GenerationWorkflow:
                 priority=workflow.info().priority,  # the user's fair share; see genflow/fairness.py
                 summary=f"Stage {number} of {len(STAGES)}: {STAGE_SUMMARIES[stage]}",
             )
-            self._leave(stage, result)
+            self._leave(stage, result, upsert=not folded)
             await self._notify(input, "stage.completed", stage=stage)
             if stage == StageName.SCHEMA_EXTRACTION and input.require_approval:
                 await self._await_approval(input)
         self._current = None
-        await workflow.execute_activity_method(
-            StoreActivities.complete_generation,
-            GenerationRef(input.generation_id),
-            summary="Mark the generation completed",
-            **STORE_OPTIONS,
-        )
+        if not folded:
+            await workflow.execute_activity_method(
+                StoreActivities.complete_generation,
+                GenerationRef(input.generation_id),
+                summary="Mark the generation completed",
+                **STORE_OPTIONS,
+            )
         self._set_status(Status.COMPLETED)
         _log.info("generation completed, quality score %s", self._progress.quality_score)
         await self._notify(input, "completed")
@@ -306,35 +323,51 @@ class GenerationWorkflow:
         except Exception:  # a webhook must never fail the generation
             _log.exception("could not start webhook delivery %s", message_id)
 
-    def _enter(self, stage: StageName) -> None:
+    def _enter(self, stage: StageName, upsert: bool = True) -> None:
         self._progress.stage = stage
         self._progress.stages[stage].status = "running"
-        workflow.upsert_search_attributes([sa.GENERATION_STAGE.value_set(stage)])
+        if upsert:
+            self._upsert(sa.GENERATION_STAGE.value_set(stage))
         self._describe()
         _log.info("stage started", extra={"stage": stage})
 
-    def _leave(self, stage: StageName, result: StageResult) -> None:
+    def _leave(self, stage: StageName, result: StageResult, upsert: bool = True) -> None:
+        """`upsert`: the score now; otherwise with the next upsert (since FOLDED_WRITES)."""
         entry = self._progress.stages[stage]
         entry.status = "completed"
         entry.attempts = result.attempt
         self._progress.percent = STAGE_PROGRESS[stage]
         if result.quality_score is not None:
             self._progress.quality_score = result.quality_score
-            workflow.upsert_search_attributes([sa.QUALITY_SCORE.value_set(result.quality_score)])
+            score = sa.QUALITY_SCORE.value_set(result.quality_score)
+            if upsert:
+                workflow.upsert_search_attributes([score])
+            else:
+                self._pending_updates.append(score)
         _log.info(
             "stage completed after %d attempt(s)",
             result.attempt,
             extra={"stage": stage, "attempt": result.attempt},
         )
 
-    def _set_status(self, status: Status, stage: StageName | None = None) -> None:
+    def _set_status(
+        self, status: Status, stage: StageName | None = None, upsert_stage: bool = False
+    ) -> None:
+        """`stage`: where it is; upserted with `upsert_stage`, unset when None."""
         self._progress.status = status
         self._progress.stage = stage
         updates = [sa.GENERATION_STATUS.value_set(status)]
         if stage is None:
             updates.append(sa.GENERATION_STAGE.value_unset())
-        workflow.upsert_search_attributes(updates)
+        elif upsert_stage:
+            updates.append(sa.GENERATION_STAGE.value_set(stage))
+        self._upsert(*updates)
         self._describe()
+
+    def _upsert(self, *updates: SearchAttributeUpdate[Any]) -> None:
+        """One upsert command with `updates` and any held back for it."""
+        workflow.upsert_search_attributes([*self._pending_updates, *updates])
+        self._pending_updates.clear()
 
     def _describe(self) -> None:
         """The "current details" the Web UI shows on the workflow's page."""

@@ -124,7 +124,14 @@ def new_generation_row(new: NewGeneration) -> Generation:
         created_at=created_at,
         updated_at=created_at,
         stages=[
-            Stage(name=name, position=i, status=StageStatus.PENDING, attempts=0, failures=0)
+            Stage(
+                name=name,
+                position=i,
+                status=StageStatus.PENDING,
+                attempts=0,
+                failures=0,
+                queued_at=created_at if i == 0 else None,
+            )
             for i, name in enumerate(STAGES)
         ],
         artifacts=[],
@@ -180,6 +187,8 @@ def new_generation_values(new: NewGeneration) -> NewRows:
             "status": StageStatus.PENDING,
             "attempts": 0,
             "failures": 0,
+            # Queued from its creation: the first stage waits in Temporal's queue.
+            "queued_at": created_at if i == 0 else None,
         }
         for i, name in enumerate(STAGES)
     ]

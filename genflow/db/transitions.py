@@ -95,16 +95,33 @@ class PipelineTransitions(SessionOwner):
         attempt: int,
         queue_ms: int | None = None,
         run_id: str | None = None,
-    ) -> bool:
+        start: bool = False,
+    ) -> bool | None:
         """Record attempt `attempt` of `stage` as running, after waiting `queue_ms` in
-        the task queue. False if the generation has ended (cancelled meanwhile): the
-        caller must not do the work. A new run of its workflow (an operator's Reset)
-        reopens a generation that ended, from this stage on."""
+        the task queue; with `start` (the first stage), first pending -> processing as
+        `mark_processing` does, in the same transaction. False if the generation has
+        ended (cancelled meanwhile): the caller must not do the work; None if it has no
+        row. A new run of its workflow (an operator's Reset) reopens a generation that
+        ended, from this stage on."""
         async with self._sessions.begin() as session:
             generation = await lock_for_new_work(session, generation_id, run_id, stage)
-            if generation is None or generation.status in TERMINAL_STATUSES:
+            if generation is None:
+                return None
+            if generation.status in TERMINAL_STATUSES:
                 return False
             row = await stage_row(session, generation_id, stage)
+            if start:
+                if generation.status == Status.PENDING:
+                    generation.status = Status.PROCESSING
+                    generation.started_at = generation.started_at or utcnow()
+                    row.queued_at = row.queued_at or generation.started_at
+                await append(
+                    session,
+                    generation,
+                    "status:processing",
+                    EventType.STATUS,
+                    {"status": Status.PROCESSING},
+                )
             row.status = StageStatus.RUNNING
             row.attempts = max(row.attempts, attempt)
             row.error = None
@@ -159,9 +176,11 @@ class PipelineTransitions(SessionOwner):
         tokens: tuple[int, int] = (0, 0),
         run_id: str | None = None,
         sandbox_cpu_seconds: float = 0.0,
+        complete: bool = False,
     ) -> bool:
         """Store the stage's files and mark it completed, in one transaction; count its
-        usage (tokens, sandbox CPU) on the generation and on its user's day, once."""
+        usage (tokens, sandbox CPU) on the generation and on its user's day, once. With
+        `complete` (the last stage), the generation completes in the same transaction."""
         async with self._sessions.begin() as session:
             generation = await lock_active(session, generation_id, run_id)
             if generation is None:
@@ -240,19 +259,15 @@ class PipelineTransitions(SessionOwner):
                 )
             )
             await append_all(session, generation, events)
+            if complete:
+                await _complete(session, generation)
             return True
 
     async def complete(self, generation_id: uuid.UUID, run_id: str | None = None) -> None:
         async with self._sessions.begin() as session:
             generation = await lock_active(session, generation_id, run_id)
-            if generation is None:
-                return
-            generation.status = Status.COMPLETED
-            generation.stage = None
-            generation.progress = 100
-            generation.completed_at = utcnow()
-            generation.run_ms = elapsed_ms(generation.started_at, generation.completed_at)
-            await finish_events(session, generation)
+            if generation is not None:
+                await _complete(session, generation)
 
     async def fail(
         self,
@@ -306,6 +321,15 @@ class PipelineTransitions(SessionOwner):
                     session, generation, *stage_event(stage, StageStatus.FAILED, error=message)
                 )
             await finish_events(session, generation)
+
+
+async def _complete(session: AsyncSession, generation: Generation) -> None:
+    generation.status = Status.COMPLETED
+    generation.stage = None
+    generation.progress = 100
+    generation.completed_at = utcnow()
+    generation.run_ms = elapsed_ms(generation.started_at, generation.completed_at)
+    await finish_events(session, generation)
 
 
 async def lock_for_new_work(

@@ -155,10 +155,15 @@ class ApprovalDecision:
 
 @dataclass
 class ReconcileInput:
-    """One pass of the reconciler (see genflow.reconcile)."""
+    """One pass of the reconciler (see genflow.reconcile); for the long-lived
+    ReconcilerWorkflow, also how often it passes and how many passes one run makes
+    before it continues as new."""
 
     max_rows: int = 10_000
     grace_seconds: float = 60.0
+    every_seconds: float = 10.0
+    passes_per_run: int = 360
+    paused: bool = False
 
 
 @dataclass

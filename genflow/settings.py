@@ -131,9 +131,12 @@ class Settings(BaseSettings):
     stage_max_attempts: int = Field(default=5, ge=1)
     stage_heartbeat_timeout_seconds: float = Field(default=5.0, ge=1)
 
-    # How often the reconciler compares active rows with Temporal (a Schedule), so a
-    # workflow closed from outside (Terminate, timeouts, Reset) reaches the read model.
+    # How often the reconciler compares active rows with Temporal, so a workflow closed
+    # from outside (Terminate, timeouts, Reset) reaches the read model. It is one
+    # long-lived workflow per task queue that continues as new after this many passes
+    # (at the defaults, once an hour).
     reconcile_every_seconds: float = Field(default=10.0, gt=0)
+    reconcile_passes_per_run: int = Field(default=360, ge=1)
 
     # The retention schedule: every `retention_every_seconds` it deletes idempotency
     # keys past their TTL, and deletion tombstones and orphaned large inputs older than

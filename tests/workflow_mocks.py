@@ -26,6 +26,8 @@ from genflow.contracts import (
     GenerationInput,
     GenerationOutcome,
     GenerationRef,
+    ReconcileInput,
+    ReconcileOutcome,
     StageInput,
     StageResult,
     WebhookDelivery,
@@ -33,9 +35,10 @@ from genflow.contracts import (
 from genflow.domain import STAGE_ACTIVITY_TYPES, StageName, sandbox_task_queue, workflow_id_for
 from tests.support import LIBRARY
 from workflows.generation import GenerationWorkflow
+from workflows.reconcile import ReconcilerWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
-WORKFLOWS = [GenerationWorkflow, WebhookDeliveryWorkflow]
+WORKFLOWS = [GenerationWorkflow, WebhookDeliveryWorkflow, ReconcilerWorkflow]
 QUALITY_SCORE = 87.5  # what the mocked review scores every project
 
 
@@ -96,6 +99,7 @@ class MockActivities:
             self.review_code,
             self.write_documentation,
             self.deliver_webhook,
+            self.reconcile_read_model,
             self.unmocked,
         ]
 
@@ -127,6 +131,11 @@ class MockActivities:
     @activity.defn(name="record_cancelled")
     async def record_cancelled(self, input: CancelInput) -> None:
         self._record(input)
+
+    @activity.defn(name="reconcile_read_model")
+    async def reconcile_read_model(self, input: ReconcileInput) -> ReconcileOutcome:
+        self._record(input)
+        return ReconcileOutcome(checked=0, settled={})
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, delivery: WebhookDelivery) -> str:

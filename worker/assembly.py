@@ -28,7 +28,7 @@ from genflow.providers.openai_compat import OpenAICompatibleProvider
 from genflow.reconcile import Reconciler
 from genflow.settings import Settings
 from workflows.generation import GenerationWorkflow
-from workflows.reconcile import ReconcileWorkflow
+from workflows.reconcile import ReconcilerWorkflow, ReconcileWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
@@ -134,6 +134,7 @@ def build_worker(
                 workflows=[
                     GenerationWorkflow,
                     WebhookDeliveryWorkflow,
+                    ReconcilerWorkflow,
                     ReconcileWorkflow,
                     RetentionWorkflow,
                 ],

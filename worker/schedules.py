@@ -1,7 +1,9 @@
-"""The durable maintenance schedules of a task queue (reconcile, retention)."""
+"""The durable housekeeping of a task queue: the long-lived reconciler workflow and the
+retention Schedule."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -17,14 +19,22 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
 from genflow.contracts import ReconcileInput, RetentionInput
 from genflow.settings import Settings
-from workflows.reconcile import ReconcileWorkflow
+from workflows.reconcile import ReconcilerWorkflow
 from workflows.retention import RetentionWorkflow
 
 
 def reconcile_schedule_id(task_queue: str) -> str:
+    """The Schedule that fired one reconcile pass at a time (earlier releases)."""
+    return f"reconcile-{task_queue}"
+
+
+def reconciler_id(task_queue: str) -> str:
+    """The workflow id of the task queue's long-lived reconciler."""
     return f"reconcile-{task_queue}"
 
 
@@ -33,34 +43,13 @@ def retention_schedule_id(task_queue: str) -> str:
 
 
 def maintenance_schedules(settings: Settings) -> dict[str, Schedule]:
-    """The durable schedules of one task queue, by id: the reconciler (every
-    `reconcile_every_seconds`) and the retention purge (every `retention_every_seconds`).
-    Operators see them under Schedules in the Web UI."""
+    """The durable schedules of one task queue, by id: the retention purge (every
+    `retention_every_seconds`). Operators see it under Schedules in the Web UI. (The
+    reconciler is one long-lived workflow instead: `start_reconciler`.)"""
     queue = settings.task_queue
-
-    def every(seconds: float, action: ScheduleActionStartWorkflow) -> Schedule:
-        return Schedule(
-            action=action,
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=seconds))]),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-        )
-
     return {
-        reconcile_schedule_id(queue): every(
-            settings.reconcile_every_seconds,
-            ScheduleActionStartWorkflow(
-                ReconcileWorkflow.run,
-                ReconcileInput(),
-                id=reconcile_schedule_id(queue),
-                task_queue=queue,
-                execution_timeout=timedelta(minutes=10),
-                static_summary="Settle generations whose workflow closed without telling the "
-                "read model (Terminate, Reset, timeouts)",
-            ),
-        ),
-        retention_schedule_id(queue): every(
-            settings.retention_every_seconds,
-            ScheduleActionStartWorkflow(
+        retention_schedule_id(queue): Schedule(
+            action=ScheduleActionStartWorkflow(
                 RetentionWorkflow.run,
                 RetentionInput(
                     idempotency_ttl_hours=settings.idempotency_ttl_hours,
@@ -73,18 +62,60 @@ def maintenance_schedules(settings: Settings) -> dict[str, Schedule]:
                 static_summary="Purge expired idempotency keys, old tombstones and orphaned "
                 "inputs (and finished generations past the retention, if set)",
             ),
+            spec=ScheduleSpec(
+                intervals=[
+                    ScheduleIntervalSpec(every=timedelta(seconds=settings.retention_every_seconds))
+                ]
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         ),
     }
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> None:
-    """Create the maintenance schedules of this task queue; a schedule that exists is
-    brought up to date with these settings."""
+    """Create the housekeeping of this task queue (a schedule that exists is brought up
+    to date with these settings) and start its reconciler unless it runs."""
     for schedule_id, schedule in maintenance_schedules(settings).items():
         try:
             await client.create_schedule(schedule_id, schedule)
         except ScheduleAlreadyRunningError:
             await client.get_schedule_handle(schedule_id).update(_replace_with(schedule))
+    await start_reconciler(client, settings)
+
+
+async def start_reconciler(client: Client, settings: Settings) -> None:
+    """Start the task queue's ReconcilerWorkflow, or reach the one that runs and give it
+    this worker's interval. An operator's Terminate of it is undone here, at the next
+    worker start. The per-pass Schedule of earlier releases is deleted."""
+    queue = settings.task_queue
+    with contextlib.suppress(RPCError):  # not found: a new install, or already gone
+        await client.get_schedule_handle(reconcile_schedule_id(queue)).delete()
+    handle = await client.start_workflow(
+        ReconcilerWorkflow.run,
+        ReconcileInput(
+            every_seconds=settings.reconcile_every_seconds,
+            passes_per_run=settings.reconcile_passes_per_run,
+        ),
+        id=reconciler_id(queue),
+        task_queue=queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        static_summary="Settles generations whose workflow closed without telling the read "
+        "model (Terminate, Reset, timeouts): one pass every few seconds",
+    )
+    await handle.signal(ReconcilerWorkflow.reschedule, settings.reconcile_every_seconds)
+
+
+async def stop_housekeeping(client: Client, settings: Settings) -> None:
+    """Delete the task queue's schedules and terminate its reconciler (a test stack
+    that goes away)."""
+    for schedule_id in maintenance_schedules(settings):
+        with contextlib.suppress(RPCError):
+            await client.get_schedule_handle(schedule_id).delete()
+    with contextlib.suppress(RPCError):
+        await client.get_workflow_handle(reconciler_id(settings.task_queue)).terminate(
+            reason="the task queue's stack stopped"
+        )
 
 
 def _replace_with(schedule: Schedule) -> Callable[[ScheduleUpdateInput], ScheduleUpdate]:

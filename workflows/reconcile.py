@@ -1,16 +1,94 @@
-"""ReconcileWorkflow: one pass of the reconciler, fired by the `reconcile-<task queue>`
-Schedule every few seconds (overlaps skipped)."""
+"""The reconciler's workflows.
+
+ReconcilerWorkflow (`reconcile-<task queue>`, one per task queue, started by every
+worker): a long-lived loop of passes, each one activity and a timer, that continues as
+new after `passes_per_run` passes (about an hour at the default 10 s), so the Web UI's
+Workflows list shows one running reconciler rather than a run per pass. It is durable:
+when workers come back after an outage its timer fires and a pass catches up. A pass
+that fails (after its own retries) is logged, and the loop goes on.
+
+ReconcileWorkflow: one pass, which the `reconcile-<task queue>` Schedule of earlier
+releases fired every few seconds. Kept registered so runs started before an upgrade
+finish; nothing starts it any more.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.reconcile import ReconcileActivities
     from genflow.contracts import ReconcileInput, ReconcileOutcome
+
+PASS_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=5),
+    "heartbeat_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_attempts=3),
+    "summary": "Settle the rows whose workflow closed without telling the read model",
+}
+
+
+@workflow.defn(name="ReconcilerWorkflow")
+class ReconcilerWorkflow:
+    def __init__(self) -> None:
+        self._paused = False
+        self._in_pass = False
+        self._every: float | None = None
+
+    @workflow.signal
+    def pause(self) -> None:
+        """No new pass until `resume` (the one under way finishes)."""
+        self._paused = True
+
+    @workflow.signal
+    def resume(self) -> None:
+        self._paused = False
+
+    @workflow.signal
+    def reschedule(self, every_seconds: float) -> None:
+        """Pass every `every_seconds` from the next pass on (a worker started with
+        another `reconcile_every_seconds` sends it)."""
+        self._every = every_seconds
+
+    @workflow.query
+    def state(self) -> dict[str, Any]:
+        """Whether it is paused, and whether a pass is under way."""
+        return {"paused": self._paused, "in_pass": self._in_pass, "every_seconds": self._every}
+
+    @workflow.run
+    async def run(self, input: ReconcileInput) -> None:
+        """Pass, sleep, pass ... then continue as new with the same settings."""
+        self._paused = self._paused or input.paused
+        self._every = self._every or input.every_seconds
+        for _ in range(max(1, input.passes_per_run)):
+            await workflow.wait_condition(lambda: not self._paused)
+            self._in_pass = True
+            try:
+                await workflow.execute_activity_method(
+                    ReconcileActivities.reconcile_read_model, input, **PASS_OPTIONS
+                )
+            except ActivityError as err:  # one bad pass must not end the reconciler
+                workflow.logger.warning("reconcile pass failed: %s", err.cause or err)
+            finally:
+                self._in_pass = False
+            await workflow.sleep(timedelta(seconds=self._every))
+            if workflow.info().is_continue_as_new_suggested():
+                break
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            ReconcileInput(
+                input.max_rows,
+                input.grace_seconds,
+                self._every,
+                input.passes_per_run,
+                self._paused,
+            )
+        )
 
 
 @workflow.defn(name="ReconcileWorkflow")
@@ -19,11 +97,6 @@ class ReconcileWorkflow:
     async def run(self, input: ReconcileInput) -> ReconcileOutcome:
         """Bring the read model in line with every closed generation workflow."""
         outcome: ReconcileOutcome = await workflow.execute_activity_method(
-            ReconcileActivities.reconcile_read_model,
-            input,
-            start_to_close_timeout=timedelta(minutes=5),
-            heartbeat_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_attempts=3),
-            summary="Settle the rows whose workflow closed without telling the read model",
+            ReconcileActivities.reconcile_read_model, input, **PASS_OPTIONS
         )
         return outcome

@@ -6,9 +6,9 @@ code; the reconciler finds those rows. It pages through the active rows only (a 
 index keeps the scan cheap at any table size), asks Temporal how each one's workflow
 (its latest run) stands, and settles the rows whose workflow has closed, with the same
 idempotent transitions the workflow uses, so the row gets its `done` event and leaves
-`/active`. It runs as a small workflow fired every few seconds by a Temporal Schedule
-(`reconcile-<task queue>`): durable itself, it catches up after the API and every
-worker were down.
+`/active`. Each pass is an activity of the long-lived ReconcilerWorkflow
+(`reconcile-<task queue>`, workflows/reconcile.py): durable itself, it catches up
+after the API and every worker were down.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransactionOrigin
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -219,8 +220,23 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("connect_args", {"server_settings": {"plan_cache_mode": "force_custom_plan"}})
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "checkout", _drop_closed)
+    return engine
+
+
+def _drop_closed(
+    dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry, _proxy: Any
+) -> None:
+    """Hand out no pooled connection that the server closed (a restart, an
+    administrator's terminate): asyncpg noticed when the server said so or the socket
+    closed, so checking costs no round trip, unlike `pool_pre_ping`'s (a query on every
+    checkout, a tenth of a GET's CPU). The pool then connects anew. A connection that
+    dies silently still fails its first statement: an outage answer, and the pool is
+    refreshed."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the server closed this connection")
 
 
 def make_session_maker(engine: AsyncEngine) -> async_sessionmaker[Any]:

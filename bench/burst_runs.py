@@ -73,6 +73,10 @@ class Burst:
     other: int = 0
     create_p50: float = 0.0
     create_p95: float = 0.0
+    accepted: int = 0  # creates answered 2xx at the first attempt
+    get_p50: float = 0.0  # GET of one generation, polled during the burst
+    get_p95: float = 0.0
+    gets: int = 0
     rate: float = 0.0
     seconds: float = 0.0
     failures: Counter[str] = field(default_factory=Counter)
@@ -87,7 +91,10 @@ class Burst:
             f"other {self.other}"
             + (f"; failure codes {dict(self.failures)}" if self.failures else ""),
             f"  create latency during the burst: p50 {self.create_p50 * 1000:.0f} ms, "
-            f"p95 {self.create_p95 * 1000:.0f} ms",
+            f"p95 {self.create_p95 * 1000:.0f} ms; accepted at the first attempt "
+            f"{self.accepted} of {self.n}",
+            f"  GET of one generation during the burst ({self.gets} polls): p50 "
+            f"{self.get_p50 * 1000:.0f} ms, p95 {self.get_p95 * 1000:.0f} ms",
             f"  throughput: {self.rate:.2f} generations/s "
             f"({self.completed} completed in {self.seconds:.1f} s, first create to last "
             "completion)",
@@ -99,11 +106,31 @@ class Burst:
         ]
 
 
-async def run_burst(stack: Stack, label: str, n: int, c: int, timeout: float) -> Burst:
+async def poll_get(http: GenflowHttp, generation_id: str, stop: asyncio.Event) -> list[float]:
+    """GET one generation back to back (20 ms apart) until `stop`: the latencies."""
+    latencies: list[float] = []
+    client = http.clients[0]
+    while not stop.is_set():
+        started = time.perf_counter()
+        response = await client.get(f"/v1/generations/{generation_id}")
+        if response.status_code == 200:
+            latencies.append(time.perf_counter() - started)
+        await asyncio.sleep(0.02)
+    return latencies
+
+
+async def run_burst(
+    stack: Stack, label: str, n: int, c: int, timeout: float, watched: str
+) -> Burst:
+    """The burst, while one more client polls GET of `watched` (a generation that
+    exists before it) until every generation of the burst has finished."""
     result = Burst(label, n)
     http = GenflowHttp([stack.api_url], USER, result.stats)
+    reader = GenflowHttp([stack.api_url], SINGLE_USER, HttpStats())
     since = datetime.now(UTC) - timedelta(seconds=1)
     todo = list(range(n))
+    stop_polling = asyncio.Event()
+    poller = asyncio.create_task(poll_get(reader, watched, stop_polling))
 
     async def client() -> None:
         while todo:
@@ -118,6 +145,10 @@ async def run_burst(stack: Stack, label: str, n: int, c: int, timeout: float) ->
         await asyncio.gather(*(client() for _ in range(c)))
         ids = [r.id for r in result.requests if r.id is not None]
         finished = await http.wait_terminal(ids, since, timeout, stall=STALL_SECONDS)
+        stop_polling.set()
+        gets = await poller
+        result.gets = len(gets)
+        result.get_p50, result.get_p95 = percentile(gets, 0.50), percentile(gets, 0.95)
         wall = time.time() - first
         tree = (tree_cpu_seconds(stack) - tree_before) / wall
         own = (own_cpu() - own_before) / wall
@@ -130,6 +161,7 @@ async def run_burst(stack: Stack, label: str, n: int, c: int, timeout: float) ->
         latencies = [r.latency for r in result.requests if r.id is not None]
         result.create_p50 = percentile(latencies, 0.50)
         result.create_p95 = percentile(latencies, 0.95)
+        result.accepted = sum(1 for r in result.requests if r.id is not None and r.attempts == 1)
         done_at: list[float] = []
         for item in finished.values():
             if item["status"] == "completed":
@@ -159,7 +191,11 @@ async def run_burst(stack: Stack, label: str, n: int, c: int, timeout: float) ->
         for problem in first_problems(checked.problems, 5):
             result.check_line += f"\n    {problem}"
     finally:
+        stop_polling.set()
+        if not poller.done():
+            poller.cancel()
         await http.aclose()
+        await reader.aclose()
     return result
 
 
@@ -192,13 +228,31 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-async def single_runs(stack: Stack, runs: int) -> tuple[list[float], list[float]]:
-    """One warm-up, then `runs` generations one at a time (one per prompt of the mix):
-    (CPU-seconds of the whole tree per generation, wall seconds per generation)."""
+@dataclass
+class Alone:
+    """Generations one at a time, on an otherwise idle stack."""
+
+    cpu: list[float]  # CPU-seconds of the whole tree per generation
+    wall: list[float]  # seconds per generation
+    creates: list[float]  # create latency
+    gets: list[float]  # latency of GET of one generation, sequential
+    last_id: str  # the last one's id
+
+    def idle_line(self) -> str:
+        return (
+            f"  idle baseline: create p50 {percentile(self.creates, 0.5) * 1000:.0f} ms, p95 "
+            f"{percentile(self.creates, 0.95) * 1000:.0f} ms ({len(self.creates)} creates one "
+            f"at a time); GET p50 {percentile(self.gets, 0.5) * 1000:.1f} ms, p95 "
+            f"{percentile(self.gets, 0.95) * 1000:.1f} ms ({len(self.gets)} sequential)"
+        )
+
+
+async def single_runs(stack: Stack, runs: int, gets: int = 50) -> Alone:
+    """One warm-up, then `runs` generations one at a time (one per prompt of the mix),
+    each waited for; then `gets` sequential GETs of the last one."""
     stats = HttpStats()
     http = GenflowHttp([stack.api_url], SINGLE_USER, stats)
-    cpu: list[float] = []
-    wall: list[float] = []
+    alone = Alone([], [], [], [], "")
     try:
         for i in range(-1, runs):
             await asyncio.sleep(1.0)  # let the previous one's tail (workflow close) settle
@@ -208,15 +262,23 @@ async def single_runs(stack: Stack, runs: int) -> tuple[list[float], list[float]
             )
             if created.id is None:
                 raise RuntimeError(f"create failed: {created.error}")
+            alone.last_id = created.id
             row = await http.finished(created.id)
             if row["status"] != "completed":
                 raise RuntimeError(f"the single generation ended {row['status']}: {row['error']}")
             if i >= 0:
-                cpu.append(tree_cpu_seconds(stack) - before)
-                wall.append(time.perf_counter() - started)
+                alone.cpu.append(tree_cpu_seconds(stack) - before)
+                alone.wall.append(time.perf_counter() - started)
+                alone.creates.append(created.latency)
+        await asyncio.sleep(1.0)
+        for _ in range(gets):
+            started = time.perf_counter()
+            response = await http.clients[0].get(f"/v1/generations/{alone.last_id}")
+            if response.status_code == 200:
+                alone.gets.append(time.perf_counter() - started)
     finally:
         await http.aclose()
-    return cpu, wall
+    return alone
 
 
 async def idle_cpu_rate(stack: Stack, seconds: float = 3.0) -> float:

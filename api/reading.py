@@ -51,6 +51,14 @@ class ReadService:
     async def get(self, generation_id: uuid.UUID, user: str) -> Generation:
         return await get_own(self._repository, generation_id, user)
 
+    async def get_presented(self, generation_id: uuid.UUID, user: str) -> GenerationOut:
+        """The user's generation as the API shows it, or 404 (the cheapest read: its
+        stages and artifacts as plain rows)."""
+        found = await self._repository.get_for_user_plain(generation_id, user)
+        if found is None:
+            raise ProblemError(404, "No such generation.")
+        return self.present(*found)
+
     async def page(self, user: str, query: ListQuery, **narrow: Any) -> Response:
         """One page of the user's generations matching `query`, narrowed further by
         `narrow` (ListFilters fields), serialized once."""

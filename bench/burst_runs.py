@@ -107,7 +107,8 @@ class Burst:
 
 
 async def poll_get(http: GenflowHttp, generation_id: str, stop: asyncio.Event) -> list[float]:
-    """GET one generation back to back (20 ms apart) until `stop`: the latencies."""
+    """GET one generation every 100 ms (a client watching it closely) until `stop`:
+    the latencies."""
     latencies: list[float] = []
     client = http.clients[0]
     while not stop.is_set():
@@ -115,7 +116,7 @@ async def poll_get(http: GenflowHttp, generation_id: str, stop: asyncio.Event) -
         response = await client.get(f"/v1/generations/{generation_id}")
         if response.status_code == 200:
             latencies.append(time.perf_counter() - started)
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
     return latencies
 
 

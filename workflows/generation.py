@@ -256,6 +256,10 @@ class GenerationWorkflow:
 
     async def _await_approval(self, input: GenerationInput) -> None:
         ref = GenerationRef(input.generation_id)
+        # A decision is taken from now on: the read model shows `awaiting_approval` as
+        # soon as the activity below has written it, before this workflow's next task.
+        # (Only the state the update validator reads; no command moves.)
+        self._progress.status = Status.AWAITING_APPROVAL
         await workflow.execute_activity_method(
             StoreActivities.await_approval, ref, summary="Wait for approval", **STORE_OPTIONS
         )

@@ -130,8 +130,11 @@ async def get_generation(
     bodyless 304 while nothing changed. With `Prefer: wait=N`, the answer comes once
     it has ended or awaits approval, or after N seconds; a user holds at most
     `max_waits_per_user` waiting requests (default 10): past it, 429 with `Retry-After`."""
-    row = await wait.settle(await reads.get(generation_id, user))
-    content = reads.present(row).model_dump_json().encode()
+    if wait.seconds:
+        shown = reads.present(await wait.settle(await reads.get(generation_id, user)))
+    else:
+        shown = await reads.get_presented(generation_id, user)
+    content = shown.model_dump_json().encode()
     return conditional_response(content, "application/json", if_none_match, wait.headers)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from genflow.db.base import SessionOwner
 from genflow.db.events import append, append_all, elapsed_ms, finish_events, stage_event
 from genflow.db.locks import end_stages, lock, lock_active, stage_row, stage_rows
-from genflow.db.models import Artifact, Generation, utcnow
+from genflow.db.models import Artifact, Generation, Stage, utcnow
 from genflow.db.usage import add_usage
 from genflow.domain import (
     STAGE_PROGRESS,
@@ -37,18 +37,7 @@ class PipelineTransitions(SessionOwner):
             generation = await lock_for_new_work(session, generation_id, run_id, None)
             if generation is None or generation.status in TERMINAL_STATUSES:
                 return False
-            if generation.status == Status.PENDING:
-                generation.status = Status.PROCESSING
-                generation.started_at = generation.started_at or utcnow()
-                first = await stage_row(session, generation_id, STAGES[0])
-                first.queued_at = first.queued_at or generation.started_at
-            await append(
-                session,
-                generation,
-                "status:processing",
-                EventType.STATUS,
-                {"status": Status.PROCESSING},
-            )
+            await _start(session, generation, await stage_row(session, generation_id, STAGES[0]))
             return True
 
     async def mark_awaiting_approval(
@@ -111,17 +100,7 @@ class PipelineTransitions(SessionOwner):
                 return False
             row = await stage_row(session, generation_id, stage)
             if start:
-                if generation.status == Status.PENDING:
-                    generation.status = Status.PROCESSING
-                    generation.started_at = generation.started_at or utcnow()
-                    row.queued_at = row.queued_at or generation.started_at
-                await append(
-                    session,
-                    generation,
-                    "status:processing",
-                    EventType.STATUS,
-                    {"status": Status.PROCESSING},
-                )
+                await _start(session, generation, row)
             row.status = StageStatus.RUNNING
             row.attempts = max(row.attempts, attempt)
             row.error = None
@@ -321,6 +300,18 @@ class PipelineTransitions(SessionOwner):
                     session, generation, *stage_event(stage, StageStatus.FAILED, error=message)
                 )
             await finish_events(session, generation)
+
+
+async def _start(session: AsyncSession, generation: Generation, first: Stage) -> None:
+    """pending -> processing (a cancel in flight keeps `cancelling`), its first stage
+    queued from then if it was not yet, and the `status:processing` event once."""
+    if generation.status == Status.PENDING:
+        generation.status = Status.PROCESSING
+        generation.started_at = generation.started_at or utcnow()
+        first.queued_at = first.queued_at or generation.started_at
+    await append(
+        session, generation, "status:processing", EventType.STATUS, {"status": Status.PROCESSING}
+    )
 
 
 async def _complete(session: AsyncSession, generation: Generation) -> None:

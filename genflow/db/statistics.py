@@ -93,7 +93,9 @@ class StatisticsRepository:
         today = today or datetime.now(UTC).date()
         first_day = today - timedelta(days=DAYS - 1)
         since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
-        async with self._sessions() as session:
+        # On PostgreSQL in a transaction of its own (reads are autocommit otherwise),
+        # for SET LOCAL to hold.
+        async with self._sessions.begin() if self._postgres else self._sessions() as session:
             if self._postgres:
                 # Percentile sorts of ~100k values stay in memory.
                 await session.execute(text("SET LOCAL work_mem = '64MB'"))

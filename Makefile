@@ -67,6 +67,7 @@ bench: install-dev
 	$(BIN)/python -m bench.review_cpu
 	$(BIN)/python -m bench.sandbox_cost
 	$(BIN)/python -m bench.burst
+	$(BIN)/python -m bench.temporal_starts
 	$(BIN)/python -m bench.language
 	$(BIN)/python -m bench.fairness
 

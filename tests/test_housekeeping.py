@@ -1,32 +1,95 @@
 """Housekeeping stays out of the operators' way: the reconciler is one long-lived
 workflow per task queue that continues as new after a number of passes, so the Web UI's
 Workflows list shows a handful of runs however many passes it made (the Schedule of
-earlier releases started a workflow per pass: 8,640 a day), and it still settles rows."""
+earlier releases started a workflow per pass: 8,640 a day), and it still settles rows.
+
+The test runs an hour of the reconciler, scaled: a pass every 10 ms and 80 passes a run
+(instead of every 10 s and 360 a run), on a dev server of its own whose timers fire
+within milliseconds (a dev server fires a 10 ms timer a second late), with a read model
+of its own (a reconciler settles every active row of its database that its Temporal
+does not know, so it must not see other tests' rows)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+    WorkflowExecutionStatus,
+)
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 
-from genflow.db.engine import make_session_maker
+from api.service import stage_policy
+from genflow import search_attributes as sa
+from genflow.contracts import ReconcileInput
+from genflow.db.engine import make_engine, make_session_maker, migrate
 from genflow.db.models import utcnow
 from genflow.db.repository import GenerationRepository, NewGeneration
+from genflow.fairness import dev_server_flags
 from genflow.pipeline.review import SandboxLimits
+from tests.conftest import LIBRARY
 from tests.conftest import test_settings as settings_for
 from tests.scripted import ScriptedStages
-from tests.support import eventually
+from tests.support import TEMPORAL_BIN, eventually
 from worker.assembly import build_worker
-from worker.schedules import ensure_schedules, reconciler_id, stop_housekeeping
+from worker.schedules import (
+    ensure_schedules,
+    reconcile_schedule_id,
+    reconciler_id,
+    stop_housekeeping,
+)
+from workflows.generation import GenerationWorkflow
 
-# The dev server fires timers about a second apart at the soonest: 12 passes take ~12 s.
-PASSES_PER_RUN = 4
-PASSES = 3 * PASSES_PER_RUN
+PASSES_PER_RUN = 80
+PASSES = 3 * PASSES_PER_RUN  # three "hours"
+# The timer queue reads timers due within a second at once (timerProcessorMaxTimeShift,
+# default 1 s): a 10 ms timer would fire a second late, and 240 passes take 4 minutes.
+FAST_TIMERS = [
+    'history.timerProcessorMaxTimeShift="10ms"',
+    "history.timerProcessorMaxPollRPS=1000",
+]
+
+
+@pytest.fixture
+async def fast_temporal() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server of this test's own, with timers that fire on time."""
+    flags = [arg for flag in FAST_TIMERS for arg in ("--dynamic-config-value", flag)]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL_BIN),
+        search_attributes=sa.ALL,
+        dev_server_log_level="error",
+        dev_server_extra_args=dev_server_flags() + flags,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def own_database_url(tmp_path: Path) -> str:
+    """A read model no other test writes to."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'housekeeping.db'}"
+
+
+@pytest.fixture
+async def own_repository(own_database_url: str) -> AsyncIterator[GenerationRepository]:
+    engine = make_engine(own_database_url)
+    await migrate(engine)
+    try:
+        yield GenerationRepository(make_session_maker(engine))
+    finally:
+        await engine.dispose()
 
 
 async def passes_made(client: Client, workflow_id: str) -> int:
@@ -39,67 +102,104 @@ async def passes_made(client: Client, workflow_id: str) -> int:
     return done
 
 
-@pytest.mark.postgresql_only  # Temporal's view of the reconciler, whatever the read model
-async def test_the_reconciler_is_a_handful_of_runs_that_keep_settling(
-    database_url: str,
-    temporal_address: str,
-    temporal_client: Client,
-    migrated_engine: AsyncEngine,
+async def schedule_exists(client: Client, schedule_id: str) -> bool:
+    try:
+        await client.get_schedule_handle(schedule_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def test_an_hour_of_the_reconciler_is_a_handful_of_runs_that_keep_settling(
+    fast_temporal: WorkflowEnvironment,
+    own_database_url: str,
+    own_repository: GenerationRepository,
 ) -> None:
-    # A pass per second and 4 passes a run, instead of every 10 s and 360 a run (an
-    # hour): 12 passes stand for three hours.
+    client = fast_temporal.client
+    repository = own_repository
     settings = settings_for(
-        database_url,
-        temporal_address,
+        own_database_url,
+        client.service_client.config.target_host,
         reconcile_every_seconds=0.01,
         reconcile_passes_per_run=PASSES_PER_RUN,
     )
-    repository = GenerationRepository(make_session_maker(migrated_engine))
+    queue = settings.task_queue
+    # An earlier release's per-pass Schedule (it would fire in an hour).
+    await client.create_schedule(
+        reconcile_schedule_id(queue),
+        Schedule(
+            action=ScheduleActionStartWorkflow(
+                "ReconcileWorkflow", ReconcileInput(), id=f"reconcile-{queue}", task_queue=queue
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
+        ),
+    )
     # A row whose workflow never started, old enough for the reconciler to settle.
     lost = uuid.uuid4()
-    created_at = utcnow() - timedelta(minutes=5)
     await repository.insert_generation(
-        NewGeneration(lost, "housekeeping", "Book has title.", "builtin", created_at=created_at)
+        NewGeneration(
+            lost, "housekeeping", LIBRARY, "builtin", created_at=utcnow() - timedelta(minutes=5)
+        )
     )
-    worker = build_worker(
-        temporal_client, settings, repository, ScriptedStages(repository, SandboxLimits())
-    )
-    running = asyncio.create_task(worker.run())
-    try:
-        await ensure_schedules(temporal_client, settings)
-        await ensure_schedules(temporal_client, settings)  # a second worker starts: no twin
-        workflow_id = reconciler_id(settings.task_queue)
+    worker = build_worker(client, settings, repository, ScriptedStages(repository, SandboxLimits()))
+    async with worker:
+        await ensure_schedules(client, settings)
+        await ensure_schedules(client, settings)  # a second worker starts: no twin
+        workflow_id = reconciler_id(queue)
+        assert not await schedule_exists(client, reconcile_schedule_id(queue))
 
-        async def settled() -> bool:
+        async def lost_settled() -> bool:
             row = await repository.get(lost)
             return row is not None and row.error_code == "workflow_not_found"
 
-        await eventually(settled, timeout=30, what="the lost row settled")
+        await eventually(lost_settled, timeout=30, what="the lost row settled")
 
         async def many_passes() -> int | None:
-            made = await passes_made(temporal_client, workflow_id)
+            made = await passes_made(client, workflow_id)
             return made if made >= PASSES else None
 
-        passes = await eventually(many_passes, timeout=60, interval=0.5, what=f"{PASSES} passes")
+        passes = await eventually(many_passes, timeout=120, interval=1, what=f"{PASSES} passes")
 
-        # Everything on this task queue the Workflows list shows, with no query.
-        runs = [
-            run
-            async for run in temporal_client.list_workflows()
-            if run.task_queue == settings.task_queue
-        ]
-    finally:
-        await stop_housekeeping(temporal_client, settings)
-        await worker.shutdown()
-        await running
+        # Everything of this task queue the Workflows list shows, with no query.
+        runs = [run async for run in client.list_workflows() if run.task_queue == queue]
 
+        # After the "hours", an operator terminates a generation mid-stage: its row
+        # is settled by the next pass, within seconds.
+        generation = NewGeneration(
+            uuid.uuid4(), "housekeeping", LIBRARY, "builtin", metadata={"test": {"pace": 30.0}}
+        )
+        await repository.insert_generation(generation)
+        handle = await client.start_workflow(
+            GenerationWorkflow.run,
+            generation.to_workflow_input(3600, stage_policy(settings)),
+            id=generation.workflow_id,
+            task_queue=queue,
+        )
+
+        async def processing() -> bool:
+            row = await repository.get(generation.id)
+            return row is not None and row.status == "processing"
+
+        await eventually(processing, timeout=30, what="the generation processing")
+        await handle.terminate(reason="operator cleanup")
+
+        async def terminated() -> bool:
+            row = await repository.get(generation.id)
+            return row is not None and row.error_code == "terminated"
+
+        await eventually(terminated, timeout=5, what="the terminated row settled")
+        await stop_housekeeping(client, settings)
+
+    row = await repository.get(generation.id)
+    assert row is not None and row.status == "failed"
+    assert "operator cleanup" in (row.error_message or "")
+    assert passes >= PASSES
     assert {run.workflow_type for run in runs} == {"ReconcilerWorkflow"}
     assert {run.id for run in runs} == {workflow_id}
-    assert len(runs) <= passes // PASSES_PER_RUN + 1 <= 5
+    assert len(runs) <= 5
     running_now = [run for run in runs if run.status == WorkflowExecutionStatus.RUNNING]
     assert len(running_now) == 1
-    assert all(
-        run.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
-        for run in runs
-        if run is not running_now[0]
-    )
+    others = [run.status for run in runs if run is not running_now[0]]
+    assert others and set(others) == {WorkflowExecutionStatus.CONTINUED_AS_NEW}

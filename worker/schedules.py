@@ -20,7 +20,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from genflow.contracts import ReconcileInput, RetentionInput
 from genflow.settings import Settings
@@ -88,8 +88,11 @@ async def start_reconciler(client: Client, settings: Settings) -> None:
     this worker's interval. An operator's Terminate of it is undone here, at the next
     worker start. The per-pass Schedule of earlier releases is deleted."""
     queue = settings.task_queue
-    with contextlib.suppress(RPCError):  # not found: a new install, or already gone
+    try:
         await client.get_schedule_handle(reconcile_schedule_id(queue)).delete()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:  # else a new install, or already gone
+            raise
     handle = await client.start_workflow(
         ReconcilerWorkflow.run,
         ReconcileInput(

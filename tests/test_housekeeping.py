@@ -11,12 +11,14 @@ does not know, so it must not see other tests' rows)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
@@ -26,12 +28,14 @@ from temporalio.client import (
     ScheduleSpec,
     WorkflowExecutionStatus,
 )
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from api.service import stage_policy
 from genflow import search_attributes as sa
-from genflow.contracts import ReconcileInput
+from genflow.contracts import ReconcileInput, ReconcileOutcome
 from genflow.db.engine import make_engine, make_session_maker, migrate
 from genflow.db.models import utcnow
 from genflow.db.repository import GenerationRepository, NewGeneration
@@ -49,6 +53,7 @@ from worker.schedules import (
     stop_housekeeping,
 )
 from workflows.generation import GenerationWorkflow
+from workflows.reconcile import ReconcilerWorkflow
 
 PASSES_PER_RUN = 80
 PASSES = 3 * PASSES_PER_RUN  # three "hours"
@@ -203,3 +208,60 @@ async def test_an_hour_of_the_reconciler_is_a_handful_of_runs_that_keep_settling
     assert len(running_now) == 1
     others = [run.status for run in runs if run is not running_now[0]]
     assert others and set(others) == {WorkflowExecutionStatus.CONTINUED_AS_NEW}
+
+
+class ScriptedPasses:
+    """The reconcile activity of a test: the first pass fails for good, later ones
+    succeed, and once `hang` is set a pass heartbeats until it is cancelled."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.hang = False
+        self.hanging = asyncio.Event()
+
+    @activity.defn(name="reconcile_read_model")
+    async def reconcile_read_model(self, input: ReconcileInput) -> ReconcileOutcome:
+        self.calls += 1
+        if self.calls == 1:
+            raise ApplicationError("the read model is unreachable", non_retryable=True)
+        while self.hang:
+            self.hanging.set()
+            activity.heartbeat()
+            await asyncio.sleep(0.05)
+        return ReconcileOutcome(checked=0, settled={})
+
+
+async def test_a_failed_pass_does_not_end_the_reconciler_and_a_cancel_does(
+    temporal_client: Client,
+) -> None:
+    passes = ScriptedPasses()
+    queue = f"test-{uuid.uuid4()}"
+    worker = Worker(
+        temporal_client,
+        task_queue=queue,
+        workflows=[ReconcilerWorkflow],
+        activities=[passes.reconcile_read_model],
+        max_heartbeat_throttle_interval=timedelta(milliseconds=50),
+        default_heartbeat_throttle_interval=timedelta(milliseconds=50),
+    )
+    async with worker:
+        handle = await temporal_client.start_workflow(
+            ReconcilerWorkflow.run,
+            ReconcileInput(every_seconds=0.01, passes_per_run=100),
+            id=reconciler_id(queue),
+            task_queue=queue,
+        )
+        await eventually(lambda: passes.calls >= 3, timeout=30, what="passes after a failed one")
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+        passes.hang = True
+        await asyncio.wait_for(passes.hanging.wait(), timeout=30)
+        await handle.cancel()
+
+        async def closed() -> WorkflowExecutionStatus | None:
+            status = (await handle.describe()).status
+            return None if status == WorkflowExecutionStatus.RUNNING else status
+
+        status = await eventually(closed, timeout=10, what="the reconciler to close")
+
+    assert status == WorkflowExecutionStatus.CANCELED

@@ -5,7 +5,10 @@ worker): a long-lived loop of passes, each one activity and a timer, that contin
 new after `passes_per_run` passes (about an hour at the default 10 s), so the Web UI's
 Workflows list shows one running reconciler rather than a run per pass. It is durable:
 when workers come back after an outage its timer fires and a pass catches up. A pass
-that fails (after its own retries) is logged, and the loop goes on.
+that fails (after its own retries) is logged, and the loop goes on. An operator's
+Cancel or Terminate ends it; the next worker start starts it again
+(worker/schedules.py). Signals `pause`/`resume` hold it between passes, `reschedule`
+changes its interval, and the query `state` tells whether it is paused or in a pass.
 
 ReconcileWorkflow: one pass, which the `reconcile-<task queue>` Schedule of earlier
 releases fired every few seconds. Kept registered so runs started before an upgrade
@@ -19,7 +22,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.reconcile import ReconcileActivities
@@ -72,7 +75,10 @@ class ReconcilerWorkflow:
                 await workflow.execute_activity_method(
                     ReconcileActivities.reconcile_read_model, input, **PASS_OPTIONS
                 )
-            except ActivityError as err:  # one bad pass must not end the reconciler
+            except ActivityError as err:
+                if is_cancelled_exception(err):  # an operator's Cancel ends it
+                    raise
+                # One bad pass (after its retries) must not end the reconciler.
                 workflow.logger.warning("reconcile pass failed: %s", err.cause or err)
             finally:
                 self._in_pass = False

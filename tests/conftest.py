@@ -138,6 +138,7 @@ _LONGEST_FIRST = {
             "test_engine.py",
             "test_durability.py",
             "test_operator.py",
+            "test_housekeeping.py",
             "test_lifecycle.py",
             "test_backpressure.py",
             "test_api_management.py",

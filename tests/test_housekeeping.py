@@ -3,8 +3,8 @@ workflow per task queue that continues as new after a number of passes, so the W
 Workflows list shows a handful of runs however many passes it made (the Schedule of
 earlier releases started a workflow per pass: 8,640 a day), and it still settles rows.
 
-The test runs an hour of the reconciler, scaled: a pass every 10 ms and 80 passes a run
-(instead of every 10 s and 360 a run), on a dev server of its own whose timers fire
+The test runs three hours of the reconciler, scaled: a pass every 10 ms and 30 passes a
+run (instead of every 10 s and 360 a run), on a dev server of its own whose timers fire
 within milliseconds (a dev server fires a 10 ms timer a second late), with a read model
 of its own (a reconciler settles every active row of its database that its Temporal
 does not know, so it must not see other tests' rows)."""
@@ -55,10 +55,10 @@ from worker.schedules import (
 from workflows.generation import GenerationWorkflow
 from workflows.reconcile import ReconcilerWorkflow
 
-PASSES_PER_RUN = 80
+PASSES_PER_RUN = 30
 PASSES = 3 * PASSES_PER_RUN  # three "hours"
 # The timer queue reads timers due within a second at once (timerProcessorMaxTimeShift,
-# default 1 s): a 10 ms timer would fire a second late, and 240 passes take 4 minutes.
+# default 1 s): a 10 ms timer would fire a second late, and 90 passes take a minute and a half.
 FAST_TIMERS = [
     'history.timerProcessorMaxTimeShift="10ms"',
     "history.timerProcessorMaxPollRPS=1000",

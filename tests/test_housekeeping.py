@@ -201,7 +201,11 @@ async def test_an_hour_of_the_reconciler_is_a_handful_of_runs_that_keep_settling
     assert row is not None and row.status == "failed"
     assert "operator cleanup" in (row.error_message or "")
     assert passes >= PASSES
-    assert {run.workflow_type for run in runs} == {"ReconcilerWorkflow"}
+    # Housekeeping only: the reconciler's runs, and the hourly retention Schedule's run
+    # if the test happens to cross the top of an hour (a Schedule fires on the clock).
+    assert {run.workflow_type for run in runs} <= {"ReconcilerWorkflow", "RetentionWorkflow"}
+    assert len(runs) <= 6
+    runs = [run for run in runs if run.workflow_type == "ReconcilerWorkflow"]
     assert {run.id for run in runs} == {workflow_id}
     assert len(runs) <= 5
     running_now = [run for run in runs if run.status == WorkflowExecutionStatus.RUNNING]

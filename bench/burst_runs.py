@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from bench.checker import check, first_problems
 from bench.genflow_http import Created, GenflowHttp, HttpStats
 from bench.measure import percentile
@@ -76,11 +74,9 @@ class Burst:
     create_p50: float = 0.0
     create_p95: float = 0.0
     accepted: int = 0  # creates answered 2xx at the first attempt
-    accepted_eventually: int = 0  # answered 2xx at some attempt (retries included)
     get_p50: float = 0.0  # GET of one generation, polled during the burst
     get_p95: float = 0.0
     gets: int = 0
-    get_errors: Counter[str] = field(default_factory=Counter)  # polls not answered 200
     rate: float = 0.0
     seconds: float = 0.0
     failures: Counter[str] = field(default_factory=Counter)
@@ -89,25 +85,16 @@ class Burst:
     machine_line: str = ""
     stuck: list[str] = field(default_factory=list)
 
-    def lines(self, alone: Alone) -> list[str]:
-        """What the burst measured, each latency beside its idle baseline (`alone`, the
-        same stack before the burst)."""
-        idle = alone.figures()
-        retried = self.accepted_eventually - self.accepted
+    def lines(self) -> list[str]:
         return [
             f"  generations: {self.n}: completed {self.completed}, failed {self.failed}, "
             f"other {self.other}"
             + (f"; failure codes {dict(self.failures)}" if self.failures else ""),
-            f"  create latency during the burst: p50 {_ms(self.create_p50)} (idle "
-            f"{_ms(idle['create_p50'])}), p95 {_ms(self.create_p95)} (idle "
-            f"{_ms(idle['create_p95'])}, x{self.create_p95 / idle['create_p95']:.1f})",
-            f"  creates accepted: {self.accepted} of {self.n} at the first attempt, "
-            f"{self.accepted_eventually} of {self.n} in the end ({retried} after a retry, "
-            f"{self.n - self.accepted_eventually} never)",
-            f"  GET of one generation during the burst ({self.gets} polls answered 200"
-            + (f", not answered 200: {dict(self.get_errors)}" if self.get_errors else "")
-            + f"): p50 {_ms(self.get_p50, 1)} (idle {_ms(idle['get_p50'], 1)}), p95 "
-            f"{_ms(self.get_p95, 1)} (idle {_ms(idle['get_p95'], 1)})",
+            f"  create latency during the burst: p50 {self.create_p50 * 1000:.0f} ms, "
+            f"p95 {self.create_p95 * 1000:.0f} ms; accepted at the first attempt "
+            f"{self.accepted} of {self.n}",
+            f"  GET of one generation during the burst ({self.gets} polls): p50 "
+            f"{self.get_p50 * 1000:.0f} ms, p95 {self.get_p95 * 1000:.0f} ms",
             f"  throughput: {self.rate:.2f} generations/s "
             f"({self.completed} completed in {self.seconds:.1f} s, first create to last "
             "completion)",
@@ -119,53 +106,32 @@ class Burst:
         ]
 
 
-def _ms(seconds: float, digits: int = 0) -> str:
-    return f"{seconds * 1000:.{digits}f} ms"
-
-
-async def poll_get(
-    http: GenflowHttp, generation_id: str, stop: asyncio.Event, interval: float
-) -> tuple[list[float], Counter[str]]:
-    """GET one generation every `interval` seconds (a client watching it closely) until
-    `stop`: the latencies of the answers 200, and what the other polls got (status
-    code or connection error), each counted and not retried."""
+async def poll_get(http: GenflowHttp, generation_id: str, stop: asyncio.Event) -> list[float]:
+    """GET one generation every 100 ms (a client watching it closely) until `stop`:
+    the latencies."""
     latencies: list[float] = []
-    errors: Counter[str] = Counter()
     client = http.clients[0]
     while not stop.is_set():
         started = time.perf_counter()
-        try:
-            response = await client.get(f"/v1/generations/{generation_id}")
-        except httpx.TransportError as err:
-            errors[type(err).__name__] += 1
-        else:
-            if response.status_code == 200:
-                latencies.append(time.perf_counter() - started)
-            else:
-                errors[f"HTTP {response.status_code}"] += 1
-        await asyncio.sleep(interval)
-    return latencies, errors
+        response = await client.get(f"/v1/generations/{generation_id}")
+        if response.status_code == 200:
+            latencies.append(time.perf_counter() - started)
+        await asyncio.sleep(0.1)
+    return latencies
 
 
 async def run_burst(
-    stack: Stack,
-    label: str,
-    n: int,
-    c: int,
-    timeout: float,
-    watched: str,
-    get_interval: float = 0.1,
+    stack: Stack, label: str, n: int, c: int, timeout: float, watched: str
 ) -> Burst:
     """The burst, while one more client polls GET of `watched` (a generation that
-    exists before it) every `get_interval` seconds until every generation of the burst
-    has finished."""
+    exists before it) until every generation of the burst has finished."""
     result = Burst(label, n)
     http = GenflowHttp([stack.api_url], USER, result.stats)
     reader = GenflowHttp([stack.api_url], SINGLE_USER, HttpStats())
     since = datetime.now(UTC) - timedelta(seconds=1)
     todo = list(range(n))
     stop_polling = asyncio.Event()
-    poller = asyncio.create_task(poll_get(reader, watched, stop_polling, get_interval))
+    poller = asyncio.create_task(poll_get(reader, watched, stop_polling))
 
     async def client() -> None:
         while todo:
@@ -181,7 +147,7 @@ async def run_burst(
         ids = [r.id for r in result.requests if r.id is not None]
         finished = await http.wait_terminal(ids, since, timeout, stall=STALL_SECONDS)
         stop_polling.set()
-        gets, result.get_errors = await poller
+        gets = await poller
         result.gets = len(gets)
         result.get_p50, result.get_p95 = percentile(gets, 0.50), percentile(gets, 0.95)
         wall = time.time() - first
@@ -197,7 +163,6 @@ async def run_burst(
         result.create_p50 = percentile(latencies, 0.50)
         result.create_p95 = percentile(latencies, 0.95)
         result.accepted = sum(1 for r in result.requests if r.id is not None and r.attempts == 1)
-        result.accepted_eventually = sum(1 for r in result.requests if r.id is not None)
         done_at: list[float] = []
         for item in finished.values():
             if item["status"] == "completed":
@@ -274,22 +239,12 @@ class Alone:
     gets: list[float]  # latency of GET of one generation, sequential
     last_id: str  # the last one's id
 
-    def figures(self) -> dict[str, float]:
-        """Create and GET latency p50/p95, in seconds."""
-        return {
-            "create_p50": percentile(self.creates, 0.5),
-            "create_p95": percentile(self.creates, 0.95),
-            "get_p50": percentile(self.gets, 0.5),
-            "get_p95": percentile(self.gets, 0.95),
-        }
-
     def idle_line(self) -> str:
-        idle = self.figures()
         return (
-            f"  idle baseline: create p50 {_ms(idle['create_p50'])}, p95 "
-            f"{_ms(idle['create_p95'])} ({len(self.creates)} creates one at a time, each "
-            f"waited to completion); GET p50 {_ms(idle['get_p50'], 1)}, p95 "
-            f"{_ms(idle['get_p95'], 1)} ({len(self.gets)} sequential)"
+            f"  idle baseline: create p50 {percentile(self.creates, 0.5) * 1000:.0f} ms, p95 "
+            f"{percentile(self.creates, 0.95) * 1000:.0f} ms ({len(self.creates)} creates one "
+            f"at a time); GET p50 {percentile(self.gets, 0.5) * 1000:.1f} ms, p95 "
+            f"{percentile(self.gets, 0.95) * 1000:.1f} ms ({len(self.gets)} sequential)"
         )
 
 

@@ -190,7 +190,9 @@ async def test_cancel_during_each_stage_ends_cancelled_within_2s(
     watched_stack: tuple[Stack, WatchedStages], stage: str
 ) -> None:
     stack, stages_seen = watched_stack
-    created = await stack.create(metadata={"test": {"pace": 1.5}})
+    # Each stage runs 2.5 s: the cancel (seen at the stage's next heartbeat, within a
+    # second) reaches it before it ends, however late the poll saw it running.
+    created = await stack.create(metadata={"test": {"pace": 2.5}})
     generation_id = uuid.UUID(created["id"])
     await stack.wait_until(
         created["id"],

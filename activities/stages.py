@@ -19,7 +19,7 @@ from activities.store import count_finished
 from genflow.contracts import StageInput, StageResult
 from genflow.db.errors import is_database_outage
 from genflow.db.models import Generation
-from genflow.db.repository import GenerationRepository, NewGeneration
+from genflow.db.repository import GenerationRepository
 from genflow.db.usage import record_spent
 from genflow.domain import STAGE_ACTIVITY_TYPES, STAGE_ATTEMPT_SECONDS, StageName
 from genflow.files import FileOut
@@ -199,10 +199,7 @@ class StageActivities:
             generation_id, stage, attempt, queue_ms, run_id, start=first
         )
         if started is None and input.start is not None:
-            new = NewGeneration.from_workflow_input(input.start)
-            if input.start.stored_input:
-                new = await self._repository.with_stored_input(new)
-            await self._repository.insert_generation(new)
+            await self._repository.insert_from_workflow_input(input.start)
             started = await self._repository.stage_started(
                 generation_id, stage, attempt, queue_ms, run_id, start=True
             )

@@ -7,7 +7,7 @@ import uuid
 from temporalio import activity
 
 from genflow.contracts import CancelInput, FailureInput, GenerationInput, GenerationRef
-from genflow.db.repository import GenerationRepository, NewGeneration
+from genflow.db.repository import GenerationRepository
 
 
 class StoreActivities:
@@ -18,11 +18,8 @@ class StoreActivities:
     async def start_generation(self, input: GenerationInput) -> bool:
         """Insert the row if the API did not (it may have died after starting the
         workflow), then mark the generation processing. False if it already ended."""
-        new = NewGeneration.from_workflow_input(input)
-        if input.stored_input:
-            new = await self._repository.with_stored_input(new)
-        await self._repository.insert_generation(new)
-        return await self._repository.mark_processing(new.id, _run_id())
+        generation_id = await self._repository.insert_from_workflow_input(input)
+        return await self._repository.mark_processing(generation_id, _run_id())
 
     @activity.defn(name="await_approval")
     async def await_approval(self, input: GenerationRef) -> None:

@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from genflow.contracts import GenerationInput
 from genflow.db.base import SessionOwner
 from genflow.db.events import append
 from genflow.db.locks import lock
@@ -74,6 +75,15 @@ class ApiWrites(SessionOwner):
                         meta=new.metadata,
                     )
                 )
+
+    async def insert_from_workflow_input(self, input: GenerationInput) -> uuid.UUID:
+        """Insert the row from its workflow's input, unless it exists (the API may have
+        died after starting the workflow), with a large request's kept fields; its id."""
+        new = NewGeneration.from_workflow_input(input)
+        if input.stored_input:
+            new = await self.with_stored_input(new)
+        await self.insert_generation(new)
+        return new.id
 
     async def with_stored_input(self, new: NewGeneration) -> NewGeneration:
         """`new` with the fields `store_input` kept (unchanged if none are kept)."""

@@ -177,10 +177,13 @@ class GenerationWorkflow:
             first, last = number == 1, number == len(STAGES)
             self._enter(stage, upsert=not (folded and first))
             queue = workflow.info().task_queue
-            stage_input = StageInput(input.generation_id, stage, policy.max_attempts)
-            if folded:
-                stage_input.start = input if first else None
-                stage_input.complete = last
+            stage_input = StageInput(
+                input.generation_id,
+                stage,
+                policy.max_attempts,
+                start=input if folded and first else None,
+                complete=folded and last,
+            )
             result: StageResult = await workflow.execute_activity_method(
                 STAGE_ACTIVITIES[stage],
                 stage_input,

@@ -23,7 +23,7 @@ from genflow.domain import (
 from genflow.reconcile import Reconciler, describe_or_none
 from genflow.settings import Settings
 
-from .ownership import get_own
+from .ownership import get_own, no_such_generation
 from .problems import ProblemError
 from .routers.common import present
 from .schemas import GenerationOut
@@ -66,7 +66,7 @@ class LifecycleService:
         log.info("cancel requested: %s", reason or "-", extra={"generation_id": row.id})
         updated = await self._repository.request_cancel(generation_id, user_id, reason)
         if updated is None:
-            raise ProblemError(404, "No such generation.")
+            raise no_such_generation()
         if updated.status in (Status.COMPLETED, Status.FAILED):
             raise ProblemError(409, f"The generation is already {updated.status}.")
         return await get_own(self._repository, generation_id, user_id)

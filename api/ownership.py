@@ -12,13 +12,18 @@ from genflow.db.repository import GenerationRepository
 from .problems import ProblemError
 
 
+def no_such_generation() -> ProblemError:
+    """The 404 of a generation the caller does not have (or that does not exist)."""
+    return ProblemError(404, "No such generation.")
+
+
 async def get_own(
     repository: GenerationRepository, generation_id: uuid.UUID, user: str
 ) -> Generation:
     """The user's generation (with its stages and artifact list), or 404."""
     row = await repository.get_for_user(generation_id, user)
     if row is None:
-        raise ProblemError(404, "No such generation.")
+        raise no_such_generation()
     return row
 
 

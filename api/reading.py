@@ -19,7 +19,7 @@ from genflow.db.usage import UsageRepository, day_of, next_midnight
 from genflow.files import FileOut
 from genflow.settings import Settings
 
-from .ownership import get_own, get_own_project
+from .ownership import get_own, get_own_project, no_such_generation
 from .problems import ProblemError
 from .routers.common import ListQuery, as_json, present
 from .schemas import GenerationOut, GenerationPage, StatisticsOut
@@ -56,7 +56,7 @@ class ReadService:
         stages and artifacts as plain rows)."""
         found = await self._repository.get_for_user_plain(generation_id, user)
         if found is None:
-            raise ProblemError(404, "No such generation.")
+            raise no_such_generation()
         return self.present(*found)
 
     async def page(self, user: str, query: ListQuery, **narrow: Any) -> Response:
@@ -106,7 +106,7 @@ class ReadService:
         if changes.get("tags", []) is None or changes.get("metadata", {}) is None:
             raise ProblemError(422, "tags and metadata cannot be null; send [] or {}.")
         if not await self._repository.update_fields(generation_id, user, changes):
-            raise ProblemError(404, "No such generation.")
+            raise no_such_generation()
         return self.present(await self.get(generation_id, user))
 
     # -- content of a generation the caller owns (checked with `get` first) ------------

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     # then every 5 h up to 24 h); URLs inside the network are refused unless allowed.
     webhook_retry_schedule_seconds: list[float] = [0.0, 5.0, 300.0, 1800.0, 7200.0] + [18000.0] * 4
     webhook_allow_private: bool = False
+    # Ports a webhook URL may name besides 80 and 443 (comma-separated or a JSON list).
+    webhook_extra_ports: Annotated[list[int], NoDecode] = []
+    # How long resolving a webhook host may take, and how many resolutions run at once
+    # (their own threads, not the event loop's default pool).
+    webhook_resolve_seconds: float = Field(default=5.0, gt=0)
+    webhook_resolvers: int = Field(default=4, ge=1)
     # After a rotation of a user's webhook secret, deliveries are also signed with the
     # replaced one for this long (unless the rotate request says otherwise).
     webhook_secret_grace_seconds: float = Field(default=24 * 3600.0, ge=0)
@@ -192,14 +198,14 @@ class Settings(BaseSettings):
     sandbox_disk_mb: int = Field(default=512, ge=16)
     sandbox_tmp_size_mb: int = Field(default=256, ge=1)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "webhook_extra_ports", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
                 return json.loads(text)
-            return [origin.strip() for origin in text.split(",") if origin.strip()]
+            return [item.strip() for item in text.split(",") if item.strip()]
         return value
 
     @field_validator("stage_attempt_seconds", mode="after")

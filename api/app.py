@@ -41,8 +41,10 @@ def create_app(
     temporal: Client | None = None,
 ) -> FastAPI:
     """Build the app. Settings, engine and Temporal client are made once, in the
-    lifespan, unless passed in (tests share theirs)."""
+    lifespan, unless passed in (tests share theirs). Without a signing secret there is
+    no API: MissingSecret, in every environment."""
     settings = settings or Settings()
+    settings.signing_secret()
     metrics = ApiMetrics()
 
     @asynccontextmanager

@@ -16,8 +16,9 @@ from genflow.settings import Settings
 
 _KEY = "genflow.bearer"
 KEPT_TOKENS = 10_000
-# (secret, token) -> (user id, expiry in epoch seconds), oldest first.
-_passed: dict[tuple[str, str], tuple[str, float]] = {}
+# (secret, audience, issuer, max lifetime, token) -> (user id, expiry in epoch seconds),
+# oldest first.
+_passed: dict[tuple[str, str, str, int, str], tuple[str, float]] = {}
 
 
 class MissingToken(Exception):
@@ -42,12 +43,13 @@ def _verify(scope: Scope, settings: Settings) -> str | Exception:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return MissingToken()
-    key = (settings.jwt_secret.get_secret_value(), token.strip())
+    policy = (settings.jwt_audience, settings.jwt_issuer, settings.token_max_ttl_seconds)
+    key = (settings.signing_secret(), *policy, token.strip())
     kept = _passed.get(key)
     if kept is not None and time.time() < kept[1]:
         return kept[0]
     try:
-        user, expires = verified(key[1], key[0])
+        user, expires = verified(key[-1], key[0], *policy)
     except InvalidToken as err:
         return err
     if len(_passed) >= KEPT_TOKENS:

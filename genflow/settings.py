@@ -11,10 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from genflow.auth import AUDIENCE, ISSUER, MAX_LIFETIME_SECONDS, check_secret
 from genflow.domain import STAGE_START_TO_CLOSE_SECONDS, STAGES, StageName
-
-DEV_JWT_SECRET = "genflow-development-secret-do-not-use-in-production"
-"""Signing secret used in development only; production refuses to start with it."""
 
 
 class Settings(BaseSettings):
@@ -38,8 +36,16 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "generations"
 
-    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
-    token_ttl_seconds: int = 7 * 24 * 3600
+    # The bearer tokens' signing secret: there is no default. The API refuses to start
+    # without one (32+ characters) whatever the environment; `genflow up` makes one in
+    # its home. Workers do not need it.
+    jwt_secret: SecretStr | None = None
+    jwt_audience: str = AUDIENCE
+    jwt_issuer: str = ISSUER
+    # What `genflow token` and `genflow up` mint: this lifetime unless asked otherwise,
+    # never longer than the longest the API accepts (`exp - iat`).
+    token_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    token_max_ttl_seconds: int = Field(default=MAX_LIFETIME_SECONDS, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -192,6 +198,9 @@ class Settings(BaseSettings):
     unsafe_run_without_sandbox: bool = False
     sandbox_timeout_seconds: float = Field(default=60.0, gt=0)
     sandbox_memory_mb: int = Field(default=1024, ge=64)
+    # Memory of a whole run (its processes and its memory-backed /project and /tmp), in
+    # a cgroup of its own where the machine offers one (genflow/pipeline/cgroups.py).
+    sandbox_run_memory_mb: int = Field(default=1024, ge=64)
     sandbox_cpu_seconds: int = Field(default=60, ge=1)
     sandbox_processes: int = Field(default=128, ge=8)
     sandbox_file_size_mb: int = Field(default=64, ge=1)
@@ -242,16 +251,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Settings:
-        secret = self.jwt_secret.get_secret_value()
-        if self.environment == "production" and (secret == DEV_JWT_SECRET or len(secret) < 32):
-            raise ValueError(
-                "GENFLOW_JWT_SECRET must be set to a random value of at least 32 characters "
-                "in production"
-            )
         token = self.metrics_token.get_secret_value() if self.metrics_token else None
         if self.environment == "production" and token is not None and len(token) < 32:
             raise ValueError("GENFLOW_METRICS_TOKEN must be at least 32 characters in production")
         return self
+
+    def signing_secret(self) -> str:
+        """The JWT secret; MissingSecret (saying what to set) when there is none."""
+        return check_secret(self.jwt_secret.get_secret_value() if self.jwt_secret else None)
 
     @property
     def resolved_database_url(self) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from genflow import search_attributes as sa
-from genflow.auth import DEFAULT_USER, issue_token
+from genflow.auth import DEFAULT_USER, check_secret, home_secret, issue_token
 from genflow.db.engine import make_engine, migrate
 from genflow.fairness import dev_server_flags
 from genflow.settings import Settings
@@ -130,9 +130,13 @@ class Stack:
         self.stopping = False
         self.embedded_temporal = settings.temporal_address is None
         self.temporal_address = settings.temporal_address or f"127.0.0.1:{temporal_port}"
+        self.secret = ""  # the API's signing secret: GENFLOW_JWT_SECRET or the home's
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, secret: bool = False) -> dict[str, str]:
         env = dict(os.environ)
+        env.pop("GENFLOW_JWT_SECRET", None)  # only the API verifies tokens
+        if secret:
+            env["GENFLOW_JWT_SECRET"] = self.secret
         env["GENFLOW_HOME"] = str(self.home)
         env["TEMPORAL_ADDRESS"] = self.temporal_address
         env["GENFLOW_API_PORT"] = str(self.api_port)
@@ -141,14 +145,20 @@ class Stack:
             env["GENFLOW_SANDBOX_SLOTS"] = str(max(1, (os.cpu_count() or 1) // self.workers))
         return env
 
-    def _child(self, name: str, argv: list[str], nice: int = 0) -> Child:
-        child = Child(name, argv, self._env(), self.home / "logs" / f"{name}.log", nice=nice)
+    def _child(self, name: str, argv: list[str], nice: int = 0, secret: bool = False) -> Child:
+        env = self._env(secret)
+        child = Child(name, argv, env, self.home / "logs" / f"{name}.log", nice=nice)
         self.children.append(child)
         child.start()
         return child
 
     def start(self) -> None:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        # Set, or made on the first start and kept (mode 0600): never a published default.
+        configured = self.settings.jwt_secret
+        self.secret = check_secret(
+            configured.get_secret_value() if configured else home_secret(self.home, create=True)
+        )
         if self.embedded_temporal:
             self._child(
                 "temporal",
@@ -183,7 +193,7 @@ class Stack:
             # Below the API and the Temporal server: on a busy machine a create or a
             # GET answers first, and the work waits in Temporal's queue.
             self._child(name, [python, "-m", "genflow.cli", "worker"], self.settings.worker_nice)
-        self._child("api", [python, "-m", "genflow.cli", "api"])
+        self._child("api", [python, "-m", "genflow.cli", "api"], secret=True)
         self._wait_for_api()
 
     async def _prepare(self) -> None:
@@ -212,8 +222,10 @@ class Stack:
         api = f"http://{self.settings.api_host}:{self.api_port}"
         token = issue_token(
             DEFAULT_USER,
-            self.settings.jwt_secret.get_secret_value(),
-            self.settings.token_ttl_seconds,
+            self.secret,
+            min(self.settings.token_ttl_seconds, self.settings.token_max_ttl_seconds),
+            self.settings.jwt_audience,
+            self.settings.jwt_issuer,
         )
         lines = [
             f"genflow is up (home {self.home})",

@@ -30,11 +30,13 @@ tokens the probes aim at come from `FakeOpenAI.secrets`, rendered into the file.
 - ``hostile-escape``: read other processes' environments, see the host's processes; list
   GENFLOW_HOME, open the SQLite read model, list /root, read the worker's tree; connect to
   PostgreSQL (TCP and its Unix socket), Temporal, the API and the model server; write
-  outside the project (a canary path, the worker's venv); leave processes running;
+  outside the project (a canary path, the worker's venv); make a user namespace; leave
+  processes running;
 - ``hostile-resources``: fork without bound, allocate past the memory limit, write a file
   past the file-size limit, fill the disk with files under it;
 - ``hostile-sleep``: leave a process running, then sleep forever (in a child carrying the
-  same token).
+  same token);
+- ``hostile-memory``: hold 2 GiB across 8 processes, each under the per-process limit.
 
 An iteration (the prompt holds the parent's spec) gets the spec with a field and an
 entity added. Every other request gets the plan and files of a tiny package, `inventory`,
@@ -225,6 +227,17 @@ def test_write_into_worker_venv() -> None:
 
 
 # Last in the file: what it starts is not around when the probes above look at processes.
+def test_create_user_namespace() -> None:
+    # In a child: a process of the test run that left its user namespace would see the
+    # host's files differently for the probes after it.
+    code = (
+        "import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True); "
+        "sys.exit(0 if libc.unshare(0x10000000) == 0 else ctypes.get_errno())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], **QUIET)
+    assert done.returncode == 0, f"unshare(CLONE_NEWUSER): {os.strerror(done.returncode)}"
+
+
 def test_zz_leave_processes_behind() -> None:
     _leave_a_process(SECRETS["process_token"])
     daemon = (
@@ -307,6 +320,33 @@ def test_fill_disk_with_files_under_the_size_limit() -> None:
     assert written == 12 * 48 * MIB
 """
 
+MEMORY_PROBES = r"""
+MIB = 1024 * 1024
+
+
+def test_allocate_2_gib_across_8_processes() -> None:
+    # Each child touches 256 MiB (under the per-process limit) and holds it until all
+    # have: 2 GiB at once, which only a limit on the whole run stops.
+    read_end, write_end = os.pipe()
+    children = []
+    for _ in range(8):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(write_end)
+                block = b"\x01" * (256 * MIB)
+                os.read(read_end, 1)
+                code = 0 if len(block) == 256 * MIB else 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    time.sleep(6)
+    os.close(write_end)
+    ends = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    assert ends == [0] * 8, f"children ended {ends}"
+"""
+
 SLEEP_PROBES = r"""
 
 def test_sleep_forever() -> None:
@@ -350,6 +390,7 @@ HOSTILE_PROBES = {
     "hostile-escape": ESCAPE_PROBES,
     "hostile-resources": RESOURCE_PROBES,
     "hostile-sleep": SLEEP_PROBES,
+    "hostile-memory": MEMORY_PROBES,
 }
 # The probes that must fail in a working sandbox, by pytest node id.
 EXPECTED_FAILURES = {

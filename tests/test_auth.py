@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import jwt
 import pytest
 
-from genflow.auth import InvalidToken, issue_token, verify_token
+from genflow.auth import SECRET_FILE, InvalidToken, home_secret, issue_token, verify_token
 from tests.conftest import SECRET, Stack
+
+NOW = int(time.time())
+OURS = {"aud": "genflow", "iss": "genflow", "iat": NOW}
 
 
 def test_issued_token_verifies_to_its_user() -> None:
@@ -19,19 +23,59 @@ def test_issued_token_verifies_to_its_user() -> None:
 @pytest.mark.parametrize(
     "token",
     [
-        jwt.encode({"sub": "alice", "exp": int(time.time()) - 10}, SECRET, "HS256"),
-        jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, "other-secret-" * 4, "HS256"),
-        jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, None, "none"),
-        jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, SECRET, "HS512"),
-        jwt.encode({"sub": "alice"}, SECRET, "HS256"),
-        jwt.encode({"exp": int(time.time()) + 60}, SECRET, "HS256"),
+        jwt.encode({**OURS, "sub": "alice", "exp": NOW - 10}, SECRET, "HS256"),
+        jwt.encode({**OURS, "sub": "alice", "exp": NOW + 60}, "other-secret-" * 4, "HS256"),
+        jwt.encode({**OURS, "sub": "alice", "exp": NOW + 60}, None, "none"),
+        jwt.encode({**OURS, "sub": "alice", "exp": NOW + 60}, SECRET, "HS512"),
+        jwt.encode({**OURS, "sub": "alice"}, SECRET, "HS256"),
+        jwt.encode({**OURS, "exp": NOW + 60}, SECRET, "HS256"),
         "not-a-token",
+        # Issue 20: for genflow, from genflow, and not for longer than 30 days.
+        jwt.encode({"sub": "alice", "exp": NOW + 60, "iss": "genflow", "iat": NOW}, SECRET),
+        jwt.encode({**OURS, "sub": "alice", "exp": NOW + 60, "aud": "billing"}, SECRET),
+        jwt.encode({"sub": "alice", "exp": NOW + 60, "aud": "genflow", "iat": NOW}, SECRET),
+        jwt.encode({**OURS, "sub": "alice", "exp": NOW + 60, "iss": "someone"}, SECRET),
+        jwt.encode({"sub": "alice", "exp": NOW + 60, "aud": "genflow", "iss": "genflow"}, SECRET),
+        jwt.encode({**OURS, "sub": "alice", "exp": NOW + 31 * 24 * 3600}, SECRET),
     ],
-    ids=["expired", "wrong-secret", "alg-none", "hs512", "no-exp", "no-sub", "garbage"],
+    ids=[
+        "expired",
+        "wrong-secret",
+        "alg-none",
+        "hs512",
+        "no-exp",
+        "no-sub",
+        "garbage",
+        "no-aud",
+        "other-aud",
+        "no-iss",
+        "other-iss",
+        "no-iat",
+        "lives-too-long",
+    ],
 )
 def test_bad_tokens_are_refused(token: str) -> None:
     with pytest.raises(InvalidToken):
         verify_token(token, SECRET)
+
+
+def test_audience_issuer_and_longest_lifetime_are_settings() -> None:
+    token = issue_token("bob", SECRET, 3600, audience="api.example", issuer="login.example")
+    assert verify_token(token, SECRET, "api.example", "login.example") == "bob"
+    with pytest.raises(InvalidToken, match="longer than 600 seconds"):
+        verify_token(token, SECRET, "api.example", "login.example", max_lifetime=600)
+
+
+def test_genflow_up_makes_its_secret_once_readable_by_its_owner_only(tmp_path: Path) -> None:
+    assert home_secret(tmp_path, create=False) is None
+    made = home_secret(tmp_path / "home", create=True)
+    assert made is not None and len(made) >= 32
+    path = tmp_path / "home" / SECRET_FILE
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert home_secret(tmp_path / "home", create=True) == made  # kept, not replaced
+    path.chmod(0o644)
+    assert home_secret(tmp_path / "home", create=False) == made
+    assert path.stat().st_mode & 0o777 == 0o600  # tightened again
 
 
 def _tampered(token: str) -> str:
@@ -48,7 +92,7 @@ async def test_missing_tampered_expired_and_alg_none_tokens_get_401(stack: Stack
         {"Authorization": f"Bearer {stack.token('alice', ttl=-5)}"},
         {
             "Authorization": "Bearer "
-            + jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, None, "none")
+            + jwt.encode({**OURS, "sub": "alice", "exp": int(time.time()) + 60}, None, "none")
         },
         {"Authorization": f"Basic {valid}"},
     ]

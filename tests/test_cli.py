@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
-from genflow.auth import DEFAULT_USER, verify_token
-from genflow.settings import DEV_JWT_SECRET
-from tests.conftest import LIBRARY, eventually, free_port
+from genflow.auth import DEFAULT_USER, SECRET_FILE, InvalidToken, verify_token
+from genflow.settings import Settings
+from tests.conftest import LIBRARY, SECRET, eventually, free_port
 
 BIN = Path(sys.executable).parent
 
@@ -37,6 +38,12 @@ def children(pid: int) -> dict[int, str]:
                 continue
             found[int(child)] = cmdline.decode()
     return found
+
+
+def environment_names(pid: int) -> set[str]:
+    """The names of the variables process `pid` started with."""
+    variables = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return {v.partition(b"=")[0].decode() for v in variables if v}
 
 
 def alive(pid: int) -> bool:
@@ -72,24 +79,63 @@ async def reaches(http: httpx.AsyncClient, generation_id: str, status: str) -> N
     await eventually(there, 60, 0.2, f"{generation_id} to be {status}")
 
 
-def test_token_command_prints_a_token_for_the_user() -> None:
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any GENFLOW_ setting, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GENFLOW_")}
-    out = subprocess.run(
-        [BIN / "genflow", "token", "carol", "--ttl", "120"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert verify_token(out, DEV_JWT_SECRET) == "carol"
+    return {**env, **extra}
 
 
-def test_token_without_a_user_is_for_the_user_genflow_up_prints() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GENFLOW_")}
-    out = subprocess.run(
-        [BIN / "genflow", "token"], env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert verify_token(out, DEV_JWT_SECRET) == DEFAULT_USER == "local-user"
+def genflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BIN / "genflow", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_token_command_prints_a_token_for_the_user_signed_with_the_configured_secret() -> None:
+    done = genflow("token", "carol", "--ttl", "120", env=clean_env(GENFLOW_JWT_SECRET=SECRET))
+    assert done.returncode == 0, done.stderr
+    assert verify_token(done.stdout.strip(), SECRET) == "carol"
+    with pytest.raises(InvalidToken):  # for genflow's audience only
+        verify_token(done.stdout.strip(), SECRET, audience="another-service")
+
+
+def test_token_without_a_user_is_for_the_user_genflow_up_prints(tmp_path: Path) -> None:
+    # No GENFLOW_JWT_SECRET: the secret `genflow up` keeps in its home signs it.
+    (tmp_path / SECRET_FILE).write_text("s" * 64 + "\n")
+    done = genflow("token", env=clean_env(GENFLOW_HOME=str(tmp_path)))
+    assert done.returncode == 0, done.stderr
+    assert verify_token(done.stdout.strip(), "s" * 64) == DEFAULT_USER == "local-user"
+
+
+def test_token_refuses_without_a_secret_and_beyond_the_longest_lifetime(tmp_path: Path) -> None:
+    nothing = genflow("token", "carol", env=clean_env(GENFLOW_HOME=str(tmp_path)))
+    assert nothing.returncode == 2 and not nothing.stdout
+    assert "GENFLOW_JWT_SECRET is not set" in nothing.stderr
+    env = clean_env(GENFLOW_JWT_SECRET=SECRET, GENFLOW_TOKEN_MAX_TTL_SECONDS="3600")
+    too_long = genflow("token", "carol", "--ttl", "3601", env=env)
+    assert too_long.returncode == 2 and not too_long.stdout
+    assert "at most 3600 seconds" in too_long.stderr
+    assert genflow("token", "carol", "--ttl", "3600", env=env).returncode == 0
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_the_api_does_not_start_without_a_secret_in_any_environment(
+    tmp_path: Path, environment: str
+) -> None:
+    """Outside `genflow up` nothing makes a secret: `genflow api` and the app factory
+    (what any ASGI server would call) refuse, and nothing listens."""
+    port = free_port()
+    env = clean_env(GENFLOW_HOME=str(tmp_path), GENFLOW_ENVIRONMENT=environment)
+    done = genflow("api", "--port", str(port), env=env)
+    assert done.returncode == 2
+    assert "GENFLOW_JWT_SECRET is not set" in done.stderr
+    short = genflow("api", "--port", str(port), env={**env, "GENFLOW_JWT_SECRET": "short"})
+    assert short.returncode == 2 and "at least 32 characters" in short.stderr
+    from api.app import create_app
+    from genflow.auth import MissingSecret
+
+    with pytest.raises(MissingSecret):
+        create_app(Settings(environment=environment, home=tmp_path))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -198,6 +244,17 @@ async def test_up_serves_the_api_restarts_the_worker_and_stops_everything(
 
             workers = [p for p, cmd in children(up.pid).items() if "genflow.cli worker" in cmd]
             assert len(workers) == 1
+            # The token is signed with the secret made for this home on its first start
+            # (only its owner may read it); only the API process is given it.
+            secret_file = tmp_path / "home" / SECRET_FILE
+            assert secret_file.stat().st_mode & 0o777 == 0o600
+            assert verify_token(token, secret_file.read_text().strip()) == DEFAULT_USER
+            given = [
+                cmd
+                for p, cmd in children(up.pid).items()
+                if "GENFLOW_JWT_SECRET" in environment_names(p)
+            ]
+            assert len(given) == 1 and "genflow.cli api" in given[0]
             # The worker (and what it starts) runs below the API and the Temporal server.
             priority = {
                 (

@@ -369,6 +369,25 @@ async def test_resource_probes_hit_the_limits(sandboxed: Env) -> None:
     assert not tests["timed_out"]
 
 
+async def test_a_run_holding_2_gib_across_8_processes_is_stopped_by_its_cgroup(
+    sandboxed: Env,
+) -> None:
+    """Each process stays under the per-process limit; only the whole run's limit (a
+    cgroup, where the machine offers one) stops it, and the report says which applied."""
+    done = await generate(sandboxed, "hostile-memory")
+
+    tests = check(done["quality_report"], "tests")
+    assert_sandboxed(tests)
+    applied = tests["sandbox"]["memory_limit"]
+    print(f"memory limit that applied: {applied}")
+    if "cgroup" not in applied:
+        pytest.skip(f"no cgroup on this machine: {applied}")
+    assert applied.startswith("1024 MiB for the whole run (cgroup v"), applied
+    assert tests["failures"] == EXPECTED_FAILURES["hostile-memory"], tests["output_tail"]
+    assert "run_memory" in tests["limits_hit"], tests
+    assert tests["sandbox"]["system_calls"] == "filtered"
+
+
 async def test_a_test_sleeping_forever_is_killed_at_the_wall_time_limit(impatient: Env) -> None:
     token = new_token(impatient)
 

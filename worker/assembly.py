@@ -83,6 +83,7 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
     return SandboxLimits(
         timeout_seconds=settings.sandbox_timeout_seconds,
         memory_mb=settings.sandbox_memory_mb,
+        run_memory_mb=settings.sandbox_run_memory_mb,
         cpu_seconds=settings.sandbox_cpu_seconds,
         processes=settings.sandbox_processes,
         file_size_mb=settings.sandbox_file_size_mb,

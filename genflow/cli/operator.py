@@ -52,9 +52,15 @@ def api(
     """Serve the HTTP API with uvicorn."""
     import uvicorn
 
+    from genflow.auth import MissingSecret
     from genflow.logs import configure as configure_logging
 
     settings = Settings()
+    try:
+        settings.signing_secret()
+    except MissingSecret as err:  # no API without a secret, whatever the environment
+        typer.echo(f"genflow api: {err}", err=True)
+        raise typer.Exit(2) from err
     configure_logging(settings.log_format, settings.log_level)
     uvicorn.run(
         "api.app:create_app",  # outer code, named by string; it reads the same settings
@@ -87,12 +93,31 @@ def token(
     user: Annotated[
         str, typer.Argument(help="User id (the token's sub); default: the one genflow up uses.")
     ] = DEFAULT_USER,
-    ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+    ttl: Annotated[
+        int | None,
+        typer.Option(min=1, help="Lifetime in seconds (at most GENFLOW_TOKEN_MAX_TTL_SECONDS)."),
+    ] = None,
 ) -> None:
-    """Print a bearer token for USER signed with the configured secret."""
-    from genflow.auth import issue_token
+    """Print a bearer token for USER signed with the configured secret
+    (GENFLOW_JWT_SECRET, or the one `genflow up` keeps in GENFLOW_HOME)."""
+    from genflow.auth import MissingSecret, check_secret, home_secret, issue_token
 
     settings = Settings()
-    typer.echo(
-        issue_token(user, settings.jwt_secret.get_secret_value(), ttl or settings.token_ttl_seconds)
-    )
+    lifetime = ttl or min(settings.token_ttl_seconds, settings.token_max_ttl_seconds)
+    if lifetime > settings.token_max_ttl_seconds:
+        typer.echo(
+            f"genflow token: --ttl is at most {settings.token_max_ttl_seconds} seconds "
+            "(GENFLOW_TOKEN_MAX_TTL_SECONDS)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        secret = (
+            settings.signing_secret()
+            if settings.jwt_secret is not None
+            else check_secret(home_secret(settings.home, create=False))
+        )
+    except MissingSecret as err:
+        typer.echo(f"genflow token: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(issue_token(user, secret, lifetime, settings.jwt_audience, settings.jwt_issuer))

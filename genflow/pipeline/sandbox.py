@@ -28,14 +28,18 @@ says why and the caller does not run the code (fail closed).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from genflow.pipeline.seccomp import filter_fd
 
 PROJECT_DIR = "/project"
 OUTPUTS_DIR = "/genflow"  # the run's only host-backed files, one bind mount each
@@ -58,6 +62,7 @@ class SandboxUnavailable(RuntimeError):
 class SandboxLimits:
     timeout_seconds: float = 60.0  # wall time of one run
     memory_mb: int = 1024  # address space of each process
+    run_memory_mb: int = 1024  # all the run's processes and its tmpfs, where a cgroup is
     cpu_seconds: int = 60  # CPU time of each process
     processes: int = 128  # processes and threads of the run's uid
     file_size_mb: int = 64  # the largest file a run may write
@@ -101,11 +106,14 @@ class Sandbox:
         env: dict[str, str],
         uid: int,
         limits: SandboxLimits,
+        seccomp_fd: int | None = None,
     ) -> list[str]:
         """The bwrap command line that copies `project` into the sandbox's /project (a
         size-limited tmpfs) and runs `argv` there. The run writes nothing of the host but
         the files `prepare` made in `outputs` (/genflow/<name> inside), each bounded by
-        the file-size limit; a shell waits for `argv` and records its CPU time there."""
+        the file-size limit; a shell waits for `argv` and records its CPU time there.
+        `seccomp_fd` holds the system-call filter (genflow/pipeline/seccomp.py) that
+        bwrap installs before it starts the shell."""
         script = (
             'cp -R /src/. /project/ || exit 125; cd /project || exit 125; "$@"; code=$?; '
             f"times > {OUTPUTS_DIR}/{TIMES_FILE} 2>/dev/null; exit $code"
@@ -150,6 +158,8 @@ class Sandbox:
         args += ["--proc", "/proc", "--dev", "/dev", "--chdir", PROJECT_DIR, "--clearenv"]
         for name, value in sorted(env.items()):
             args += ["--setenv", name, value]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
         shell = ["/bin/sh", "-c", script, "sh", *argv]
         if os.geteuid() == 0:
             # Root creates the namespaces and mounts; the code runs as `uid` on the
@@ -166,7 +176,10 @@ class Sandbox:
                 "--no-new-privs",
                 *shell,
             ]
-        return [*args, "--unshare-user", "--uid", str(uid), "--gid", str(uid), "--", *shell]
+        # Not root: a user namespace of its own, in which no further one can be made.
+        nested = ["--disable-userns"] if _bwrap_can_disable_userns(args[0]) else []
+        user = ["--unshare-user", *nested, "--uid", str(uid), "--gid", str(uid)]
+        return [*args, *user, "--", *shell]
 
     def new_uid(self) -> int:
         """A uid of its own for one run (the worker's own when it is not root)."""
@@ -225,6 +238,7 @@ class Sandbox:
             (probe / "outputs").mkdir()
             uid = self.new_uid()
             self.prepare(probe / "project", probe / "outputs", uid)
+            seccomp = filter_fd()
             argv = self.command(
                 probe / "project",
                 probe / "outputs",
@@ -232,6 +246,7 @@ class Sandbox:
                 {},
                 uid,
                 SandboxLimits(),
+                seccomp,
             )
             try:
                 process = await asyncio.create_subprocess_exec(
@@ -239,10 +254,14 @@ class Sandbox:
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.PIPE,
+                    pass_fds=() if seccomp is None else (seccomp,),
                 )
                 _, err = await asyncio.wait_for(process.communicate(), timeout)
             except (OSError, TimeoutError) as exc:
                 raise SandboxUnavailable(f"bubblewrap could not start: {exc}") from exc
+            finally:
+                if seccomp is not None:
+                    os.close(seccomp)
             if process.returncode != 0:
                 reason = err.decode(errors="replace").strip() or f"exit {process.returncode}"
                 raise SandboxUnavailable(f"bubblewrap could not start a sandbox: {reason}")
@@ -251,6 +270,16 @@ class Sandbox:
 
 
 _AVAILABILITY: dict[Sandbox, str | None] = {}
+
+
+@functools.cache
+def _bwrap_can_disable_userns(binary: str) -> bool:
+    """Whether this bubblewrap has `--disable-userns` (0.8 and later)."""
+    try:
+        shown = subprocess.run([binary, "--help"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return b"--disable-userns" in shown.stdout + shown.stderr
 
 
 def _shell_time(value: str) -> float:

@@ -27,6 +27,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import IO, Any
 
+from genflow.pipeline.cgroups import RunCgroup
 from genflow.pipeline.junit import read_junit_xml
 from genflow.pipeline.sandbox import (
     NICE,
@@ -37,6 +38,7 @@ from genflow.pipeline.sandbox import (
     SandboxLimits,
     limited,
 )
+from genflow.pipeline.seccomp import filter_fd
 
 SANDBOX_NICE = NICE  # every child of a review runs below the API, workflow tasks, heartbeats
 OUTPUT_TAIL = 2000  # characters of pytest's output kept in the report
@@ -59,19 +61,38 @@ def lower_priority(command: list[str]) -> list[str]:
 
 
 def _start(
-    command: list[str], root: Path, env: dict[str, str], output: IO[bytes], limits: SandboxLimits
+    command: list[str],
+    root: Path,
+    env: dict[str, str],
+    output: IO[bytes],
+    limits: SandboxLimits,
+    cgroup: RunCgroup | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.Popen[bytes]:
     """Start the run (fork and exec: it does not wait for the child) under the limits,
-    at lower priority, in a session of its own."""
+    at lower priority, in a session of its own; in `cgroup` from its first instruction
+    (a shell moves itself in, then becomes the run), so everything it starts is too."""
+    argv = limited(command, limits)
+    if cgroup is not None:
+        argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup.procs), *argv]
     return subprocess.Popen(
-        limited(command, limits),
+        argv,
         cwd=root,
         env={"PATH": "/usr/bin:/bin", **env},
         stdin=subprocess.DEVNULL,
         stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        pass_fds=pass_fds,
     )
+
+
+def memory_limit(limits: SandboxLimits, cgroup: RunCgroup | None) -> str:
+    """Which memory limits a run had, in words (the report says it)."""
+    each = f"{limits.memory_mb} MiB of address space per process"
+    if cgroup is None:
+        return f"{each} (no cgroup available: per-process limits only)"
+    return f"{limits.run_memory_mb} MiB for the whole run (cgroup v{cgroup.version}), {each}"
 
 
 @functools.cache
@@ -217,21 +238,35 @@ async def run_tests(
     read from pytest's JUnit XML report once the sandbox has exited; "sandbox" records
     when it ran (ISO-8601, UTC) and its CPU-seconds, "limits_hit" what it ran into."""
     outputs = Path(tempfile.mkdtemp(prefix="genflow-sandbox-run-"))
+    cgroup = None
+    seccomp = None
     try:
-        return await _run_tests(root, outputs, limits, sandbox)
+        if sandbox is not None:
+            cgroup = await asyncio.to_thread(RunCgroup.make, limits.run_memory_mb)
+            seccomp = filter_fd()
+        return await _run_tests(root, outputs, limits, sandbox, cgroup, seccomp)
     finally:
+        if seccomp is not None:
+            os.close(seccomp)
+        if cgroup is not None:
+            await asyncio.to_thread(cgroup.remove)
         shutil.rmtree(outputs, ignore_errors=True)
 
 
 async def _run_tests(
-    root: Path, outputs: Path, limits: SandboxLimits, sandbox: Sandbox | None
+    root: Path,
+    outputs: Path,
+    limits: SandboxLimits,
+    sandbox: Sandbox | None,
+    cgroup: RunCgroup | None,
+    seccomp: int | None,
 ) -> dict[str, Any]:
     if sandbox is not None:
         uid = sandbox.new_uid()
         await asyncio.to_thread(sandbox.prepare, root, outputs, uid)  # walks the project
         inner = await asyncio.to_thread(pytest_command, root, f"{OUTPUTS_DIR}/{REPORT_FILE}")
         env = _environment(PROJECT_DIR, "/tmp")
-        command = sandbox.command(root, outputs, inner, env, uid, limits)
+        command = sandbox.command(root, outputs, inner, env, uid, limits, seccomp)
         env = {}
         report = outputs / REPORT_FILE
     else:
@@ -243,7 +278,8 @@ async def _run_tests(
     # and nothing the tests leave running can hold the review up by keeping a pipe open.
     with tempfile.TemporaryFile(prefix="genflow-pytest-") as output:
         started_at = _now()
-        process = _start(command, root, env, output, limits)
+        fds = () if seccomp is None else (seccomp,)
+        process = _start(command, root, env, output, limits, cgroup, fds)
         exited = _reaped(process.pid)
         timed_out = False
         try:
@@ -287,9 +323,14 @@ async def _run_tests(
         "failures_total": outcome.get("failures_total", outcome.get("failed", 0)),
         "output_tail": tail,
         **({"error": outcome["error"]} if "error" in outcome else {}),
-        "limits_hit": limits_hit(timed_out, exit_code, cpu_seconds, limits, scanned),
+        "limits_hit": [
+            *limits_hit(timed_out, exit_code, cpu_seconds, limits, scanned),
+            *(["run_memory"] if cgroup is not None and cgroup.oom_kills() else []),
+        ],
         "sandbox": {
             "isolation": "bubblewrap" if sandbox is not None else "none (unsafe setting)",
+            "system_calls": "filtered" if seccomp is not None else "not filtered",
+            "memory_limit": memory_limit(limits, cgroup),
             "started_at": started_at,
             "ended_at": ended_at,
             "cpu_seconds": cpu_seconds,

@@ -1,7 +1,8 @@
 # The genflow image: API, worker and migrations all run from it.
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# Production unless told otherwise: the API refuses to start without GENFLOW_JWT_SECRET.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 GENFLOW_ENVIRONMENT=production
 WORKDIR /app
 # bubblewrap: the OS sandbox the review runs generated code in.
 RUN apt-get update \

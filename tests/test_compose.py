@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from pydantic import AliasChoices
 
 from genflow import search_attributes as sa
 from genflow.cli import app as cli
+from genflow.pipeline import seccomp
 from genflow.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +52,66 @@ def test_every_environment_variable_is_one_the_settings_read() -> None:
     assert {"DATABASE_URL", "TEMPORAL_ADDRESS", "GENFLOW_JWT_SECRET"} <= set(
         OURS["api"]["environment"]
     )
+
+
+def test_only_the_api_is_given_the_token_secret_and_the_image_runs_in_production() -> None:
+    for name, service in OURS.items():
+        has = "GENFLOW_JWT_SECRET" in service["environment"]
+        assert has == (name == "api"), name  # the workers never check a token
+        assert service["environment"]["GENFLOW_ENVIRONMENT"] == "production"
+    assert OURS["api"]["environment"]["GENFLOW_JWT_SECRET"].startswith("${GENFLOW_JWT_SECRET:?")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ENV .*\bGENFLOW_ENVIRONMENT=production\b", dockerfile, re.M)
+    # Nothing in the image's command or the service commands says development.
+    assert "development" not in dockerfile.split("\nCMD")[-1]
+    assert "GENFLOW_ENVIRONMENT" not in " ".join(" ".join(s["command"]) for s in OURS.values())
+
+
+def published(service: dict[str, Any]) -> list[str]:
+    """The host addresses a service's ports are published on ("" = every address)."""
+    hosts = []
+    for port in service.get("ports", []):
+        host = re.match(r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]+\]):", str(port))
+        hosts.append(host.group(1) if host else "")
+    return hosts
+
+
+def test_the_temporal_ui_and_the_metrics_listen_on_loopback_only() -> None:
+    ui = SERVICES["temporal-ui"]
+    assert published(ui) == ["127.0.0.1"]
+    assert ui["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"].endswith(":-true}")
+    assert ui["environment"]["TEMPORAL_AUTH_ENABLED"] == "${TEMPORAL_AUTH_ENABLED:-false}"
+    for name in ("worker", "sandbox-worker"):
+        assert OURS[name]["environment"]["GENFLOW_WORKER_METRICS_HOST"] == "127.0.0.1"
+        assert published(OURS[name]) == []
+    for name, service in SERVICES.items():  # only the API is published on every address
+        assert all(host == "127.0.0.1" for host in published(service)) or name == "api", name
+    assert Settings.model_fields["worker_metrics_host"].default == "127.0.0.1"
+
+
+def test_the_sandbox_worker_runs_under_genflows_seccomp_profile() -> None:
+    options = OURS["sandbox-worker"]["security_opt"]
+    assert "seccomp=unconfined" not in options
+    (profile_path,) = [o.split("=", 1)[1] for o in options if o.startswith("seccomp=")]
+    profile = json.loads((ROOT / profile_path).read_text())
+    denied = {
+        name
+        for rule in profile["syscalls"]
+        if rule["action"] == "SCMP_ACT_ERRNO"
+        for name in rule["names"]
+    }
+    allowed = {
+        name
+        for rule in profile["syscalls"]
+        if rule["action"] == "SCMP_ACT_ALLOW"
+        for name in rule["names"]
+    }
+    # What bubblewrap needs to build a sandbox is allowed, each with its reason; the rest
+    # of what the sandbox's own filter refuses is refused for the whole container too.
+    assert allowed == {"unshare", "mount", "umount2", "pivot_root", "chroot"}
+    assert all(rule.get("comment") for rule in profile["syscalls"])
+    assert set(seccomp.DENIED) - allowed <= denied
+    assert {"setns", "keyctl", "bpf", "perf_event_open", "ptrace", "init_module"} <= denied
 
 
 def test_search_attributes_match_the_code() -> None:

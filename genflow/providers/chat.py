@@ -4,6 +4,7 @@ propagate for Temporal to retry (any other 4xx is `provider_rejected`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -21,6 +22,16 @@ T = TypeVar("T")
 ERROR_CHARS = 2_000
 # 408 and 409 are transient too (the SDK itself would retry them); other 4xx are not.
 TRANSIENT_4XX = {408, 409, 429}
+# What a refusal means, said without the server's own message.
+REFUSALS = {
+    400: "bad request",
+    401: "genflow's credentials were refused",
+    403: "genflow's credentials were refused",
+    404: "no such model or endpoint",
+    413: "request too large",
+    422: "request not processable",
+}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -122,10 +133,16 @@ class ChatClient:
         except openai.APIStatusError as err:
             if err.status_code >= 500 or err.status_code in TRANSIENT_4XX:
                 raise  # transient: Temporal retries the stage
+            # The server's own words may quote its configuration, keys or other users'
+            # data: the operator's log has them, the user gets the kind of refusal.
             detail = err.body.get("message") if isinstance(err.body, dict) else None
+            log.warning(
+                "the model server answered %d: %s", err.status_code, str(detail or err)[:500]
+            )
             raise ProviderError(
                 "provider_rejected",
-                f"the model server rejected the request: {err.status_code} {detail or err.message}",
+                f"the model server rejected the request (HTTP {err.status_code}: "
+                f"{REFUSALS.get(err.status_code, 'refused')}); the worker's log has its answer",
             ) from err
         result.text = "".join(parts)
         budget.spend(result.usage)

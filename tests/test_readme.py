@@ -48,17 +48,18 @@ def error_lines(logs: Path) -> list[str]:
 
 
 async def test_try_it_runs_as_written_and_leaves_no_error_in_the_logs(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+    # "At the repository's root": a directory whose .venv is the repository's, where
+    # `make up` keeps its home (.genflow, with the token secret `genflow token` reads).
+    root = tmp_path / "checkout"
+    root.mkdir()
+    (root / ".venv").symlink_to(ROOT_DIR / ".venv")
+    home = root / ".genflow"
     up = await start_up(home)
     try:
         await wait_for_line(up.process, "Bearer token:")
         api = f"http://127.0.0.1:{up.api_port}"
         async with httpx.AsyncClient(base_url=api) as http:
             assert (await http.get("/healthz")).status_code == 200
-        # "At the repository's root": a directory whose .venv is the repository's.
-        root = tmp_path / "checkout"
-        root.mkdir()
-        (root / ".venv").symlink_to(ROOT_DIR / ".venv")
         script = try_it_block().replace("127.0.0.1:8000", f"127.0.0.1:{up.api_port}")
         env = {
             k: v

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
@@ -11,25 +10,32 @@ from temporalio import activity
 
 from genflow.contracts import WebhookDelivery
 from genflow.db.webhooks import WebhookSecretRepository
-from genflow.webhooks import RefusedAddress, check_url, signature_header
+from genflow.webhooks import RefusedAddress, ResolveTimeout, WebhookAddresses, signature_header
 
 
 class WebhookActivities:
     def __init__(
-        self, secrets: WebhookSecretRepository, http: httpx.AsyncClient, allow_private: bool
+        self,
+        secrets: WebhookSecretRepository,
+        http: httpx.AsyncClient,
+        addresses: WebhookAddresses,
     ) -> None:
         self._secrets = secrets
         self._http = http
-        self._allow_private = allow_private
+        self._addresses = addresses
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, delivery: WebhookDelivery) -> str:
-        """`delivered` (2xx), `gone` (410: never again), `refused` (address not
-        allowed), or `failed` (try again later)."""
+        """`delivered` (2xx), `gone` (410: never again), `refused` (address or port not
+        allowed), or `failed` (try again later, also when the host did not resolve in
+        time). The POST goes to the address checked, never to a second lookup's answer."""
         context = {"generation_id": delivery.payload["data"]["generation_id"]}
         try:
-            # Checked again at delivery time: DNS may have changed since the create.
-            await asyncio.to_thread(check_url, delivery.url, self._allow_private)
+            # Checked again at each delivery: DNS may have changed since the create.
+            target = await self._addresses.pin(delivery.url)
+        except ResolveTimeout as err:
+            activity.logger.info("webhook %s failed: %s", delivery.message_id, err, extra=context)
+            return "failed"
         except RefusedAddress as err:
             activity.logger.warning(
                 "webhook %s refused: %s", delivery.message_id, err, extra=context
@@ -40,15 +46,32 @@ class WebhookActivities:
         # During a rotation's grace, signed with the new and the replaced secret.
         secrets = await self._secrets.signing_secrets(delivery.user_id)
         headers = {
+            "host": target.host_header,
+            # A connection of its own: a pooled one to the same address could have been
+            # verified (TLS) for another host name.
+            "connection": "close",
             "content-type": "application/json",
             "webhook-id": delivery.message_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(secrets, delivery.message_id, timestamp, body),
         }
         try:
-            response = await self._http.post(delivery.url, content=body, headers=headers)
+            response = await self._http.post(
+                target.url,
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": target.server_name},
+            )
         except (httpx.HTTPError, httpx.InvalidURL) as err:
-            activity.logger.info("webhook %s failed: %s", delivery.message_id, err, extra=context)
+            # Connection errors can quote the address: the log names the host instead.
+            error = str(err).replace(target.url.host, target.server_name)
+            activity.logger.info(
+                "webhook %s failed: %s: %s",
+                delivery.message_id,
+                type(err).__name__,
+                error,
+                extra=context,
+            )
             return "failed"
         outcome = (
             "gone"

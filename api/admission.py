@@ -3,9 +3,9 @@ the caller's limits, a project of theirs, a webhook URL outside the network."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
+from functools import cache
 
 from genflow.contracts import WebhookTarget
 from genflow.db.limits import WINDOW, CreateWindow, Standing, standing_of
@@ -14,7 +14,7 @@ from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
 from genflow.db.usage import next_midnight
 from genflow.settings import Settings
-from genflow.webhooks import EVENTS, RefusedAddress, check_url
+from genflow.webhooks import EVENTS, RefusedAddress, Resolver, SystemResolver, WebhookAddresses
 
 from .problems import ProblemError
 from .ratelimit import CreateWindows
@@ -31,6 +31,13 @@ def invalid(field: str, message: str) -> ProblemError:
     )
 
 
+@cache
+def system_resolver(threads: int, timeout_seconds: float) -> SystemResolver:
+    """The process's resolver of webhook hosts (services are built per request; its
+    threads are not)."""
+    return SystemResolver(threads, timeout_seconds)
+
+
 class Admission:
     def __init__(
         self,
@@ -38,11 +45,17 @@ class Admission:
         projects: ProjectRepository,
         settings: Settings,
         windows: CreateWindows,
+        resolver: Resolver | None = None,
     ) -> None:
+        """`resolver`: of webhook hosts; by default the process's, per the settings."""
         self._repository = repository
         self._projects = projects
         self._settings = settings
         self._windows = windows
+        resolver = resolver or system_resolver(
+            settings.webhook_resolvers, settings.webhook_resolve_seconds
+        )
+        self._webhook_addresses = WebhookAddresses.from_settings(settings, resolver)
 
     def spending(self, provider: str, model: str | None, max_tokens: int | None) -> int:
         """The token budget of a new generation, after checking that the deployment
@@ -103,20 +116,27 @@ class Admission:
                 headers={"Retry-After": str(until)},
             )
 
-    async def webhook_target(
-        self, url: str | None, events: Sequence[str] | None
-    ) -> WebhookTarget | None:
-        """The webhook of a request (default: every event), or 422 for a URL inside
-        the network (unless allowed) or events without a URL."""
+    def webhook_target(self, url: str | None, events: Sequence[str] | None) -> WebhookTarget | None:
+        """The webhook of a request (default: every event), or 422 for a URL that is not
+        http(s) or names a port not allowed, or events without a URL. No DNS: where
+        the host resolves is `check_webhook_address`, once the caller is within limits."""
         if url is None:
             if events is not None:
                 raise invalid("webhook_events", "needs a webhook_url")
             return None
         try:
-            await asyncio.to_thread(check_url, url, self._settings.webhook_allow_private)
+            self._webhook_addresses.parse(url)
         except RefusedAddress as err:
             raise invalid("webhook_url", str(err)) from err
         return self.delivery_target(url, events)
+
+    async def check_webhook_address(self, url: str) -> None:
+        """422 unless the webhook host resolves (in time), and only to addresses outside
+        the network (unless allowed)."""
+        try:
+            await self._webhook_addresses.pin(url)
+        except RefusedAddress as err:
+            raise invalid("webhook_url", str(err)) from err
 
     def delivery_target(self, url: str, events: Sequence[str] | None) -> WebhookTarget:
         """Where and what to deliver (default: every event), on the configured schedule;

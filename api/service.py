@@ -9,7 +9,7 @@ import logging
 import uuid
 from dataclasses import asdict, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
@@ -33,6 +33,9 @@ from .ownership import get_own
 from .problems import ProblemError
 from .ratelimit import CreateWindows
 from .schemas import GenerationCreate, IterationCreate
+
+if TYPE_CHECKING:
+    from genflow.webhooks import Resolver
 
 log = logging.getLogger("genflow.api")
 
@@ -82,15 +85,16 @@ class GenerationService:
         temporal: Client,
         settings: Settings,
         windows: CreateWindows | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         """`windows`: the process's create windows (app state); a service of its own
-        has its own."""
+        has its own. `resolver`: of webhook hosts (default: the process's)."""
         self._repository = repository
         self._projects = projects
         self._temporal = temporal
         self._settings = settings
         self._windows = windows = windows or CreateWindows()
-        self._admission = Admission(repository, projects, settings, windows)
+        self._admission = Admission(repository, projects, settings, windows, resolver)
 
     # -- create, iterate and retry -------------------------------------------------
 
@@ -99,7 +103,7 @@ class GenerationService:
     ) -> Generation:
         if body.project_id is not None:
             await self._admission.require_project(user_id, body.project_id)
-        webhook = await self._admission.webhook_target(body.webhook_url, body.webhook_events)
+        webhook = self._admission.webhook_target(body.webhook_url, body.webhook_events)
         new = NewGeneration(
             id=uuid.uuid4(),
             user_id=user_id,
@@ -119,7 +123,7 @@ class GenerationService:
             max_tokens=self._admission.spending(body.provider, body.model, body.max_tokens),
         )
         fingerprint = request_hash("create", body.model_dump(mode="json"))
-        return await self._create(new, idempotency_key, fingerprint)
+        return await self._create(new, idempotency_key, fingerprint, check_webhook=True)
 
     async def iterate(
         self,
@@ -133,7 +137,7 @@ class GenerationService:
             raise ProblemError(
                 409, f"Only a completed generation can be iterated; this one is {parent.status}."
             )
-        webhook = await self._admission.webhook_target(body.webhook_url, body.webhook_events)
+        webhook = self._admission.webhook_target(body.webhook_url, body.webhook_events)
         new = NewGeneration(
             id=uuid.uuid4(),
             user_id=user_id,
@@ -158,7 +162,7 @@ class GenerationService:
             ),
         )
         fingerprint = request_hash(f"iterate:{parent_id}", body.model_dump(mode="json"))
-        return await self._create(new, idempotency_key, fingerprint)
+        return await self._create(new, idempotency_key, fingerprint, check_webhook=True)
 
     async def retry(
         self,
@@ -208,9 +212,15 @@ class GenerationService:
         return await self._create(new, idempotency_key, request_hash(f"retry:{first.id}", asked))
 
     async def _create(
-        self, new: NewGeneration, idempotency_key: str | None, fingerprint: str
+        self,
+        new: NewGeneration,
+        idempotency_key: str | None,
+        fingerprint: str,
+        check_webhook: bool = False,
     ) -> Generation:
-        """Start the workflow first, then insert the row.
+        """Start the workflow first, then insert the row. `check_webhook`: where the
+        webhook host resolves, once the caller is within limits (a retry's was checked
+        when its first generation was created, and is again at each delivery).
 
         No orphans either way: if the start fails, nothing was inserted; if this
         process dies (or the insert fails) after the start, the workflow's first
@@ -225,6 +235,8 @@ class GenerationService:
                     return replayed
                 new, taken_over = replace(new, id=earlier.generation_id), True
         await self._admission.enforce_limits(new.user_id)
+        if check_webhook and new.webhook is not None:
+            await self._admission.check_webhook_address(new.webhook.url)
         if idempotency_key is not None and not taken_over:
             claimed = await self._repository.claim_idempotency_key(
                 new.user_id, idempotency_key, fingerprint, new.id, self._ttl

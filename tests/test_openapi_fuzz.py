@@ -190,7 +190,7 @@ def write_config(tmp_path: Path, users: dict[str, str], data: FuzzData) -> Path:
                 "projects": data.projects,
                 # Public IP literals: no DNS needed, and nothing is ever delivered
                 # (the fuzzer's workflows are never run).
-                "webhook_urls": ["https://1.1.1.1/genflow-fuzz", "http://8.8.8.8:8080/hook?x=1"],
+                "webhook_urls": ["https://1.1.1.1/genflow-fuzz", "http://8.8.8.8/hook?x=1"],
             }
         )
     )

@@ -27,6 +27,7 @@ from genflow.providers.builtin import BuiltinProvider
 from genflow.providers.openai_compat import OpenAICompatibleProvider
 from genflow.reconcile import Reconciler
 from genflow.settings import Settings
+from genflow.webhooks import SystemResolver, WebhookAddresses
 from workflows.generation import GenerationWorkflow
 from workflows.reconcile import ReconcilerWorkflow, ReconcileWorkflow
 from workflows.retention import RetentionWorkflow
@@ -125,8 +126,9 @@ def build_worker(
         retention = RetentionActivities(RetentionRepository(repository.session_maker))
         webhooks = WebhookActivities(
             WebhookSecretRepository(repository.session_maker),
-            httpx.AsyncClient(timeout=10, follow_redirects=False),
-            settings.webhook_allow_private,
+            # No proxy from the environment: the connection goes to the checked address.
+            httpx.AsyncClient(timeout=10, follow_redirects=False, trust_env=False),
+            WebhookAddresses.from_settings(settings, SystemResolver.from_settings(settings)),
         )
         workers.append(
             Worker(

@@ -19,6 +19,7 @@ from genflow.db.webhooks import WebhookSecretRepository
 from genflow.settings import Settings
 from genflow.temporal import connect
 
+from .docs import install_docs
 from .metrics import ApiMetrics, install_metrics
 from .middleware import (
     BodyLimitMiddleware,
@@ -89,9 +90,13 @@ def create_app(
         "`Authorization: Bearer <JWT>` (`genflow token USER` prints one). Errors are "
         "`application/problem+json` (RFC 9457).",
         lifespan=lifespan,
+        # Served by api/docs.py from this process, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
     install_openapi(app)
+    install_docs(app)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware)  # outside it: an oversized body is 413 first
     app.add_middleware(UnhandledErrorMiddleware)

@@ -132,6 +132,12 @@ class Field:
         return self.spec.unique
 
     @property
+    def is_email(self) -> bool:
+        """A text field that holds an email address (by its name): validated, and
+        lower-cased so that unique addresses compare as people expect."""
+        return self.type == "str" and "email" in self.name.lower()
+
+    @property
     def bounds(self) -> Bounds | None:
         """The field's minimum and maximum, if it is a number that has either."""
         return Bounds.of(self.spec)
@@ -186,6 +192,8 @@ class Field:
         """A valid Python value for sample record `n` (a name in the test module)."""
         if self.bounds:
             return self.bounds.sample("py")
+        if self.is_email:
+            return f'f"{self.name}-{{n}}@example.com"'
         return {
             "str": f'f"{self.name}-{{n}}"',
             "int": "n",
@@ -367,6 +375,7 @@ def template_context(spec: ProjectSpec) -> dict[str, object]:
         "has_unique": any(e.unique for e in entities),
         "has_bounds": any(e.bounded for e in entities),
         "has_words": any(f.note for e in entities for f in e.fields),
+        "has_email": any(f.is_email for e in entities for f in e.fields),
         "has_ref": "ref" in types,
         "has_in_use": any(e.in_use_by for e in entities),
         "labels": TYPE_LABELS,

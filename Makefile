@@ -70,6 +70,7 @@ bench: install-dev
 	$(BIN)/python -m bench.temporal_starts
 	$(BIN)/python -m bench.language
 	$(BIN)/python -m bench.fairness
+	$(BIN)/python -m bench.owner
 
 # Crash scenarios against genflow up on PostgreSQL (about 15 minutes; not in make test).
 chaos: install-dev

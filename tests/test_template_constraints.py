@@ -191,10 +191,18 @@ def test_label_and_description_reach_code_and_docs() -> None:
     assert "    # in minutes\n    duration: float | None = None" in models
     schemas = _text(render_project(constrained_spec("fastapi-service")), "league/schemas.py")
     assert "rating: int = Field(ge=1, le=5)" in schemas
-    assert 'fee: Decimal = Field(ge=Decimal("0.5"), le=Decimal("99.99"))' in schemas
-    assert 'class_: str | None = Field(default=None, description="class")' in schemas
+    # Decimals also fit their NUMERIC(30, 2) column, text is trimmed and NUL-free, ids fit
+    # the id column (issue 21).
+    assert (
+        'fee: Decimal = Field(ge=Decimal("0.5"), le=Decimal("99.99"), max_digits=30, '
+        "decimal_places=2)"
+    ) in schemas
+    assert 'class_: Text | None = Field(default=None, description="class")' in schemas
     assert 'description="in minutes"' in schemas
-    assert 'team: int = Field(description="the team they play for")' in schemas
+    assert 'team: Id = Field(description="the team they play for")' in schemas
+    assert "views: int | None = Field(default=None, ge=0, le=1000000000000)" in schemas
+    models = _text(render_project(constrained_spec("fastapi-service")), "league/models.py")
+    assert "views: Mapped[int | None] = mapped_column(BigInteger, unique=True)" in models
     api = _text(generate_docs(constrained_spec("cli-tool"), None), "docs/API.md")
     assert "| `duration` | float | no | no |  |  | at least 0 | in minutes |" in api
     assert '| `order_` | int | no | no |  |  | at least 0 | "order" |' in api

@@ -168,7 +168,7 @@ class Bounds:
         return f"{float(high)!r} - n"
 
     def _decimal_sample(self) -> str:
-        """A JSON decimal: a string with two decimal places, as the stored Numeric(12, 2)
+        """A JSON decimal: a string with two decimal places, as the stored Numeric(30, 2)
         gives it back."""
         low, high = self.low, self.high
         if low is not None and high is not None:

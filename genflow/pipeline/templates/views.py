@@ -148,6 +148,15 @@ class Field:
         return self.bounds is not None
 
     @property
+    def big_int(self) -> bool:
+        """An integer whose bounds reach past a 32-bit INTEGER column: stored in a
+        BIGINT one instead."""
+        if self.type != "int" or self.bounds is None:
+            return False
+        edges = [v for v in (self.bounds.low, self.bounds.high) if v is not None]
+        return any(not -(2**31) <= v <= 2**31 - 1 for v in edges)
+
+    @property
     def bounds_text(self) -> str:
         """The bounds in words: "1 to 5", "at least 0", "at most 500"; "" for none."""
         return self.bounds.text if self.bounds else ""

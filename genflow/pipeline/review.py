@@ -1,17 +1,26 @@
 """Code review that runs the code.
 
-Checks: every Python file compiles; ruff lints it with genflow's rule set; the project's
-own tests run with pytest inside the OS sandbox (genflow.pipeline.sandbox; results read
-from pytest's JUnit XML report, see genflow.pipeline.testrun); public functions and
-classes carry docstrings.
+Checks: every Python file compiles; ruff lints it with the project's own configuration
+(genflow's rules E,F,W,B always selected; genflow's configuration if it ships none); the
+project's own tests run with pytest inside the OS sandbox (genflow.pipeline.sandbox; results
+read from pytest's JUnit XML report, see genflow.pipeline.testrun) with only what the
+project declares installed (genflow.pipeline.declared); its imports of modules it does not
+declare are findings; public functions and classes carry docstrings.
 
 Quality score (0-100), documented here and in the README:
 
     score = 50 * test_pass_rate                      (passed / run; no tests run: 0)
           + 20 * compiling_files / python_files      (syntax check of every file)
-          + 15 * max(0, 1 - lint_per_100_lines / 10) (ruff findings per 100 lines)
+          + 15 * max(0, 1 - lint_per_100_lines / 10) (ruff findings per 100 lines; 0 if
+                                                      ruff refuses the project's configuration)
           + 15 * documented / public_definitions     (docstrings)
     then  score *= requirements_met                  (1 - unread / prompt sentences)
+    then  score = min(score, 50) if the tests did not all pass or an import is undeclared
+
+A project that cannot pass its own tests from a clean install (`pip install -e
+'.[test]'`, then pytest) scores at most SCORE_CAP: its tests run with only what it declares,
+so a test that fails, or a module it imports without declaring it (which an owner's
+install would not have), caps the score; "capped" in the report says why.
 
 A request whose sentences were not all understood does not score 100: each sentence
 in `not_understood` is a requirement not met, so the score is multiplied by the share
@@ -46,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from genflow.files import FileOut, inside
+from genflow.pipeline.declared import Dependencies, inspect, lint_options
 from genflow.pipeline.sandbox import Sandbox, SandboxLimits, SandboxUnavailable
 from genflow.pipeline.testrun import SANDBOX_NICE, lower_priority, pytest_command, run_tests
 
@@ -64,6 +74,9 @@ DEFAULT_SANDBOX = Sandbox()
 WEIGHTS = {"tests": 50, "compiles": 20, "lint": 15, "docs": 15}
 LINT_ZERO_AT = 10.0  # findings per 100 lines at which the lint term reaches 0
 LINT_RULES = "E,F,W,B"
+LINT_LINE_LENGTH = 100  # when the project ships no ruff configuration
+LINT_FAILED = "RUFF"  # the finding's code when ruff cannot lint with the project's configuration
+SCORE_CAP = 50.0  # the most for a project whose tests do not pass from a clean install
 # Findings the report keeps per check (with their total): a generated project of any size
 # must not make its generation's quality report, sent with every GET, large.
 MAX_FINDINGS = 20
@@ -75,6 +88,7 @@ FORMULA = (
     "50*test_pass_rate + 20*compiling_files/python_files "
     "+ 15*max(0, 1 - lint_findings_per_100_lines/10) + 15*documented/public_definitions"
     ", times requirements_met (1 - unread sentences / prompt sentences)"
+    ", at most 50 if a test fails or an import is undeclared"
 )
 
 
@@ -84,12 +98,15 @@ class Review:
     report: dict[str, Any]
 
 
-def _static_checks(files: list[FileOut]) -> tuple[int, list[dict[str, Any]], int, int]:
-    """Lines of Python, syntax findings, documented and public definitions. Blocking."""
+def _static_checks(
+    files: list[FileOut],
+) -> tuple[int, list[dict[str, Any]], int, int, Dependencies]:
+    """Lines of Python, syntax findings, documented and public definitions, declared
+    dependencies and undeclared imports. Blocking."""
     lines = sum(f.content.count(b"\n") + 1 for f in files if f.path.endswith(".py"))
     parsed = _parse(files)
     documented, public = _docstrings(files, parsed)
-    return lines, _syntax_findings(parsed), documented, public
+    return lines, _syntax_findings(parsed), documented, public, inspect(files, parsed)
 
 
 def write_project(files: list[FileOut], root: Path) -> None:
@@ -100,19 +117,16 @@ def write_project(files: list[FileOut], root: Path) -> None:
 
 
 async def run_lint(root: Path, timeout: float) -> list[dict[str, Any]]:
-    """ruff on the project with genflow's own rule set (`--isolated`: a generated
-    project cannot switch its own checks off), at nice SANDBOX_NICE, one thread, no cache
-    written into the project."""
+    """ruff on the project with its own configuration plus genflow's rules, which it
+    cannot switch off (declared.lint_options), at nice SANDBOX_NICE, one thread, no cache
+    written into the project. A configuration ruff cannot use is one LINT_FAILED finding."""
     ruff = Path(sys.executable).parent / "ruff"
+    options, _ = await asyncio.to_thread(lint_options, root, LINT_RULES, LINT_LINE_LENGTH)
     command = [
         str(ruff if ruff.exists() else "ruff"),
         "check",
-        "--isolated",
         "--no-cache",
-        "--select",
-        LINT_RULES,
-        "--line-length",
-        "100",
+        *options,
         "--output-format",
         "json",
         "--exit-zero",
@@ -136,6 +150,9 @@ async def run_lint(root: Path, timeout: float) -> list[dict[str, Any]]:
         if process.returncode is None:
             process.kill()
             await process.wait()
+    if process.returncode != 0:  # --exit-zero: only an error of ruff's own
+        message = "ruff could not lint with the project's configuration"
+        return [{"path": "pyproject.toml", "line": 0, "code": LINT_FAILED, "message": message}]
     return await asyncio.to_thread(_lint_findings, output, root)
 
 
@@ -247,31 +264,33 @@ async def review(
     python_files = [f for f in files if f.path.endswith(".py")]
     # Parsing and writing every file is CPU and disk work: in a thread, so the stage's
     # event loop keeps heartbeating.
-    lines, syntax, documented, public = await asyncio.to_thread(_static_checks, files)
+    lines, syntax, documented, public, dependencies = await asyncio.to_thread(_static_checks, files)
     tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="genflow-sandbox-")
     try:
         root = Path(tmp)
         await asyncio.to_thread(write_project, files, root)
         # One after the other: run together they take no less CPU, only more memory.
         lint = await run_lint(root, limits.timeout_seconds)
+        _, configuration = await asyncio.to_thread(lint_options, root, LINT_RULES, LINT_LINE_LENGTH)
         not_run = "running generated code is switched off in settings"
         tests = None
         if run_tests_enabled:
             try:
                 if sandbox is not None:
                     await sandbox.ensure_available()
-                tests = await run_tests(root, limits, sandbox)
+                tests = await run_tests(root, limits, sandbox, dependencies)
             except SandboxUnavailable as err:  # fail closed: the code is not run
                 not_run = f"tests not run: sandbox unavailable: {err}"
     finally:
         await asyncio.to_thread(shutil.rmtree, tmp, True)
     per_100 = 100 * len(lint) / lines if lines else 0.0
+    lint_failed = any(f["code"] == LINT_FAILED for f in lint)  # a configuration ruff refused
     measured = {
         "compiles": (
             WEIGHTS["compiles"],
             1 - len(syntax) / len(python_files) if python_files else 0.0,
         ),
-        "lint": (WEIGHTS["lint"], max(0.0, 1 - per_100 / LINT_ZERO_AT)),
+        "lint": (WEIGHTS["lint"], 0.0 if lint_failed else max(0.0, 1 - per_100 / LINT_ZERO_AT)),
         "docs": (WEIGHTS["docs"], documented / public if public else 1.0),
     }
     checks: list[dict[str, Any]] = [
@@ -284,6 +303,7 @@ async def review(
         {
             "name": "lint",
             "rules": LINT_RULES,
+            "configuration": configuration,
             "lines": lines,
             "per_100_lines": round(per_100, 2),
             "findings": lint[:MAX_FINDINGS],
@@ -303,6 +323,7 @@ async def review(
                 "reason": not_run,
             }
         )
+    checks.append(dependencies.check(MAX_FINDINGS))
     checks.append({"name": "docstrings", "documented": documented, "public": public})
     if changes is not None:
         checks.append({"name": "changes", **changes})
@@ -313,14 +334,28 @@ async def review(
     total = sum(weight for weight, _ in measured.values())
     score = 100 * sum(weight * value for weight, value in measured.values()) / total
     score = round(score * met, 1)
+    capped = _cap_reasons(tests, dependencies)
+    if capped:
+        score = min(score, SCORE_CAP)
     report = {
         "formula": FORMULA,
+        **({"capped": {"at": SCORE_CAP, "because": capped}} if capped else {}),
         "measured": sorted(measured),
         "not_measured": sorted(set(WEIGHTS) - set(measured)),
         "checks": checks,
         "score": score,
     }
     return Review(score, _bounded(report))
+
+
+def _cap_reasons(tests: dict[str, Any] | None, dependencies: Dependencies) -> list[str]:
+    """Why the project cannot pass its own tests from a clean install, if it cannot."""
+    reasons = []
+    if dependencies.undeclared:
+        reasons.append(f"{len(dependencies.undeclared)} import(s) of undeclared modules")
+    if tests is not None and (tests["failed"] or not tests["passed"] or "error" in tests):
+        reasons.append("the tests did not all pass with only the declared dependencies")
+    return reasons
 
 
 def requirements_met(requirements: dict[str, Any]) -> float:

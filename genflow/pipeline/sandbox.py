@@ -4,7 +4,8 @@ What runs inside sees:
 - its own PID namespace and /proc (no other process), its own network namespace (only
   an empty loopback: no PostgreSQL, Temporal or API), IPC and UTS namespaces;
 - read-only: /usr, the Python runtime and the virtual environment the tests need, at
-  their own paths, with their parent folders traversable but not listable;
+  their own paths, with their parent folders traversable but not listable; and, at
+  /venv, the run's own environment of symlinks into them (genflow.pipeline.declared);
 - writable: a copy of the project in /project and a private /tmp, both size-limited
   tmpfs (a run cannot fill the host's disk), and two files of its own on the host: the
   JUnit XML report and the CPU time its shell recorded (/genflow/..., bounded by the
@@ -43,6 +44,7 @@ from genflow.pipeline.seccomp import filter_fd
 
 PROJECT_DIR = "/project"
 OUTPUTS_DIR = "/genflow"  # the run's only host-backed files, one bind mount each
+ENVIRONMENT_DIR = "/venv"  # the run's virtual environment (genflow.pipeline.declared)
 REPORT_FILE = "report.xml"
 TIMES_FILE = "times"
 OUTPUT_FILES = (REPORT_FILE, TIMES_FILE)
@@ -107,13 +109,15 @@ class Sandbox:
         uid: int,
         limits: SandboxLimits,
         seccomp_fd: int | None = None,
+        environment: Path | None = None,
     ) -> list[str]:
         """The bwrap command line that copies `project` into the sandbox's /project (a
         size-limited tmpfs) and runs `argv` there. The run writes nothing of the host but
         the files `prepare` made in `outputs` (/genflow/<name> inside), each bounded by
         the file-size limit; a shell waits for `argv` and records its CPU time there.
         `seccomp_fd` holds the system-call filter (genflow/pipeline/seccomp.py) that
-        bwrap installs before it starts the shell."""
+        bwrap installs before it starts the shell. `environment`, if given, is bound
+        read-only at ENVIRONMENT_DIR."""
         script = (
             'cp -R /src/. /project/ || exit 125; cd /project || exit 125; "$@"; code=$?; '
             f"times > {OUTPUTS_DIR}/{TIMES_FILE} 2>/dev/null; exit $code"
@@ -151,6 +155,8 @@ class Sandbox:
                     made.add(str(parent))
                     args += ["--perms", "0711", "--dir", str(parent)]
             args += ["--ro-bind", path, path]
+        if environment is not None:
+            args += ["--ro-bind", str(environment), ENVIRONMENT_DIR]
         args += ["--ro-bind", str(project), "/src"]
         args += ["--perms", "0755", "--dir", OUTPUTS_DIR]
         for name in OUTPUT_FILES:

@@ -2,9 +2,15 @@
 (genflow.pipeline.sandbox), its outcome read from the JUnit XML report after the sandbox
 has exited, the limits it hit named.
 
-CPU: pytest loads only its built-in plugins and, explicitly, those of the installed
-plugins (entry points) that the project mentions, instead of every installed package's
-plugin (PYTEST_DISABLE_PLUGIN_AUTOLOAD=1): `bench/review_cpu.py` measures the effect.
+The run has only what the project declares (genflow.pipeline.declared): its interpreter is
+a virtual environment of symlinks to the declared distributions, their requirements and
+pytest, made in the run's directory and bound read-only at /venv in the sandbox. pytest
+loads the plugins of those distributions, as it would for the project's owner; a project
+that declares nothing (no pyproject.toml) gets pytest and the installed plugins it mentions.
+
+CPU: pytest loads only its built-in plugins and, explicitly, those plugins, instead of every
+installed package's plugin (PYTEST_DISABLE_PLUGIN_AUTOLOAD=1): `bench/review_cpu.py`
+measures the effect.
 """
 
 from __future__ import annotations
@@ -27,9 +33,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import IO, Any
 
+from packaging.utils import canonicalize_name
+
 from genflow.pipeline.cgroups import RunCgroup
+from genflow.pipeline.declared import RUNNER, Dependencies, Resolution, build_view, resolve
 from genflow.pipeline.junit import read_junit_xml
 from genflow.pipeline.sandbox import (
+    ENVIRONMENT_DIR,
     NICE,
     OUTPUTS_DIR,
     PROJECT_DIR,
@@ -43,7 +53,9 @@ from genflow.pipeline.seccomp import filter_fd
 SANDBOX_NICE = NICE  # every child of a review runs below the API, workflow tasks, heartbeats
 OUTPUT_TAIL = 2000  # characters of pytest's output kept in the report
 OUTPUT_SCAN = 4 * 1024 * 1024  # bytes of output searched for the signs of a limit
-PYTEST_BLOCKED = ("cacheprovider", "asyncio")  # `-p no:...`: never loaded
+MAX_LISTED = 100  # distributions of the run's environment named in the report
+# `-p no:...`: not loaded, unless the project declares the plugin's distribution
+PYTEST_BLOCKED = ("cacheprovider", "asyncio")
 # What a process prints when it runs into each limit (Python ignores SIGXFSZ, so a
 # write past the file-size limit fails with EFBIG "File too large").
 LIMIT_SIGNS = {
@@ -96,18 +108,29 @@ def memory_limit(limits: SandboxLimits, cgroup: RunCgroup | None) -> str:
 
 
 @functools.cache
-def _installed_plugins() -> tuple[tuple[str, tuple[bytes, ...]], ...]:
-    """The installed pytest plugins (entry point name, words naming them): the entry point,
-    its distribution and its top-level module."""
+def _installed_plugins() -> tuple[tuple[str, str, tuple[bytes, ...]], ...]:
+    """The installed pytest plugins (entry point name, canonical distribution name, words
+    naming them): the entry point, its distribution and its top-level module."""
     plugins = []
     for point in entry_points(group="pytest11"):
-        if point.name in PYTEST_BLOCKED:
-            continue
         words = {point.name, point.value.split(".")[0].split(":")[0]}
+        dist = "" if point.dist is None else canonicalize_name(point.dist.name)
         if point.dist is not None:
             words.add(point.dist.name.lower().replace("-", "_"))
-        plugins.append((point.name, tuple(sorted(w.encode() for w in words if w))))
+        plugins.append((point.name, dist, tuple(sorted(w.encode() for w in words if w))))
     return tuple(plugins)
+
+
+def run_environment(root: Path, dependencies: Dependencies | None) -> tuple[Resolution, list[str]]:
+    """The distributions of the run's environment (what the project declares, and pytest)
+    and the pytest plugins to load: those of its distributions. Blocking."""
+    if dependencies is not None and dependencies.declaration.source is not None:
+        view = resolve(dependencies.view, dependencies.declaration.name)
+        names = {dist.name for dist in view.distributions}
+        return view, [name for name, dist, _ in _installed_plugins() if dist in names]
+    mentioned = _plugins_for(root)
+    dists = sorted({d for name, d, _ in _installed_plugins() if name in mentioned and d})
+    return resolve((RUNNER, *dists)), mentioned
 
 
 def _plugins_for(root: Path) -> list[str]:
@@ -123,7 +146,11 @@ def _plugins_for(root: Path) -> list[str]:
         for path in root.rglob("*")
         if path.suffix in (".py", ".toml", ".ini", ".cfg") and path.is_file()
     ]
-    return [name for name, words in plugins if any(w in t for t in texts for w in words)]
+    return [
+        name
+        for name, _, words in plugins
+        if name not in PYTEST_BLOCKED and any(w in t for t in texts for w in words)
+    ]
 
 
 def _environment(home: str, tmp: str) -> dict[str, str]:
@@ -139,17 +166,23 @@ def _environment(home: str, tmp: str) -> dict[str, str]:
     }
 
 
-def pytest_command(root: Path, junit_xml: Path | str) -> list[str]:
-    """The pytest command line of a test run of the project in `root`."""
-    blocked = [arg for name in PYTEST_BLOCKED for arg in ("-p", f"no:{name}")]
-    plugins = [arg for name in _plugins_for(root) for arg in ("-p", name)]
+def pytest_command(
+    root: Path,
+    junit_xml: Path | str,
+    python: str = sys.executable,
+    plugins: list[str] | None = None,
+) -> list[str]:
+    """The pytest command line of a test run of the project in `root` with `python`,
+    loading `plugins` (by default the installed ones the project mentions)."""
+    loaded = _plugins_for(root) if plugins is None else plugins
+    blocked = [arg for name in PYTEST_BLOCKED if name not in loaded for arg in ("-p", f"no:{name}")]
     return [
-        sys.executable,
+        python,
         "-m",
         "pytest",
         "-q",
         *blocked,
-        *plugins,
+        *(arg for name in loaded for arg in ("-p", name)),
         "--no-header",
         "-o",
         "addopts=",
@@ -231,20 +264,30 @@ def limits_hit(
 
 
 async def run_tests(
-    root: Path, limits: SandboxLimits, sandbox: Sandbox | None = None
+    root: Path,
+    limits: SandboxLimits,
+    sandbox: Sandbox | None = None,
+    dependencies: Dependencies | None = None,
 ) -> dict[str, Any]:
     """Run the project's tests with pytest in `root`, inside `sandbox` (None: without
-    the OS sandbox, rlimits only; see the unsafe setting), time-limited. The outcome is
+    the OS sandbox, rlimits only; see the unsafe setting), time-limited, in an environment
+    of only what `dependencies` declares (None: nothing) and pytest. The outcome is
     read from pytest's JUnit XML report once the sandbox has exited; "sandbox" records
-    when it ran (ISO-8601, UTC) and its CPU-seconds, "limits_hit" what it ran into."""
+    when it ran (ISO-8601, UTC) and its CPU-seconds, "limits_hit" what it ran into,
+    "environment" the distributions the run had."""
     outputs = Path(tempfile.mkdtemp(prefix="genflow-sandbox-run-"))
     cgroup = None
     seccomp = None
     try:
+        view, plugins = await asyncio.to_thread(run_environment, root, dependencies)
+        await asyncio.to_thread(build_view, view.distributions, outputs / "venv")
         if sandbox is not None:
             cgroup = await asyncio.to_thread(RunCgroup.make, limits.run_memory_mb)
             seccomp = filter_fd()
-        return await _run_tests(root, outputs, limits, sandbox, cgroup, seccomp)
+        result = await _run_tests(root, outputs, limits, sandbox, cgroup, seccomp, plugins)
+        names = view.names()
+        environment = {"distributions": names[:MAX_LISTED], "distributions_total": len(names)}
+        return {**result, "environment": environment}
     finally:
         if seccomp is not None:
             os.close(seccomp)
@@ -260,19 +303,24 @@ async def _run_tests(
     sandbox: Sandbox | None,
     cgroup: RunCgroup | None,
     seccomp: int | None,
+    plugins: list[str],
 ) -> dict[str, Any]:
     if sandbox is not None:
         uid = sandbox.new_uid()
         await asyncio.to_thread(sandbox.prepare, root, outputs, uid)  # walks the project
-        inner = await asyncio.to_thread(pytest_command, root, f"{OUTPUTS_DIR}/{REPORT_FILE}")
+        python = f"{ENVIRONMENT_DIR}/bin/python"
+        inner = pytest_command(root, f"{OUTPUTS_DIR}/{REPORT_FILE}", python, plugins)
         env = _environment(PROJECT_DIR, "/tmp")
-        command = sandbox.command(root, outputs, inner, env, uid, limits, seccomp)
+        command = sandbox.command(
+            root, outputs, inner, env, uid, limits, seccomp, environment=outputs / "venv"
+        )
         env = {}
         report = outputs / REPORT_FILE
     else:
         (root / ".tmp").mkdir(exist_ok=True)  # the project's own tmp_path and tempfile area
         report = root / f".genflow-junit-{secrets.token_hex(8)}.xml"
-        command = await asyncio.to_thread(pytest_command, root, report)
+        python = str(outputs / "venv" / "bin" / "python")
+        command = pytest_command(root, report, python, plugins)
         env = _environment(str(root), str(root / ".tmp"))
     # Output goes to a file outside the project, bounded by RLIMIT_FSIZE: no pipe to drain,
     # and nothing the tests leave running can hold the review up by keeping a pipe open.

@@ -61,7 +61,9 @@ You are a senior Python engineer writing one file of a project. Reply with only 
 complete content of that file: no explanation, no Markdown fences.
 The package uses only the Python 3.11 standard library; its tests use pytest and are
 run with `python -m pytest` from the project's root directory, so they import the
-package by its name. Public functions and classes have docstrings. Every test passes."""
+package by its name. pyproject.toml declares pytest in [project.optional-dependencies]
+test: the tests run with only what it declares. Public functions and classes have
+docstrings. Every test passes."""
 
 
 class PlannedFile(BaseModel):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import eventually
@@ -34,6 +35,18 @@ def chromium_path() -> str | None:
     if os.access(CHROMIUM, os.X_OK):
         return CHROMIUM
     return shutil.which("chromium")
+
+
+def required_chromium() -> str:
+    """Chromium's path; the test is skipped without it, and fails in CI (where `make
+    test` installs it, so its absence is a broken set-up, not a missing option)."""
+    chromium = chromium_path()
+    if chromium is None:
+        message = "Chromium is not installed: run `make browser`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return chromium
 
 
 class CDPError(RuntimeError):
@@ -98,7 +111,8 @@ class Browser:
     async def send(
         self, method: str, params: dict[str, Any] | None = None, timeout: float = 30
     ) -> Any:
-        """Send one command and return its result; events received meanwhile are dropped."""
+        """Send one command and return its result; events received meanwhile go to
+        `on_event`."""
         assert self.socket is not None, "the browser is not started"
         self._next_id += 1
         command_id = self._next_id
@@ -108,12 +122,16 @@ class Browser:
         try:
             async with asyncio.timeout(timeout):
                 while (message := json.loads(await self.socket.recv())).get("id") != command_id:
-                    pass  # an event, or the answer to an abandoned command
+                    if "method" in message:  # else the answer to an abandoned command
+                        self.on_event(message)
         except TimeoutError:
             raise CDPError(f"no answer to {method} in {timeout:g} s") from None
         if "error" in message:
             raise CDPError(f"{method}: {message['error']}")
         return message.get("result", {})
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """A CDP event read while waiting for an answer: dropped here."""
 
     async def set_viewport(self, width: int, height: int) -> None:
         await self.send(

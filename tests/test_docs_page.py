@@ -5,9 +5,6 @@ Content-Security-Policy allows nothing else. In a browser that can reach no host
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,7 +19,7 @@ from temporalio.client import Client
 import tests.browser
 from api.app import create_app
 from genflow.settings import Settings
-from tests.browser import Browser, CDPError, chromium_path
+from tests.browser import Browser, CDPError, required_chromium
 from tests.conftest import SECRET, eventually, serve
 
 PAGES = ["/docs", "/redoc", "/docs/oauth2-redirect"]
@@ -152,25 +149,8 @@ class RecordingBrowser(Browser):
         super().__init__(profile, executable)
         self.events: list[dict[str, Any]] = []
 
-    async def send(
-        self, method: str, params: dict[str, Any] | None = None, timeout: float = 30
-    ) -> Any:
-        assert self.socket is not None, "the browser is not started"
-        self._next_id += 1
-        command_id = self._next_id
-        await self.socket.send(
-            json.dumps({"id": command_id, "method": method, "params": params or {}})
-        )
-        try:
-            async with asyncio.timeout(timeout):
-                while (message := json.loads(await self.socket.recv())).get("id") != command_id:
-                    if "method" in message:
-                        self.events.append(message)
-        except TimeoutError:
-            raise CDPError(f"no answer to {method} in {timeout:g} s") from None
-        if "error" in message:
-            raise CDPError(f"{method}: {message['error']}")
-        return message.get("result", {})
+    def on_event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
 
     async def read_events(self) -> None:
         """Read the events sent so far (they arrive before the answer to a command)."""
@@ -216,12 +196,7 @@ async def offline_browser(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[RecordingBrowser]:
     """Headless Chromium that uses no proxy and reaches no host but genflow's."""
-    chromium = chromium_path()
-    if chromium is None:
-        message = "Chromium is not installed: run `make browser`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    chromium = required_chromium()
     monkeypatch.setattr(tests.browser, "FLAGS", [*tests.browser.FLAGS, *OFFLINE])
     browser = RecordingBrowser(tmp_path / "chromium-profile", chromium)
     try:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-import pytest
 
-from tests.browser import Browser, chromium_path
+from tests.browser import Browser, required_chromium
 from tests.conftest import LIBRARY, eventually
 from tests.test_cli import listed, reaches, start_up, wait_for_line
 
@@ -20,12 +18,7 @@ NO_ENTITIES = "No entities here."
 
 
 async def test_web_ui_finds_the_completed_generation_by_its_status(tmp_path: Path) -> None:
-    chromium = chromium_path()
-    if chromium is None:
-        message = "Chromium is not installed: run `make browser`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    chromium = required_chromium()
 
     started = await start_up(tmp_path / "home")
     up, temporal_port = started.process, started.temporal_port

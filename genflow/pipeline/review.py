@@ -116,12 +116,16 @@ def write_project(files: list[FileOut], root: Path) -> None:
         target.write_bytes(file.content)
 
 
-async def run_lint(root: Path, timeout: float) -> list[dict[str, Any]]:
+async def run_lint(
+    root: Path, timeout: float, options: list[str] | None = None
+) -> list[dict[str, Any]]:
     """ruff on the project with its own configuration plus genflow's rules, which it
-    cannot switch off (declared.lint_options), at nice SANDBOX_NICE, one thread, no cache
-    written into the project. A configuration ruff cannot use is one LINT_FAILED finding."""
+    cannot switch off (`options`, by default declared.lint_options'), at nice
+    SANDBOX_NICE, one thread, no cache written into the project. A configuration ruff
+    cannot use is one LINT_FAILED finding."""
     ruff = Path(sys.executable).parent / "ruff"
-    options, _ = await asyncio.to_thread(lint_options, root, LINT_RULES, LINT_LINE_LENGTH)
+    if options is None:
+        options = (await asyncio.to_thread(lint_options, root, LINT_RULES, LINT_LINE_LENGTH))[0]
     command = [
         str(ruff if ruff.exists() else "ruff"),
         "check",
@@ -270,8 +274,10 @@ async def review(
         root = Path(tmp)
         await asyncio.to_thread(write_project, files, root)
         # One after the other: run together they take no less CPU, only more memory.
-        lint = await run_lint(root, limits.timeout_seconds)
-        _, configuration = await asyncio.to_thread(lint_options, root, LINT_RULES, LINT_LINE_LENGTH)
+        options, configuration = await asyncio.to_thread(
+            lint_options, root, LINT_RULES, LINT_LINE_LENGTH
+        )
+        lint = await run_lint(root, limits.timeout_seconds, options)
         not_run = "running generated code is switched off in settings"
         tests = None
         if run_tests_enabled:

@@ -12,7 +12,6 @@ import ssl
 import subprocess
 import threading
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from genflow.webhooks import (
     WebhookAddresses,
 )
 from tests.conftest import Stack, eventually, free_port, serve
-from tests.test_webhooks import Receiver
+from tests.test_webhooks import Receiver, receiver_fixture  # noqa: F401 (fixture `receiver`)
 
 PUBLIC = "93.184.215.14"  # a public address; unreachable here, which is the point
 INSIDE = [
@@ -197,16 +196,6 @@ def test_the_settings_build_the_policy() -> None:
 # -- delivery ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def loopback_receiver() -> AsyncIterator[Receiver]:
-    found = Receiver()
-    server, task, base_url = await serve(found.app())
-    found.url = f"{base_url}/hook"
-    yield found
-    server.should_exit = True
-    await task
-
-
 @dataclass
 class Delivering:
     """The delivery activity with a scripted resolver and a recording transport."""
@@ -246,10 +235,10 @@ class Delivering:
 
 
 async def test_a_rebinding_host_never_gets_the_post_to_loopback(
-    migrated_engine: AsyncEngine, loopback_receiver: Receiver
+    migrated_engine: AsyncEngine, receiver: Receiver
 ) -> None:
     """Public at the check, loopback at a second lookup: no second lookup is made."""
-    port = httpx.URL(loopback_receiver.url).port
+    port = httpx.URL(receiver.url).port
     assert port is not None
     resolver = ScriptedResolver({"rebind.example": [[PUBLIC], ["127.0.0.1"]]})
     deliver = Delivering(migrated_engine, resolver, extra_ports=(port,))
@@ -265,13 +254,13 @@ async def test_a_rebinding_host_never_gets_the_post_to_loopback(
     assert await deliver(url) == "refused"  # the next attempt: loopback now, refused
     assert len(resolver.calls) == 2  # one lookup per attempt
     assert deliver.connected_to == []
-    assert loopback_receiver.received == []
+    assert receiver.received == []
 
 
 async def test_a_delivery_to_a_host_with_any_address_inside_is_refused(
-    migrated_engine: AsyncEngine, loopback_receiver: Receiver
+    migrated_engine: AsyncEngine, receiver: Receiver
 ) -> None:
-    port = httpx.URL(loopback_receiver.url).port
+    port = httpx.URL(receiver.url).port
     assert port is not None
     resolver = ScriptedResolver({"mixed.example": [[PUBLIC, "127.0.0.1"]]})
     deliver = Delivering(migrated_engine, resolver, extra_ports=(port,))
@@ -279,7 +268,7 @@ async def test_a_delivery_to_a_host_with_any_address_inside_is_refused(
     assert await deliver(f"http://mixed.example:{port}/hook") == "refused"
     assert await deliver(f"http://{PUBLIC}:22/hook") == "refused"  # port, no lookup
     assert deliver.connected_to == [] and len(resolver.calls) == 1
-    assert loopback_receiver.received == []
+    assert receiver.received == []
 
 
 async def test_a_lookup_that_times_out_at_delivery_is_tried_again_later(
@@ -292,10 +281,10 @@ async def test_a_lookup_that_times_out_at_delivery_is_tried_again_later(
 
 
 async def test_a_pinned_delivery_keeps_the_host_name_in_the_host_header(
-    migrated_engine: AsyncEngine, loopback_receiver: Receiver
+    migrated_engine: AsyncEngine, receiver: Receiver
 ) -> None:
     resolver = SystemResolver(threads=1, timeout_seconds=5)
-    port = httpx.URL(loopback_receiver.url).port
+    port = httpx.URL(receiver.url).port
     try:
         if (await resolver.resolve("localhost", 80))[0] != "127.0.0.1":
             pytest.skip("localhost does not resolve to 127.0.0.1 first here")
@@ -304,7 +293,7 @@ async def test_a_pinned_delivery_keeps_the_host_name_in_the_host_header(
     finally:
         resolver.close()
     assert deliver.connected_to == ["127.0.0.1"]
-    assert [d["headers"]["host"] for d in loopback_receiver.received] == [f"localhost:{port}"]
+    assert [d["headers"]["host"] for d in receiver.received] == [f"localhost:{port}"]
 
 
 @pytest.fixture(scope="module")

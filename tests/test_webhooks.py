@@ -46,8 +46,9 @@ class Receiver:
         return app
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
+@pytest.fixture(name="receiver")
+async def receiver_fixture() -> AsyncIterator[Receiver]:
+    """A loopback receiver of webhooks (tests/test_webhook_addresses.py uses it too)."""
     found = Receiver()
     server, task, base_url = await serve(found.app())
     found.url = f"{base_url}/hook"

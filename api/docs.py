@@ -68,44 +68,40 @@ def _secured(response: Response, csp: str = SWAGGER_CSP) -> Response:
     return response
 
 
-def swagger_page(title: str, openapi_url: str) -> str:
-    """The Swagger UI page: markup only; docs/assets/swagger-init.js starts the UI."""
+def _page(title: str, head: str, body: str) -> str:
+    """A docs page: its title, genflow's icon, then `head`'s and `body`'s markup."""
     return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} - Swagger UI</title>
+<title>{escape(title)}</title>
 <link rel="icon" type="image/png" href="docs/assets/favicon.png">
-<link rel="stylesheet" href="docs/assets/swagger-ui.css">
-<script src="docs/assets/swagger-ui-bundle.js" defer></script>
-<script src="docs/assets/swagger-init.js" defer></script>
+{head}
 </head>
 <body>
-<div id="swagger-ui" data-openapi-url="{escape(openapi_url)}"
- data-oauth2-redirect-url="{OAUTH2_REDIRECT_PATH.lstrip("/")}"></div>
+{body}
 </body>
 </html>
 """
+
+
+def swagger_page(title: str, openapi_url: str) -> str:
+    """The Swagger UI page: markup only; docs/assets/swagger-init.js starts the UI."""
+    head = """<link rel="stylesheet" href="docs/assets/swagger-ui.css">
+<script src="docs/assets/swagger-ui-bundle.js" defer></script>
+<script src="docs/assets/swagger-init.js" defer></script>"""
+    body = f"""<div id="swagger-ui" data-openapi-url="{escape(openapi_url)}"
+ data-oauth2-redirect-url="{OAUTH2_REDIRECT_PATH.lstrip("/")}"></div>"""
+    return _page(f"{title} - Swagger UI", head, body)
 
 
 def redoc_page(title: str, openapi_url: str) -> str:
     """The ReDoc page: ReDoc's standalone script renders the <redoc> element itself."""
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} - ReDoc</title>
-<link rel="icon" type="image/png" href="docs/assets/favicon.png">
-<link rel="stylesheet" href="docs/assets/redoc.css">
-</head>
-<body>
-<redoc spec-url="{escape(openapi_url)}"></redoc>
-<script src="docs/assets/redoc.standalone.js"></script>
-</body>
-</html>
-"""
+    head = '<link rel="stylesheet" href="docs/assets/redoc.css">'
+    body = f"""<redoc spec-url="{escape(openapi_url)}"></redoc>
+<script src="docs/assets/redoc.standalone.js"></script>"""
+    return _page(f"{title} - ReDoc", head, body)
 
 
 def oauth2_redirect_page() -> str:

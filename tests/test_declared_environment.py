@@ -16,19 +16,14 @@ from typing import Any
 import pytest
 
 from genflow.files import FileOut
-from genflow.pipeline.declared import (
-    SITE_PACKAGES,
-    build_view,
-    inspect,
-    lint_options,
-    own_modules,
-    read_declaration,
-    resolve,
-)
+from genflow.pipeline.declared import inspect, read_declaration, resolve
+from genflow.pipeline.imports import own_modules
+from genflow.pipeline.lint_config import lint_options
 from genflow.pipeline.review import SCORE_CAP, review, run_lint, write_project
 from genflow.pipeline.sandbox import Sandbox, SandboxLimits
 from genflow.pipeline.spec import TEMPLATES, parse_requirements
 from genflow.pipeline.templates import render_project
+from genflow.pipeline.view import SITE_PACKAGES, build_view
 from tests.test_templates import LIBRARY
 
 RUFF = Path(sys.executable).parent / "ruff"

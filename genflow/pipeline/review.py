@@ -4,8 +4,9 @@ Checks: every Python file compiles; ruff lints it with the project's own configu
 (genflow's rules E,F,W,B always selected; genflow's configuration if it ships none); the
 project's own tests run with pytest inside the OS sandbox (genflow.pipeline.sandbox; results
 read from pytest's JUnit XML report, see genflow.pipeline.testrun) with only what the
-project declares installed (genflow.pipeline.declared); its imports of modules it does not
-declare are findings; public functions and classes carry docstrings.
+project declares installed (genflow.pipeline.declared, genflow.pipeline.view); its
+imports of modules it does not declare are findings; public functions and classes carry
+docstrings.
 
 Quality score (0-100), documented here and in the README:
 
@@ -55,7 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from genflow.files import FileOut, inside
-from genflow.pipeline.declared import Dependencies, inspect, lint_options
+from genflow.pipeline.declared import Dependencies, inspect
+from genflow.pipeline.lint_config import lint_options
 from genflow.pipeline.sandbox import Sandbox, SandboxLimits, SandboxUnavailable
 from genflow.pipeline.testrun import SANDBOX_NICE, lower_priority, pytest_command, run_tests
 
@@ -120,7 +122,7 @@ async def run_lint(
     root: Path, timeout: float, options: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """ruff on the project with its own configuration plus genflow's rules, which it
-    cannot switch off (`options`, by default declared.lint_options'), at nice
+    cannot switch off (`options`, by default lint_config.lint_options'), at nice
     SANDBOX_NICE, one thread, no cache written into the project. A configuration ruff
     cannot use is one LINT_FAILED finding."""
     ruff = Path(sys.executable).parent / "ruff"

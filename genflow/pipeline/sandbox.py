@@ -5,7 +5,7 @@ What runs inside sees:
   an empty loopback: no PostgreSQL, Temporal or API), IPC and UTS namespaces;
 - read-only: /usr, the Python runtime and the virtual environment the tests need, at
   their own paths, with their parent folders traversable but not listable; and, at
-  /venv, the run's own environment of symlinks into them (genflow.pipeline.declared);
+  /venv, the run's own environment of symlinks into them (genflow.pipeline.view);
 - writable: a copy of the project in /project and a private /tmp, both size-limited
   tmpfs (a run cannot fill the host's disk), and two files of its own on the host: the
   JUnit XML report and the CPU time its shell recorded (/genflow/..., bounded by the
@@ -44,7 +44,7 @@ from genflow.pipeline.seccomp import filter_fd
 
 PROJECT_DIR = "/project"
 OUTPUTS_DIR = "/genflow"  # the run's only host-backed files, one bind mount each
-ENVIRONMENT_DIR = "/venv"  # the run's virtual environment (genflow.pipeline.declared)
+ENVIRONMENT_DIR = "/venv"  # the run's virtual environment (genflow.pipeline.view)
 REPORT_FILE = "report.xml"
 TIMES_FILE = "times"
 OUTPUT_FILES = (REPORT_FILE, TIMES_FILE)

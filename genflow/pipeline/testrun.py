@@ -36,7 +36,7 @@ from typing import IO, Any
 from packaging.utils import canonicalize_name
 
 from genflow.pipeline.cgroups import RunCgroup
-from genflow.pipeline.declared import RUNNER, Dependencies, Resolution, build_view, resolve
+from genflow.pipeline.declared import RUNNER, Dependencies, Resolution, resolve
 from genflow.pipeline.junit import read_junit_xml
 from genflow.pipeline.sandbox import (
     ENVIRONMENT_DIR,
@@ -49,6 +49,7 @@ from genflow.pipeline.sandbox import (
     limited,
 )
 from genflow.pipeline.seccomp import filter_fd
+from genflow.pipeline.view import build_view
 
 SANDBOX_NICE = NICE  # every child of a review runs below the API, workflow tasks, heartbeats
 OUTPUT_TAIL = 2000  # characters of pytest's output kept in the report

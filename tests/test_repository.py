@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genflow.db.engine import make_session_maker
 from genflow.db.listing import Cursor
+from genflow.db.models import DeletedGeneration, StoredInput
 from genflow.db.repository import GenerationRepository, NewGeneration
-from genflow.domain import StageName
+from genflow.domain import STAGES, StageName
 from genflow.files import FileOut
 
 
@@ -41,6 +44,31 @@ async def test_insert_is_idempotent_even_when_racing(repository: GenerationRepos
     assert [(e.id, e.event, e.data) for e in events] == [(1, "status", {"status": "pending"})]
     row = await repository.get(generation.id)
     assert row is not None and len(row.stages) == 4
+
+
+async def test_an_insert_keeps_what_it_must_and_nothing_else(
+    migrated_engine: AsyncEngine, repository: GenerationRepository
+) -> None:
+    # A large request's stored input is dropped once the row holds it; an id its user
+    # deleted (a tombstone) is not inserted again, by the API or by its workflow.
+    stored = replace(new(), prompt="Book has title. " * 100, variables={"name": "shelf"})
+    await repository.store_input(stored)
+    assert await repository.insert_generation(stored) is True
+    row = await repository.get(stored.id)
+    assert row is not None and row.prompt == stored.prompt and row.variables == {"name": "shelf"}
+    assert [s.name for s in sorted(row.stages, key=lambda s: s.position)] == list(STAGES)
+    deleted = new()
+    async with migrated_engine.begin() as connection:
+        assert (
+            await connection.scalar(
+                select(func.count()).where(StoredInput.generation_id == stored.id)
+            )
+            == 0
+        )
+        await connection.execute(insert(DeletedGeneration).values(id=deleted.id))
+    assert await repository.insert_generation(deleted) is False
+    assert await repository.get(deleted.id) is None
+    assert await repository.events_after(deleted.id, 0) == []
 
 
 async def test_retried_stage_writes_never_duplicate(repository: GenerationRepository) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, Subquery, bindparam, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from genflow.db.engine import reader
 from genflow.db.models import DeletedGeneration, Generation
 from genflow.db.usage import UsageDay, day_of
 from genflow.domain import ACTIVE_STATUSES
@@ -70,8 +71,8 @@ async def standing_of(
 ) -> Standing:
     """The user's `Standing` at `now`, in one statement (one round trip)."""
     values = {"user_id": user_id, "since": now - WINDOW, "day": day_of(now)}
-    async with sessions() as session:
-        count, oldest, active, used = (await session.execute(_STANDING, values)).one()
+    async with reader(sessions).connect() as connection:
+        count, oldest, active, used = (await connection.execute(_STANDING, values)).one()
     return Standing(int(active or 0), _window(count, oldest), int(used or 0))
 
 

@@ -8,8 +8,10 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, exists, insert, select
+from sqlalchemy import Select, Table, bindparam, delete, exists, func, insert, select, union_all
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from genflow.contracts import GenerationInput
 from genflow.db.base import SessionOwner
@@ -24,8 +26,8 @@ from genflow.db.models import (
     StoredInput,
     utcnow,
 )
-from genflow.db.new_generation import NewGeneration, new_generation_values
-from genflow.domain import TERMINAL_STATUSES, EventType, Status
+from genflow.db.new_generation import NewGeneration, NewRows, new_generation_values
+from genflow.domain import STAGES, TERMINAL_STATUSES, EventType, Status
 
 # The tables of the core inserts below.
 GENERATION_TABLE = cast(Table, Generation.__table__)
@@ -39,12 +41,94 @@ _PRESENT = select(
 )
 
 
+def _columns(table: Table, prefix: str, names: list[str]) -> list[Any]:
+    """`names` of `table` as typed parameters `<prefix><name>`, for a SELECT list."""
+    return [bindparam(prefix + name, type_=table.c[name].type).label(name) for name in names]
+
+
+def _insert_in_one_statement() -> Select[Any]:
+    """The row, its stages and its first event in one PostgreSQL statement (one round
+    trip, no transaction to begin or commit): the row unless it exists or was deleted,
+    the rest only if the row was, and the stored input dropped once the row holds it.
+    Its parameters come from `_one_statement_parameters`; it counts the rows inserted."""
+    rows = new_generation_values(NewGeneration(id=uuid.uuid4(), user_id="", prompt="", provider=""))
+    generation_id = bindparam("g_id", type_=GENERATION_TABLE.c.id.type)
+    generation = select(*_columns(GENERATION_TABLE, "g_", list(rows.generation))).where(
+        ~exists().where(DeletedGeneration.id == generation_id)
+    )
+    inserted = (
+        postgresql.insert(GENERATION_TABLE)
+        .from_select(list(rows.generation), generation)
+        .on_conflict_do_nothing(index_elements=[GENERATION_TABLE.c.id])
+        .returning(GENERATION_TABLE.c.id)
+        .cte("inserted")
+    )
+
+    def from_inserted(table: Table, prefix: str, values: dict[str, Any]) -> Select[Any]:
+        names = [name for name in values if name != "generation_id"]
+        return select(inserted.c.id.label("generation_id"), *_columns(table, prefix, names))
+
+    stage_names = list(rows.stages[0])
+    stages = union_all(
+        *(from_inserted(STAGE_TABLE, f"s{i}_", rows.stages[i]) for i in range(len(STAGES)))
+    )
+    event_names = list(rows.first_event)
+    return (
+        select(func.count())
+        .select_from(inserted)
+        .add_cte(
+            insert(STAGE_TABLE)
+            .from_select(
+                ["generation_id", *(n for n in stage_names if n != "generation_id")], stages
+            )
+            .cte("stages"),
+            insert(EVENT_TABLE)
+            .from_select(
+                ["generation_id", *(n for n in event_names if n != "generation_id")],
+                from_inserted(EVENT_TABLE, "e_", rows.first_event),
+            )
+            .cte("event"),
+            delete(StoredInput)
+            .where(StoredInput.generation_id.in_(select(inserted.c.id)))
+            .cte("stored"),
+        )
+    )
+
+
+def _one_statement_parameters(rows: NewRows) -> dict[str, Any]:
+    parameters = {f"g_{name}": value for name, value in rows.generation.items()}
+    for i, stage in enumerate(rows.stages):
+        parameters.update((f"s{i}_{name}", value) for name, value in stage.items())
+    parameters.update((f"e_{name}", value) for name, value in rows.first_event.items())
+    return parameters
+
+
+_INSERT_IN_ONE_STATEMENT = _insert_in_one_statement()
+
+
 class ApiWrites(SessionOwner):
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(session_maker)
+        engine: AsyncEngine = session_maker.kw["bind"]
+        # PostgreSQL inserts a generation in one statement, which is atomic by itself.
+        self._autocommit = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self._dialect == "postgresql"
+            else None
+        )
+
     async def insert_generation(self, new: NewGeneration) -> bool:
         """Insert the row, its stages and the first `status` event unless the row
         exists (or was deleted). Returns whether this call inserted it; safe to race
-        with itself. Core statements, one round trip each: this is every create's path."""
+        with itself. This is every create's path: one statement on PostgreSQL, core
+        statements in one transaction on SQLite (which has no INSERT in a WITH)."""
         values = new_generation_values(new)
+        if self._autocommit is not None:
+            async with self._autocommit.connect() as connection:
+                result = await connection.execute(
+                    _INSERT_IN_ONE_STATEMENT, _one_statement_parameters(values)
+                )
+            return bool(result.scalar_one())
         try:
             async with self._sessions.begin() as session:
                 found = await session.execute(_PRESENT, {"generation_id": new.id})

@@ -35,7 +35,7 @@ PANTRY = (
 CONCURRENT = 20
 
 
-def _render(prompt: str, template: str, root: Path) -> str:
+def render_into(prompt: str, template: str, root: Path) -> str:
     """Write the project of `prompt` under `root`; its package name."""
     spec = parse_requirements(prompt, template=template)
     for file in render_project(spec):
@@ -76,18 +76,26 @@ class Cli:
 
     def __init__(self, prompt: str, root: Path) -> None:
         self.root = root
-        self.pkg = _render(prompt, "cli-tool", root)
+        self.pkg = render_into(prompt, "cli-tool", root)
         self.data = root / "data"
         self.db = self.data / "records.json"
 
-    def _command(self, args: list[str]) -> list[str]:
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment the command line runs in: the rendered project on the path."""
+        return {**os.environ, "PYTHONPATH": str(self.root)}
+
+    def command(self, args: list[str]) -> list[str]:
         return [sys.executable, "-m", self.pkg, "--db", str(self.db), *args]
 
     def run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PYTHONPATH": str(self.root)}
-        command = self._command(args)
         return subprocess.run(
-            command, cwd=self.root, env=env, capture_output=True, text=True, timeout=60
+            self.command(args),
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     async def run_at_once(
@@ -96,15 +104,14 @@ class Cli:
         """Start `count` processes of `args` ("{i}" filled with 1..count) before waiting
         for any; (exit code, stdout, stderr) of each. `gated`: the storage lock is held
         here until every process waits for it, so that all of them go from one instant."""
-        env = {**os.environ, "PYTHONPATH": str(self.root)}
         gate = self._hold_lock() if gated else None
         processes: list[asyncio.subprocess.Process] = []
         try:
             for i in range(1, count + 1):
                 process = await asyncio.create_subprocess_exec(
-                    *self._command([arg.format(i=i) for arg in args]),
+                    *self.command([arg.format(i=i) for arg in args]),
                     cwd=self.root,
-                    env=env,
+                    env=self.env,
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.PIPE,
@@ -266,7 +273,7 @@ print(json.dumps(seen))
 @pytest.mark.parametrize("name", sorted(LIBRARY_CASES))
 def test_library_records_cannot_break_the_store(name: str, tmp_path: Path) -> None:
     case = LIBRARY_CASES[name]
-    pkg = _render(case.prompt, "python-library", tmp_path)
+    pkg = render_into(case.prompt, "python-library", tmp_path)
     # The method names (add_<var>, list_<plural>) as the templates derive them.
     context = template_context(parse_requirements(case.prompt, template="python-library"))
     names = {e.cls: e for e in cast("list[Entity]", context["entities"])}

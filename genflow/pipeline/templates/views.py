@@ -197,6 +197,41 @@ class Field:
         """The bounds themselves, both allowed."""
         return self.bounds.edges(form) if self.bounds else []
 
+    @property
+    def int_limits(self) -> tuple[str, str]:
+        """The smallest and largest value of an integer field, as the python-library and
+        cli-tool modules spell them: its bounds where the spec sets them, else the 64-bit
+        limits (the names INT_MIN and INT_MAX those modules define)."""
+        low = self.bounds.low if self.bounds else None
+        high = self.bounds.high if self.bounds else None
+        return (
+            "INT_MIN" if low is None else str(int(low)),
+            "INT_MAX" if high is None else str(int(high)),
+        )
+
+    def unfit(self, form: Form = "py") -> list[str]:
+        """Values the field refuses whatever its bounds, as expressions of `form` ("py" or
+        "text"): blank required text, text with a NUL or a lone surrogate, addresses that
+        are no email, integers past 64 bits on a side the spec leaves open, and floats or
+        decimals that are no finite number."""
+        values: list[str] = []
+        if self.type == "str":
+            values += ['""', '"   "'] if self.required else []
+            values += ['"a\\x00b"', '"a\\ud800b"']
+            values += ['"not-an-email"', '"a@b"', '"a b@example.com"'] if self.is_email else []
+        elif self.type == "int":
+            low, high = self.int_limits
+            numbers = ["2**63", "10**30"] if high == "INT_MAX" else []
+            numbers += ["-(2**63) - 1"] if low == "INT_MIN" else []
+            values += [f"str({n})" for n in numbers] if form == "text" else numbers
+        elif self.type == "float":
+            values += ['"nan"', '"inf"'] if form == "text" else ['float("nan")', 'float("-inf")']
+        elif self.type == "decimal" and form == "text":
+            values += ['"NaN"', '"Infinity"']
+        elif self.type == "decimal":
+            values += ['Decimal("NaN")', 'Decimal("sNaN")', 'Decimal("-Infinity")']
+        return values
+
     def py(self) -> str:
         """A valid Python value for sample record `n` (a name in the test module)."""
         if self.bounds:

@@ -24,6 +24,7 @@ from genflow.db.usage import record_spent
 from genflow.domain import STAGE_ACTIVITY_TYPES, STAGE_ATTEMPT_SECONDS, StageName
 from genflow.files import FileOut
 from genflow.pipeline.language import count_sentences
+from genflow.pipeline.migrations import with_migrations
 from genflow.pipeline.review import DEFAULT_SANDBOX, Sandbox, SandboxLimits, review
 from genflow.pipeline.spec import BadRequirements, ProjectSpec
 from genflow.pipeline.templates import generate_docs
@@ -300,22 +301,30 @@ class StageActivities:
 
     @activity.defn(name=STAGE_ACTIVITY_TYPES[StageName.CODE_GENERATION])
     async def generate_code(self, input: StageInput) -> StageResult:
-        """The spec to source and test files; an iteration starts from its parent's."""
+        """The spec to source and test files; an iteration starts from its parent's. A
+        fastapi-service project gets the migration that brings its parent's tables to
+        the new spec (genflow.pipeline.migrations)."""
 
         async def work(generation_id: uuid.UUID) -> StageOutput:
             generation = await self._generation(generation_id)
+            spec = await self._spec(generation_id)
             generated, usage = await self._provider(generation).generate_files(
-                await self._spec(generation_id),
-                generation.model,
-                activity.heartbeat,
-                budget_of(generation),
+                spec, generation.model, activity.heartbeat, budget_of(generation)
             )
-            files: dict[str, FileOut] = {}
+            parent_spec: ProjectSpec | None = None
+            parent_files: list[FileOut] = []
+            changes: list[str] = []
             if generation.parent_id is not None:
-                parent = await self._repository.read_files(generation.parent_id, ["source", "test"])
-                files.update((f.path, f) for f in parent)
-            files.update((f.path, f) for f in generated)
-            return StageOutput(list(files.values()), usage)
+                parent_spec = await self._spec(generation.parent_id)
+                parent_files = await self._repository.read_files(
+                    generation.parent_id, ["source", "test"]
+                )
+                log = await self._repository.read_file(generation_id, CHANGES_PATH)
+                changes = json.loads(log.content).get("changes", []) if log else []
+            files = await asyncio.to_thread(
+                with_migrations, parent_spec, spec, changes, parent_files, generated
+            )
+            return StageOutput(files, usage)
 
         return await self._run(input, StageName.CODE_GENERATION, work)
 

@@ -118,6 +118,10 @@ async def test_iteration_changes_the_project_and_the_review_lists_it(
     assert child["status"] == "completed", child["error"]
     changes = check(child["quality_report"], "changes")
     assert changes["changes"] == expected and changes["parent_id"] == parent["id"]
+    # The parent's migration is kept and the next one upgrades its tables (issue 21).
+    assert check(child["quality_report"], "migrations")["status"] == "passed"
     result = await unpack_and_test(stack, child["id"], tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
     assert check_in_code in (tmp_path / "online_shop" / "models.py").read_text()
+    versions = tmp_path / "online_shop" / "migrations" / "versions"
+    assert sorted(path.name[:5] for path in versions.glob("*.py")) == ["0001_", "0002_"]

@@ -66,6 +66,8 @@ async def test_generated_project_scores_100(template: str, prompt: str) -> None:
     assert _check(result.report, "lint")["findings"] == []
     docs = _check(result.report, "docstrings")
     assert docs["documented"] == docs["public"]
+    migrations = "passed" if template == "fastapi-service" else "none"
+    assert _check(result.report, "migrations")["status"] == migrations
     assert result.score == 100.0
 
 
@@ -83,7 +85,11 @@ def test_each_template_has_its_own_layout() -> None:
         f"{pkg}/models.py",
         f"{pkg}/schemas.py",
         f"{pkg}/main.py",
+        f"{pkg}/migrations/env.py",
+        f"{pkg}/migrations/versions/0001_create_tables.py",
+        "alembic.ini",
         "tests/test_api.py",
+        "tests/test_migrations.py",
     } <= paths["fastapi-service"]
     assert {f"{pkg}/storage.py", f"{pkg}/cli.py", "tests/test_cli.py"} <= paths["cli-tool"]
 

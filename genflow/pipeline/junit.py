@@ -30,10 +30,11 @@ def _node_id(case: ElementTree.Element) -> str:
     return "::".join([file, *(classes.split(".") if classes else []), name])
 
 
-def read_junit_xml(path: Path) -> dict[str, Any]:
+def read_junit_xml(path: Path, watched: tuple[str, ...] = ()) -> dict[str, Any]:
     """passed, failed, the first failed node ids and their total from pytest's JUnit XML
-    report; or an "error" saying why the report cannot be read. Blocking: call it in a
-    thread. The file is the sandbox's: a symlink,
+    report, and "watched": passed and failed of each of the `watched` test files that ran
+    (by path, e.g. tests/test_migrations.py); or an "error" saying why the report cannot
+    be read. Blocking: call it in a thread. The file is the sandbox's: a symlink,
     a FIFO or an oversized file is refused."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -50,26 +51,40 @@ def read_junit_xml(path: Path) -> dict[str, Any]:
         if info.st_size > REPORT_SIZE_LIMIT:
             return {"error": f"the JUnit XML report is larger than {REPORT_SIZE_LIMIT} bytes"}
         data = report.read(REPORT_SIZE_LIMIT + 1)
-    return _outcome(data)
+    return _outcome(data, watched)
 
 
-def _outcome(data: bytes) -> dict[str, Any]:
+def _outcome(data: bytes, watched: tuple[str, ...] = ()) -> dict[str, Any]:
     """Count the testcases as they stream past (elements are dropped once read, so a
     report of many testcases never becomes a tree in memory); keep the first
-    MAX_FAILURES failed node ids, each at most NODE_ID_LIMIT characters."""
+    MAX_FAILURES failed node ids, each at most NODE_ID_LIMIT characters, and count the
+    outcomes of the `watched` files' testcases."""
     passed = failed = 0
     failures: list[str] = []
+    by_file: dict[str, dict[str, int]] = {}
     try:
         for _, element in ElementTree.iterparse(io.BytesIO(data), events=("end",)):
             if element.tag != "testcase":
                 continue
+            result = None
             if element.find("failure") is not None or element.find("error") is not None:
                 failed += 1
+                result = "failed"
                 if len(failures) < MAX_FAILURES:
                     failures.append(_node_id(element)[:NODE_ID_LIMIT])
             elif element.find("skipped") is None:
                 passed += 1
+                result = "passed"
+            file = element.get("file", "")
+            if result is not None and file in watched:
+                by_file.setdefault(file, {"passed": 0, "failed": 0})[result] += 1
             element.clear()
     except ElementTree.ParseError as err:
         return {"error": f"the JUnit XML report is not valid XML ({err})"}
-    return {"passed": passed, "failed": failed, "failures": failures, "failures_total": failed}
+    return {
+        "passed": passed,
+        "failed": failed,
+        "failures": failures,
+        "failures_total": failed,
+        "watched": by_file,
+    }

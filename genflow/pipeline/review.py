@@ -6,7 +6,9 @@ project's own tests run with pytest inside the OS sandbox (genflow.pipeline.sand
 read from pytest's JUnit XML report, see genflow.pipeline.testrun) with only what the
 project declares installed (genflow.pipeline.declared, genflow.pipeline.view); its
 imports of modules it does not declare are findings; public functions and classes carry
-docstrings.
+docstrings. The `migrations` check reports how the tests of the project's Alembic
+migrations (tests/test_migrations.py, a fastapi-service's) went: passed, failed or none;
+they count in the test pass rate like any other test, and the check itself is unscored.
 
 Quality score (0-100), documented here and in the README:
 
@@ -79,6 +81,9 @@ LINT_RULES = "E,F,W,B"
 LINT_LINE_LENGTH = 100  # when the project ships no ruff configuration
 LINT_FAILED = "RUFF"  # the finding's code when ruff cannot lint with the project's configuration
 SCORE_CAP = 50.0  # the most for a project whose tests do not pass from a clean install
+# The tests of a project's Alembic migrations (the fastapi-service template's): the
+# report's `migrations` check says how they went.
+MIGRATION_TESTS = "tests/test_migrations.py"
 # Findings the report keeps per check (with their total): a generated project of any size
 # must not make its generation's quality report, sent with every GET, large.
 MAX_FINDINGS = 20
@@ -286,7 +291,7 @@ async def review(
             try:
                 if sandbox is not None:
                     await sandbox.ensure_available()
-                tests = await run_tests(root, limits, sandbox, dependencies)
+                tests = await run_tests(root, limits, sandbox, dependencies, (MIGRATION_TESTS,))
             except SandboxUnavailable as err:  # fail closed: the code is not run
                 not_run = f"tests not run: sandbox unavailable: {err}"
     finally:
@@ -318,6 +323,7 @@ async def review(
             "findings_total": len(lint),
         },
     ]
+    watched = tests.pop("watched", {}) if tests is not None else {}
     if tests is not None:
         ran = tests["passed"] + tests["failed"]
         pass_rate = tests["passed"] / ran if ran else 0.0
@@ -331,6 +337,7 @@ async def review(
                 "reason": not_run,
             }
         )
+    checks.append(migrations_check(watched.get(MIGRATION_TESTS)))
     checks.append(dependencies.check(MAX_FINDINGS))
     checks.append({"name": "docstrings", "documented": documented, "public": public})
     if changes is not None:
@@ -354,6 +361,23 @@ async def review(
         "score": score,
     }
     return Review(score, _bounded(report))
+
+
+def migrations_check(outcome: dict[str, int] | None) -> dict[str, Any]:
+    """The `migrations` check: "passed" when every test of MIGRATION_TESTS that ran passed
+    (the schema the migrations build is the models', and each migration upgrades a
+    database with rows the application then serves), "failed" when one did not, "none"
+    when none ran (no such file, or the tests did not run). Unscored: the tests term
+    counts them already."""
+    passed, failed = (outcome or {}).get("passed", 0), (outcome or {}).get("failed", 0)
+    status = "failed" if failed else "passed" if passed else "none"
+    return {
+        "name": "migrations",
+        "file": MIGRATION_TESTS,
+        "status": status,
+        "passed": passed,
+        "failed": failed,
+    }
 
 
 def _cap_reasons(tests: dict[str, Any] | None, dependencies: Dependencies) -> list[str]:

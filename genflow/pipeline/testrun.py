@@ -269,13 +269,15 @@ async def run_tests(
     limits: SandboxLimits,
     sandbox: Sandbox | None = None,
     dependencies: Dependencies | None = None,
+    watched: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Run the project's tests with pytest in `root`, inside `sandbox` (None: without
     the OS sandbox, rlimits only; see the unsafe setting), time-limited, in an environment
     of only what `dependencies` declares (None: nothing) and pytest. The outcome is
     read from pytest's JUnit XML report once the sandbox has exited; "sandbox" records
     when it ran (ISO-8601, UTC) and its CPU-seconds, "limits_hit" what it ran into,
-    "environment" the distributions the run had."""
+    "environment" the distributions the run had, "watched" the outcome of each of the
+    `watched` test files that ran (see junit.read_junit_xml)."""
     outputs = Path(tempfile.mkdtemp(prefix="genflow-sandbox-run-"))
     cgroup = None
     seccomp = None
@@ -285,7 +287,7 @@ async def run_tests(
         if sandbox is not None:
             cgroup = await asyncio.to_thread(RunCgroup.make, limits.run_memory_mb)
             seccomp = filter_fd()
-        result = await _run_tests(root, outputs, limits, sandbox, cgroup, seccomp, plugins)
+        result = await _run_tests(root, outputs, limits, sandbox, cgroup, seccomp, plugins, watched)
         names = view.names()
         environment = {"distributions": names[:MAX_LISTED], "distributions_total": len(names)}
         return {**result, "environment": environment}
@@ -305,6 +307,7 @@ async def _run_tests(
     cgroup: RunCgroup | None,
     seccomp: int | None,
     plugins: list[str],
+    watched: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     if sandbox is not None:
         uid = sandbox.new_uid()
@@ -360,7 +363,7 @@ async def _run_tests(
             "error": f"pytest did not finish within {limits.timeout_seconds:g} s and was killed"
         }
     else:
-        outcome = await asyncio.to_thread(read_junit_xml, report)  # up to 16 MB of XML
+        outcome = await asyncio.to_thread(read_junit_xml, report, watched)  # up to 16 MB of XML
         if "error" in outcome:
             outcome["error"] += f"; {_describe_exit(exit_code)}"
     return {
@@ -371,6 +374,7 @@ async def _run_tests(
         "failures": outcome.get("failures", []),
         "failures_total": outcome.get("failures_total", outcome.get("failed", 0)),
         "output_tail": tail,
+        "watched": outcome.get("watched", {}),
         **({"error": outcome["error"]} if "error" in outcome else {}),
         "limits_hit": [
             *limits_hit(timed_out, exit_code, cpu_seconds, limits, scanned),

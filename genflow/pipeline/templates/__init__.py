@@ -117,7 +117,11 @@ _PROJECT_FILES = {
         ("{pkg}/models.py", "source"),
         ("{pkg}/schemas.py", "source"),
         ("{pkg}/main.py", "source"),
+        ("{pkg}/migrations/env.py", "source"),
+        ("{pkg}/migrations/script.py.mako", "source"),
+        ("alembic.ini", "source"),
         ("tests/test_api.py", "test"),
+        ("tests/test_migrations.py", "test"),
     ],
     "cli-tool": [
         ("pyproject.toml", "source"),
@@ -137,7 +141,8 @@ def _template_source(path: str) -> str:
 
 def render_project(spec: ProjectSpec) -> list[FileOut]:
     """The source and test files of the project described by `spec`, from the
-    templates of `spec.template`."""
+    templates of `spec.template`; a fastapi-service's with its first migration, which
+    creates every table."""
     if spec.template not in _PROJECT_FILES:
         raise ValueError(f"unknown template {spec.template!r}")
     context = template_context(spec)
@@ -147,6 +152,11 @@ def render_project(spec: ProjectSpec) -> list[FileOut]:
         target = path.format(pkg=spec.name)
         content = template.render(context)
         files.append(FileOut(target, kind, content.encode(), media_type(target)))
+    if spec.template == "fastapi-service":
+        # Imported here: the migrations module builds on this package's view models.
+        from genflow.pipeline.migrations import migration_files
+
+        files += migration_files(None, spec, [], [])
     return files
 
 

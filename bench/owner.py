@@ -55,6 +55,15 @@ PROMPTS = {
         "(decimal, required). Order has customer (text, required), product (reference to "
         "Product, required), quantity (integer) and paid (yes/no)."
     ),
+    # Long names, as requests written in plain words give them: lines past 100 columns.
+    "volunteers": (
+        "A volunteer coordination registry. Community volunteer coordinator has preferred "
+        "contact email address (text, required, unique), maximum weekly availability hours "
+        "(integer, minimum 0, maximum 80) and emergency contact telephone number (text). "
+        "Neighbourhood assistance assignment has community volunteer coordinator (Community "
+        "volunteer coordinator, required), scheduled assistance start date (date) and "
+        "assistance description details (text, required)."
+    ),
 }
 RUFF = Path(sys.executable).parent / "ruff"
 TAIL = 1500

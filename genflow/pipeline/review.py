@@ -1,7 +1,7 @@
 """Code review that runs the code.
 
 Checks: every Python file compiles; ruff lints it with the project's own configuration
-(genflow's rules E,F,W,B always selected; genflow's configuration if it ships none); the
+(genflow's rules always selected; genflow's configuration if it ships none); the
 project's own tests run with pytest inside the OS sandbox (genflow.pipeline.sandbox; results
 read from pytest's JUnit XML report, see genflow.pipeline.testrun) with only what the
 project declares installed (genflow.pipeline.declared, genflow.pipeline.view); its
@@ -77,7 +77,9 @@ __all__ = [
 DEFAULT_SANDBOX = Sandbox()
 WEIGHTS = {"tests": 50, "compiles": 20, "lint": 15, "docs": 15}
 LINT_ZERO_AT = 10.0  # findings per 100 lines at which the lint term reaches 0
-LINT_RULES = "E,F,W,B"
+# ruff's default rules (pycodestyle's E4, E7, E9 and pyflakes) with pycodestyle's
+# warnings and bugbear: not the line length (E501), as names come from the request.
+LINT_RULES = "E4,E7,E9,F,W,B"
 LINT_LINE_LENGTH = 100  # when the project ships no ruff configuration
 LINT_FAILED = "RUFF"  # the finding's code when ruff cannot lint with the project's configuration
 SCORE_CAP = 50.0  # the most for a project whose tests do not pass from a clean install

@@ -279,3 +279,32 @@ def test_the_cli_refuses_what_it_cannot_hold(name: str, tmp_path: Path) -> None:
             assert refused == (2, True, True), (what, err)
     assert cli.db.read_bytes() == stored
     assert cli.leftovers() == []
+
+
+# A request of this module's own whose samples reach one kind of record twice: a signup
+# refers to a volunteer, and to a shift that refers to a volunteer too. Before the
+# records a sample refers to had numbers of their own, the second volunteer repeated the
+# first one's unique email and badge, and the generated tests failed on their own data.
+ROTA = (
+    "A volunteer rota. Volunteer has email (text, required, unique), badge (integer, "
+    "unique) and joined_on (date, required). Shift has label (text, required) and "
+    "coordinator (Volunteer, required). Signup has volunteer (Volunteer, required), shift "
+    "(Shift, required) and note (text)."
+)
+
+
+@pytest.mark.parametrize("template", ["python-library", "cli-tool", "fastapi-service"])
+def test_samples_that_reach_one_record_twice_keep_unique_values_apart(
+    template: str, tmp_path: Path
+) -> None:
+    render_into(ROTA, template, tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout

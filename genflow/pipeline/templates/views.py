@@ -101,6 +101,12 @@ TYPE_LABELS = {
     "ref": "reference (id)",
 }
 
+# The day of sample record `n` (year, month, day; 28 days a month): 2024-01-01 for n = 1,
+# a valid and distinct date for every n. Records that a sample refers to are numbered
+# from the test module's SAMPLES counter (1001 on), past the 31 days of one month.
+_DAY_OF_N = "2024 + (n - 1) // 336, (n - 1) // 28 % 12 + 1, (n - 1) % 28 + 1"
+_ISO_DAY_OF_N = "{2024 + (n - 1) // 336}-{(n - 1) // 28 % 12 + 1:02d}-{(n - 1) % 28 + 1:02d}"
+
 
 @dataclass
 class Field:
@@ -244,10 +250,10 @@ class Field:
             "float": "n + 0.5",
             "decimal": 'Decimal(f"{n}.25")',
             "bool": "n % 2 == 1",
-            "date": "_dt.date(2024, 1, n)",
-            "datetime": "_dt.datetime(2024, 1, n, 12, 30)",
+            "date": f"_dt.date({_DAY_OF_N})",
+            "datetime": f"_dt.datetime({_DAY_OF_N}, 12, 30)",
             "enum": self.enum_pick(),
-            "ref": f"add_{self.target_var}(store, n).id",
+            "ref": f"add_{self.target_var}(store, next(SAMPLES)).id",
         }[self.type]
 
     def json(self) -> str:
@@ -256,10 +262,10 @@ class Field:
             return self.bounds.sample("json")
         return {
             "decimal": 'f"{n}.25"',
-            "date": 'f"2024-01-{n:02d}"',
-            "datetime": 'f"2024-01-{n:02d}T12:30:00"',
+            "date": f'f"{_ISO_DAY_OF_N}"',
+            "datetime": f'f"{_ISO_DAY_OF_N}T12:30:00"',
             "enum": self.enum_pick() + ".value",
-            "ref": f'create_{self.target_var}(client, n)["id"]',
+            "ref": f'create_{self.target_var}(client, next(SAMPLES))["id"]',
         }.get(self.type) or self.py()
 
     def text(self) -> str:
@@ -270,7 +276,7 @@ class Field:
         return {
             "int": "str(n)",
             "float": 'f"{n}.5"',
-            "ref": f'str(add_{self.target_var}(db, n)["id"])',
+            "ref": f'str(add_{self.target_var}(db, next(SAMPLES))["id"])',
         }.get(self.type) or self.json()
 
     def enum_pick(self) -> str:
@@ -421,6 +427,8 @@ def template_context(spec: ProjectSpec) -> dict[str, object]:
         "has_words": any(f.note for e in entities for f in e.fields),
         "has_email": any(f.is_email for e in entities for f in e.fields),
         "has_ref": "ref" in types,
+        # Whether a sample creates the records it refers to (numbered by SAMPLES).
+        "samples_refer": any(f.type == "ref" for e in entities for f in e.sampled),
         "has_in_use": any(e.in_use_by for e in entities),
         "labels": TYPE_LABELS,
     }

@@ -6,12 +6,14 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, func, select, tuple_
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import defer, raiseload, selectinload
 
 from genflow.db.base import SessionOwner
+from genflow.db.engine import reader
 from genflow.db.limits import WINDOW, CreateWindow, creates_since
 from genflow.db.listing import Cursor, ListFilters, filtered, page_after, split_page
 from genflow.db.models import Artifact, Event, Generation, Stage
@@ -28,11 +30,11 @@ _GENERATION = (
     )
 )
 _USERS_GENERATION = _GENERATION.where(Generation.user_id == bindparam("user_id"))
-_USERS_GENERATION_ALONE = (
-    select(Generation)
-    .where(Generation.id == bindparam("generation_id"), Generation.user_id == bindparam("user_id"))
-    .options(raiseload(Generation.stages), raiseload(Generation.artifacts))
-)
+# A generation's columns as a plain row whose fields are named as the model's
+# attributes: what the presenter reads, without the cost of an ORM instance.
+_USERS_GENERATION_ALONE = select(
+    *(getattr(Generation, c.key).label(c.key) for c in sa_inspect(Generation).column_attrs)
+).where(Generation.id == bindparam("generation_id"), Generation.user_id == bindparam("user_id"))
 # Stages and artifact metadata as plain rows, in the relationships' order.
 _STAGES = select(
     Stage.generation_id,
@@ -116,17 +118,18 @@ class GenerationReads(SessionOwner):
     async def get_for_user_plain(
         self, generation_id: uuid.UUID, user_id: str
     ) -> tuple[Generation, list[Any], list[Any]] | None:
-        """The user's generation, its stages and its artifact list (no contents), the
-        latter two as plain rows: what one GET shows, at a third of the cost of loading
-        them as ORM objects."""
+        """The user's generation, its stages and its artifact list (no contents), as
+        plain rows on one read-only connection: what one GET shows, at a fraction of the
+        cost of ORM objects and a session. The generation's row has the model's
+        attribute names (not its relationships, which come as the other two)."""
         values = {"generation_id": generation_id, "user_id": user_id}
-        async with self._sessions() as session:
-            row = await session.scalar(_USERS_GENERATION_ALONE, values)
+        async with reader(self._sessions).connect() as connection:
+            row = (await connection.execute(_USERS_GENERATION_ALONE, values)).first()
             if row is None:
                 return None
-            stages = list((await session.execute(_STAGES.where(_ONE_STAGE), values)).all())
-            files = list((await session.execute(_ARTIFACTS.where(_ONE_ARTIFACT), values)).all())
-        return row, stages, files
+            stages = (await connection.execute(_STAGES.where(_ONE_STAGE), values)).all()
+            files = (await connection.execute(_ARTIFACTS.where(_ONE_ARTIFACT), values)).all()
+        return cast(Generation, row), list(stages), list(files)
 
     async def stages_and_artifacts(
         self, generation_ids: Sequence[uuid.UUID]

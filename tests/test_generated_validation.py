@@ -308,3 +308,17 @@ def test_samples_that_reach_one_record_twice_keep_unique_values_apart(
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout
+
+
+def test_the_library_is_typed_for_its_users(tmp_path: Path) -> None:
+    # It ships py.typed, and `mypy --strict` finds nothing in it to report.
+    pkg = render_into(ROTA, "python-library", tmp_path)
+    assert (tmp_path / pkg / "py.typed").is_file()
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", pkg],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]

@@ -77,9 +77,12 @@ def test_each_template_has_its_own_layout() -> None:
         for template in TEMPLATES
     }
     pkg = "library_service"
-    assert {f"{pkg}/models.py", f"{pkg}/store.py", f"tests/test_{pkg}.py"} <= paths[
-        "python-library"
-    ]
+    assert {
+        f"{pkg}/models.py",
+        f"{pkg}/store.py",
+        f"{pkg}/py.typed",
+        f"tests/test_{pkg}.py",
+    } <= paths["python-library"]
     assert {
         f"{pkg}/db.py",
         f"{pkg}/models.py",

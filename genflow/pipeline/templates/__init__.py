@@ -108,6 +108,7 @@ _PROJECT_FILES = {
         ("{pkg}/__init__.py", "source"),
         ("{pkg}/models.py", "source"),
         ("{pkg}/store.py", "source"),
+        ("{pkg}/py.typed", "source"),  # its types are for its users' type checkers too
         ("tests/test_{pkg}.py", "test"),
     ],
     "fastapi-service": [

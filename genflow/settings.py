@@ -186,9 +186,11 @@ class Settings(BaseSettings):
     # Sandboxed reviews one worker runs at once; the rest wait in Temporal's queue.
     sandbox_slots: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     # `genflow up` runs its workers this much below the API and the Temporal server
-    # (nice; the sandboxed test runs go 10 lower still), so that on a busy machine
-    # requests are answered first and the work waits in Temporal's queue.
-    worker_nice: int = Field(default=5, ge=0, le=19)
+    # (nice; the sandboxed test runs go 10 lower still, to 19 at most), so that on a busy
+    # machine requests are answered first and the work waits in Temporal's queue. At 5
+    # a 16-client burst of creates had a p95 of 336 ms on 2 cores, at 15 262 ms
+    # (bench/burst.py, bench/RESULTS.md).
+    worker_nice: int = Field(default=15, ge=0, le=19)
 
     # Review: run each generated project's tests in the OS sandbox (bubblewrap; off:
     # not measured). If the sandbox cannot start, the tests are not run (fail closed)

@@ -267,7 +267,7 @@ async def test_up_serves_the_api_restarts_the_worker_and_stops_everything(
                 for p, cmd in children(up.pid).items()
             }
             assert priority == {
-                "worker": niceness(up.pid) + 5,
+                "worker": min(19, niceness(up.pid) + Settings().worker_nice),
                 "api": niceness(up.pid),
                 "temporal": niceness(up.pid),
             }

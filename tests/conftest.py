@@ -5,6 +5,7 @@ served by uvicorn on loopback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import uuid
@@ -80,8 +81,21 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 async def postgres_url() -> AsyncIterator[str]:
-    """A fresh database on the local PostgreSQL; with CI=true an unreachable server
-    fails the run instead of skipping."""
+    """A fresh database on the local PostgreSQL for the session; with CI=true an
+    unreachable server fails the run instead of skipping."""
+    async with throwaway_database("genflow_test") as url:
+        yield url
+
+
+@pytest.fixture
+async def empty_postgres_url() -> AsyncIterator[str]:
+    """A fresh database on the local PostgreSQL for one test (nothing else writes it)."""
+    async with throwaway_database("genflow_empty") as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def throwaway_database(prefix: str) -> AsyncIterator[str]:
     try:
         admin = await asyncpg.connect(**PG, timeout=5)
     except (OSError, asyncpg.PostgresError) as err:
@@ -89,7 +103,7 @@ async def postgres_url() -> AsyncIterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    name = f"genflow_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"

@@ -44,6 +44,18 @@ def render_into(prompt: str, template: str, root: Path) -> str:
     return spec.name
 
 
+def run_python(root: Path, code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`code` run by a fresh interpreter with the rendered project in `root` on its path."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @dataclass(frozen=True)
 class CliCase:
     prompt: str
@@ -292,14 +304,7 @@ def test_library_records_cannot_break_the_store(name: str, tmp_path: Path) -> No
         referrer_values=case.referrer_values,
         reference=case.reference,
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python(tmp_path, code)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
     assert seen["assign"] == "FrozenInstanceError"

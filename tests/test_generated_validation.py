@@ -22,7 +22,7 @@ import pytest
 
 from genflow.pipeline.spec import parse_requirements
 from genflow.pipeline.templates.views import Entity, template_context
-from tests.test_generated_state import Cli, render_into
+from tests.test_generated_state import Cli, render_into, run_python
 
 # Requests of this module's own, in no issue: an email that is required and unique, a
 # required unique text and an integer without bounds in each.
@@ -89,6 +89,19 @@ def _entity(case: Case, template: str) -> Entity:
     return next(e for e in cast("list[Entity]", context["entities"]) if e.cls == case.entity)
 
 
+def run_project_tests(root: Path) -> subprocess.CompletedProcess[str]:
+    """The rendered project's own tests, under its own pytest configuration (a warning
+    is an error) and with no plugins of ours."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize(
     ("template", "test_file"),
@@ -116,15 +129,7 @@ def test_generated_tests_try_the_edges_and_pass(
     )
     for row in (f'"{text}", "   ")', f'"{text}", "a\\x00b")', f", {number})", '"not-an-email")'):
         assert row in source
-    # The project's own pytest configuration (a warning is an error), no plugins of ours.
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_project_tests(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout.splitlines()[-1]
 
@@ -183,14 +188,7 @@ def test_the_library_refuses_what_it_cannot_hold(name: str, tmp_path: Path) -> N
         "email": case.email,
         "attempts": {what: {field: value} for what, (field, value) in case.attempts().items()},
     }
-    result = subprocess.run(
-        [sys.executable, "-c", probe, json.dumps(arguments)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python(tmp_path, probe, json.dumps(arguments))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["stored_email"] == "ann@example.com"
@@ -298,14 +296,7 @@ def test_samples_that_reach_one_record_twice_keep_unique_values_apart(
     template: str, tmp_path: Path
 ) -> None:
     render_into(ROTA, template, tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_project_tests(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout
 

@@ -14,13 +14,10 @@ import os
 import sqlite3
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from genflow.files import FileOut
@@ -30,7 +27,6 @@ from genflow.pipeline.review import MIGRATION_TESTS, migrations_check
 from genflow.pipeline.spec import ProjectSpec, extend_requirements, parse_requirements
 from genflow.pipeline.templates import render_project
 from genflow.pipeline.testrun import pytest_command
-from tests.conftest import PG
 
 CLINIC = (
     "A clinic. Member has name (text, required), email (text, unique) and tier (one of "
@@ -198,30 +194,16 @@ def test_the_iterated_projects_own_tests_pass(versions: list[Version]) -> None:
     assert migrations_check(outcome["watched"][MIGRATION_TESTS])["status"] == "passed"
 
 
-@pytest.fixture
-async def postgres_database() -> AsyncIterator[str]:
-    """A throwaway database on the local PostgreSQL (skipped without one)."""
-    try:
-        admin = await asyncpg.connect(**PG, timeout=5)
-    except (OSError, asyncpg.PostgresError) as err:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {err}")
-    name = f"genflow_migrations_{uuid.uuid4().hex[:10]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-def test_the_migrations_upgrade_postgresql(versions: list[Version], postgres_database: str) -> None:
+def test_the_migrations_upgrade_postgresql(
+    versions: list[Version], empty_postgres_url: str
+) -> None:
     first, _, third = versions
     inserts = [
         "INSERT INTO members (name, email, tier) VALUES ('Ann', 'ann@example.com', 'gold')",
         "INSERT INTO visits (member, note, fee) VALUES (1, 'checkup', 12.5)",
     ]
-    first.run(POSTGRES, postgres_database, json.dumps(inserts))
-    rows = json.loads(third.run(POSTGRES, postgres_database, "[]"))
+    first.run(POSTGRES, empty_postgres_url, json.dumps(inserts))
+    rows = json.loads(third.run(POSTGRES, empty_postgres_url, "[]"))
     assert rows["differences"] == "[]"  # the schema is the models'
 
     assert rows["clients"] == [

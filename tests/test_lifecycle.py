@@ -31,6 +31,7 @@ EXPECTED_PATHS = {
     "library_service/__init__.py",
     "library_service/models.py",
     "library_service/store.py",
+    "library_service/py.typed",
     "tests/test_library_service.py",
     "review/quality_report.json",
     "README.md",

@@ -223,7 +223,7 @@ def test_a_long_description_keeps_lines_short() -> None:
         spec.template = template
         for file in render_project(spec):
             source = file.content.decode()
-            assert max(map(len, source.splitlines())) <= 100, file.path
+            assert max(map(len, source.splitlines()), default=0) <= 100, file.path
             if file.path.endswith(".py"):
                 compile(source, file.path, "exec")
     spec.template = "fastapi-service"

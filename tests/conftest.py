@@ -148,23 +148,27 @@ _LONGEST_FIRST = {
     name: rank
     for rank, name in enumerate(
         [
-            "test_openapi_fuzz.py",
+            "test_operator.py",
             "test_engine.py",
             "test_durability.py",
-            "test_operator.py",
-            "test_housekeeping.py",
+            "test_openapi_fuzz.py",
             "test_lifecycle.py",
             "test_backpressure.py",
             "test_api_management.py",
-            "test_web_ui.py",
-            "test_client_api.py",
-            "test_templates.py",
             "test_sandbox.py",
-            "test_webhooks.py",
-            "test_cli.py",
             "test_cli_client.py",
-            "test_language_hostile.py",
+            "test_templates.py",
+            "test_client_api.py",
+            "test_generated_validation.py",
+            "test_fairness.py",
+            "test_housekeeping.py",
+            "test_cli.py",
+            "test_template_constraints.py",
+            "test_webhooks.py",
+            "test_generated_state.py",
             "test_language_projects.py",
+            "test_declared_environment.py",
+            "test_web_ui.py",
         ]
     )
 }

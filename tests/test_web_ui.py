@@ -11,7 +11,7 @@ import httpx
 
 from tests.browser import Browser, required_chromium
 from tests.conftest import LIBRARY, eventually
-from tests.test_cli import listed, reaches, start_up, wait_for_line
+from tests.test_cli import SUITE_WORKER_NICE, listed, reaches, start_up, wait_for_line
 
 # The builtin provider finds no entity in this prompt: schema extraction fails.
 NO_ENTITIES = "No entities here."
@@ -20,7 +20,7 @@ NO_ENTITIES = "No entities here."
 async def test_web_ui_finds_the_completed_generation_by_its_status(tmp_path: Path) -> None:
     chromium = required_chromium()
 
-    started = await start_up(tmp_path / "home")
+    started = await start_up(tmp_path / "home", SUITE_WORKER_NICE)
     up, temporal_port = started.process, started.temporal_port
     browser = Browser(tmp_path / "chromium-profile", chromium)
     try:

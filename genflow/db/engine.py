@@ -58,6 +58,14 @@ def _read_only_view(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
+def _read_view(engine: Engine) -> Engine:
+    """`_read_only_view` of `engine`, made once per engine."""
+    view = _READ_VIEWS.get(engine)
+    if view is None:
+        view = _READ_VIEWS[engine] = _read_only_view(engine)
+    return view
+
+
 _ASYNC_READ_VIEWS: WeakKeyDictionary[AsyncEngine, AsyncEngine] = WeakKeyDictionary()
 
 
@@ -67,7 +75,7 @@ def reader(sessions: async_sessionmaker[Any]) -> AsyncEngine:
     engine: AsyncEngine = sessions.kw["bind"]
     view = _ASYNC_READ_VIEWS.get(engine)
     if view is None:
-        view = _ASYNC_READ_VIEWS[engine] = AsyncEngine(_read_only_view(engine.sync_engine))
+        view = _ASYNC_READ_VIEWS[engine] = AsyncEngine(_read_view(engine.sync_engine))
     return view
 
 
@@ -87,10 +95,7 @@ class ReadModelSession(Session):
         if isinstance(bind, Engine) and (
             transaction is None or transaction.origin is SessionTransactionOrigin.AUTOBEGIN
         ):
-            view = _READ_VIEWS.get(bind)
-            if view is None:
-                view = _READ_VIEWS[bind] = _read_only_view(bind)
-            return view
+            return _read_view(bind)
         return bind
 
 

@@ -95,3 +95,11 @@ async def test_a_method_a_path_does_not_serve_is_405_naming_those_it_does(stack:
         assert response.headers["content-type"] == "application/problem+json"
     malformed = await stack.http.patch("/v1/generations/not-an-id", json={}, headers=headers)
     assert malformed.status_code == 422
+
+
+def test_the_document_is_byte_identical_to_its_snapshot() -> None:
+    # The contract is what clients code against: a refactor must leave it as it was, and a
+    # deliberate change rewrites tests/openapi.json (python -m bench.openapi_snapshot).
+    from bench.openapi_snapshot import SNAPSHOT, rendered
+
+    assert rendered() == SNAPSHOT.read_text(encoding="utf-8")

@@ -22,11 +22,12 @@ from ..schemas import GenerationOut, Moment, Problem, Text
 from ..waiting import WaitDep
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI declarations of the problem+json answers an endpoint can give."""
+def problems(*statuses: int, missing: str = "generation") -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the problem+json answers an endpoint can give; a 404 names
+    the `missing` resource."""
     described = {
         401: "Missing or invalid bearer token",
-        404: "No such generation (or not yours)",
+        404: f"No such {missing} (or not yours)",
         409: "Conflicts with the generation's state",
         413: "Request body over 1 MiB",
         422: "Invalid request",

@@ -97,7 +97,7 @@ async def active_generations(user: CurrentUser, reads: ReadsDep, query: ListDep)
     "/project/{project_id}",
     summary="List the generations of one project",
     response_model=GenerationPage,
-    responses=problems(404),
+    responses=problems(404, missing="project"),
 )
 async def project_generations(
     project_id: uuid.UUID,

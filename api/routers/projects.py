@@ -36,7 +36,7 @@ async def list_projects(
     return await projects.page(user, limit, cursor)
 
 
-@router.get("/{project_id}", summary="Get one project", responses=problems(404))
+@router.get("/{project_id}", summary="Get one project", responses=problems(404, missing="project"))
 async def get_project(
     project_id: uuid.UUID, user: CurrentUser, projects: ProjectServiceDep
 ) -> ProjectOut:

@@ -19,7 +19,9 @@ from genflow.db.webhooks import WebhookSecretRepository
 from genflow.settings import Settings
 from genflow.temporal import connect
 
+from . import health
 from .docs import install_docs
+from .generations import approval, artifacts, endpoints, events
 from .metrics import ApiMetrics, install_metrics
 from .middleware import (
     BodyLimitMiddleware,
@@ -29,10 +31,11 @@ from .middleware import (
 )
 from .openapi import install_openapi
 from .problems import install_problem_handlers
+from .projects import endpoints as projects
 from .ratelimit import CreateWindows
-from .routers import content, generations, health, lifecycle, projects, webhooks
 from .state import STATE_KEY, AppState
 from .watching import Watching
+from .webhooks import endpoints as webhooks
 
 
 def create_app(
@@ -71,7 +74,7 @@ def create_app(
                     metrics=metrics,
                     watching=Watching(
                         sessions,
-                        settings.sse_poll_seconds,
+                        settings.watch_poll_seconds,
                         settings.max_streams_per_user,
                         settings.max_waits_per_user,
                     ),
@@ -103,9 +106,8 @@ def create_app(
     install_metrics(app, metrics)
     install_client_headers(app, settings)
     app.include_router(health.router)
-    app.include_router(generations.router)
-    app.include_router(lifecycle.router)
-    app.include_router(content.router)
+    for router in (endpoints, approval, events, artifacts):  # the generation resource
+        app.include_router(router.router)
     app.include_router(projects.router)
     app.include_router(webhooks.router)
     return app

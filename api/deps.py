@@ -20,7 +20,6 @@ from genflow.settings import Settings
 from .bearer import MissingToken, bearer_user
 from .metrics import ApiMetrics
 from .problems import ProblemError
-from .service import GenerationService
 from .state import app_state
 from .watching import Watching
 
@@ -87,16 +86,6 @@ ProjectsDep = Annotated[ProjectRepository, Depends(get_projects)]
 StatisticsDep = Annotated[StatisticsRepository, Depends(get_statistics)]
 WebhookSecretsDep = Annotated[WebhookSecretRepository, Depends(get_webhook_secrets)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
-
-
-async def get_service(request: Request) -> GenerationService:
-    state = app_state(request)
-    return GenerationService(
-        state.repository, state.projects, state.temporal, state.settings, state.windows
-    )
-
-
-ServiceDep = Annotated[GenerationService, Depends(get_service)]
 
 
 class BearerUser(HTTPBearer):

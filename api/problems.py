@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from genflow.db.errors import is_database_outage, is_missing_schema
 
+from .schemas import Problem
+
 PROBLEM_JSON = "application/problem+json"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # How long a client should wait before retrying while the read model is unreachable.
@@ -39,6 +41,43 @@ class ProblemError(Exception):
         self.type = type
         self.headers = headers
         self.errors = errors
+
+
+def invalid(where: str, field: str, message: str) -> ProblemError:
+    """A 422 naming one field of the request: `where` is "body" or "query"."""
+    return ProblemError(
+        422,
+        "The request is invalid.",
+        errors=[{"loc": [where, field], "msg": message, "type": "value_error"}],
+    )
+
+
+def invalid_cursor() -> ProblemError:
+    """The 422 of a `cursor` that no list handed out (every list answers it alike)."""
+    return invalid("query", "cursor", "not a cursor")
+
+
+def problems(*statuses: int, missing: str = "generation") -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the problem+json answers an endpoint can give; a 404 names
+    the `missing` resource."""
+    described = {
+        401: "Missing or invalid bearer token",
+        404: f"No such {missing} (or not yours)",
+        409: "Conflicts with the generation's state",
+        413: "Request body over 1 MiB",
+        422: "Invalid request",
+        429: "Per-user limit reached (creates, active generations, daily tokens, open "
+        "streams or waiting requests); see Retry-After",
+        503: "Temporal or the database unreachable for the moment; retry after Retry-After",
+    }
+    return {
+        status: {
+            "model": Problem,
+            "description": described[status],
+            "content": {"application/problem+json": {}},
+        }
+        for status in sorted({401, 422, 503, *statuses})
+    }
 
 
 def problem_response(

@@ -7,7 +7,7 @@ Two things keep them from crowding out everyone else:
   with `Retry-After`, before anything is created or read. (With several API replicas,
   each applies the caps to the requests it serves.)
 - **One poller per generation.** However many clients watch a generation, one task reads
-  its status and last event id every `sse_poll_seconds` and wakes the watchers when either
+  its status and last event id every `watch_poll_seconds` and wakes the watchers when either
   changes; a watcher then reads what it needs once. While nothing happens, the database
   sees one small read per watched generation per interval, not one per client.
 """

@@ -17,8 +17,8 @@ import time
 import uuid
 from typing import Any, Final
 
-from api.schemas import GenerationCreate
-from api.service import GenerationService
+from api.generations.schemas import GenerationCreate
+from api.generations.service import GenerationService
 from genflow.db.engine import make_engine, make_session_maker, migrate
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository

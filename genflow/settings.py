@@ -105,8 +105,14 @@ class Settings(BaseSettings):
     )
 
     # How often the API reads the read model for a waiting client: event streams,
-    # `Prefer: wait`, and approve/reject answers.
-    sse_poll_seconds: float = 0.25
+    # `Prefer: wait`, and approve/reject answers. Named for all three; the older name,
+    # from when only streams waited, still sets it.
+    watch_poll_seconds: float = Field(
+        default=0.25,
+        validation_alias=AliasChoices(
+            "GENFLOW_WATCH_POLL_SECONDS", "GENFLOW_SSE_POLL_SECONDS", "watch_poll_seconds"
+        ),
+    )
     sse_keepalive_seconds: float = 15.0
     # Requests one user may hold open at once in one API process: event streams, and
     # requests waiting with `Prefer: wait`. Past either, 429 with Retry-After.

@@ -259,7 +259,7 @@ def test_settings(database_url: str, temporal_address: str, **extra: Any) -> Set
         temporal_address=temporal_address,
         task_queue=f"test-{uuid.uuid4()}",
         jwt_secret=SECRET,
-        sse_poll_seconds=0.05,
+        watch_poll_seconds=0.05,
         **{
             "max_active_per_user": 1000,
             "max_creates_per_minute": 10_000,

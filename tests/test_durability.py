@@ -123,8 +123,8 @@ from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
 from genflow.settings import Settings
 from genflow.temporal import connect
-from api.schemas import GenerationCreate
-from api.service import GenerationService
+from api.generations.schemas import GenerationCreate
+from api.generations.service import GenerationService
 
 class DiesBeforeInsert(GenerationRepository):
     async def insert_generation(self, new):

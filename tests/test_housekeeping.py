@@ -33,7 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.service import stage_policy
+from api.generations.starting import stage_policy
 from genflow import search_attributes as sa
 from genflow.contracts import ReconcileInput, ReconcileOutcome
 from genflow.db.engine import make_engine, make_session_maker, migrate

@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, update
 from temporalio.api.common.v1 import Payload
 from temporalio.client import ScheduleActionStartWorkflow, WorkflowExecutionStatus
 
-from api.service import stage_policy
+from api.generations.starting import stage_policy
 from genflow.contracts import RetentionInput
 from genflow.db.models import DeletedGeneration, Generation, IdempotencyKey
 from genflow.db.repository import NewGeneration

@@ -25,8 +25,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.webhooks import WebhookActivities
 from api.app import create_app
-from api.deps import get_service
-from api.service import GenerationService
+from api.generations.service import GenerationService, get_service
 from api.state import app_state
 from genflow.contracts import WebhookDelivery
 from genflow.db.engine import make_session_maker

@@ -1,4 +1,5 @@
-"""Field types the request models share: clean text, bounded JSON, moments."""
+"""Field types the request models share: clean text, bounded JSON, moments; and the
+example a request model shows in the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -74,3 +75,8 @@ TimeoutSeconds = Annotated[
     ),
 ]
 Tag = Annotated[Text, Field(min_length=1, max_length=64)]
+
+
+def example(body: dict[str, Any]) -> dict[str, Any]:
+    """An example body for the OpenAPI document (the fuzzer's examples phase sends it)."""
+    return {"examples": [body]}

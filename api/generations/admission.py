@@ -16,19 +16,10 @@ from genflow.db.usage import next_midnight
 from genflow.settings import Settings
 from genflow.webhooks import EVENTS, RefusedAddress, Resolver, SystemResolver, WebhookAddresses
 
-from .problems import ProblemError
-from .ratelimit import CreateWindows
+from ..problems import ProblemError, invalid
+from ..ratelimit import CreateWindows
 
 WINDOW_SECONDS = int(WINDOW.total_seconds())
-
-
-def invalid(field: str, message: str) -> ProblemError:
-    """A 422 naming one field of the body."""
-    return ProblemError(
-        422,
-        "The request is invalid.",
-        errors=[{"loc": ["body", field], "msg": message, "type": "value_error"}],
-    )
 
 
 @cache
@@ -68,11 +59,15 @@ class Admission:
             for name, models in sorted(offered.items())
         )
         if provider not in offered:
-            raise invalid("provider", f"{provider!r} is not offered here; offered: {listing}")
+            raise invalid(
+                "body", "provider", f"{provider!r} is not offered here; offered: {listing}"
+            )
         models = offered[provider]
         chosen = model or (self._settings.openai_model if provider == "openai" else None)
         if "*" not in models and chosen not in models:
-            raise invalid("model", f"{chosen!r} is not offered for {provider}; offered: {listing}")
+            raise invalid(
+                "body", "model", f"{chosen!r} is not offered for {provider}; offered: {listing}"
+            )
         return min(
             max_tokens or self._settings.generation_token_budget,
             self._settings.generation_token_budget_max,
@@ -122,12 +117,12 @@ class Admission:
         the host resolves is `check_webhook_address`, once the caller is within limits."""
         if url is None:
             if events is not None:
-                raise invalid("webhook_events", "needs a webhook_url")
+                raise invalid("body", "webhook_events", "needs a webhook_url")
             return None
         try:
             self._webhook_addresses.parse(url)
         except RefusedAddress as err:
-            raise invalid("webhook_url", str(err)) from err
+            raise invalid("body", "webhook_url", str(err)) from err
         return self.delivery_target(url, events)
 
     async def check_webhook_address(self, url: str) -> None:
@@ -136,7 +131,7 @@ class Admission:
         try:
             await self._webhook_addresses.pin(url)
         except RefusedAddress as err:
-            raise invalid("webhook_url", str(err)) from err
+            raise invalid("body", "webhook_url", str(err)) from err
 
     def delivery_target(self, url: str, events: Sequence[str] | None) -> WebhookTarget:
         """Where and what to deliver (default: every event), on the configured schedule;
@@ -153,4 +148,4 @@ class Admission:
         except ValueError:
             found = None
         if found is None:
-            raise invalid("project_id", "no such project")
+            raise invalid("body", "project_id", "no such project")

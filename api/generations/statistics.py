@@ -1,35 +1,12 @@
-"""The other answers: problems, projects, statistics, the webhook secret."""
+"""A user's generation statistics as clients see them."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
-
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    errors: list[dict[str, Any]] | None = None
-
-
-class ProjectOut(BaseModel):
-    id: uuid.UUID
-    name: str
-    description: str | None
-    created_at: datetime
-    urls: dict[str, str]
-
-
-class ProjectPage(BaseModel):
-    items: list[ProjectOut]
-    next_cursor: str | None
+from genflow.db.usage import Used, day_of, next_midnight
 
 
 class StageStatisticsOut(BaseModel):
@@ -81,5 +58,19 @@ class StatisticsOut(BaseModel):
     quota: QuotaOut | None = Field(default=None, description="Your daily token quota")
 
 
-class WebhookSecretOut(BaseModel):
-    secret: str = Field(description="`whsec_` + base64 key for the HMAC-SHA256 signatures")
+def with_usage(
+    out: StatisticsOut, usage: dict[str, Used], now: datetime, quota: int
+) -> StatisticsOut:
+    """The statistics with each day's usage, and today's quota beside them."""
+    for day in out.daily:
+        used = usage.get(day.date.isoformat())
+        if used is not None:
+            day.tokens_in, day.tokens_out = used.tokens_in, used.tokens_out
+            day.sandbox_cpu_seconds = used.sandbox_cpu_seconds
+    today = usage.get(day_of(now))
+    out.quota = QuotaOut(
+        tokens_used_today=today.tokens if today else 0,
+        daily_token_quota=quota or None,
+        resets_at=next_midnight(now),
+    )
+    return out

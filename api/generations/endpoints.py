@@ -1,5 +1,6 @@
-"""The generation resource: create, list, read, change, iterate, retry. (Cancel, delete,
-approve and reject are in lifecycle.py; files and the event stream in content.py.)"""
+"""The endpoints of the generation resource itself: create, list, read, change, iterate,
+retry, cancel and delete. Its sub-resources have their own: approval.py, events.py and
+artifacts.py. Each route authenticates, calls the service, and presents the answer."""
 
 from __future__ import annotations
 
@@ -10,39 +11,24 @@ from fastapi import APIRouter, Query, Response
 
 from genflow.domain import ACTIVE_STATUSES
 
-from ..conditional import (
-    ETAG_HEADER,
-    NOT_MODIFIED,
-    IfNoneMatchHeader,
-    conditional_response,
-)
-from ..deps import (
-    CurrentUser,
-)
-from ..reading import ReadsDep
-from ..schemas import (
+from ..conditional import ETAG_HEADER, NOT_MODIFIED, IfNoneMatchHeader, conditional_response
+from ..deps import CurrentUser, IdempotencyKeyHeader, SettingsDep
+from ..problems import problems
+from .presenters import STARTED, as_json, page, present, started
+from .queries import ListDep
+from .resource import GenerationOut, GenerationPage
+from .schemas import (
+    CancelRequest,
     GenerationCreate,
-    GenerationOut,
-    GenerationPage,
     GenerationUpdate,
     IterationCreate,
     RetryRequest,
-    StatisticsOut,
 )
-from ..waiting import PREFERENCE_APPLIED, WaitDep
-from .common import ListDep, StartDep, as_json, problems
+from .service import ServiceDep
+from .statistics import StatisticsOut
+from .waiting import PREFERENCE_APPLIED, WaitDep
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
-# The headers of an answer that started a generation.
-STARTED = {
-    "headers": {
-        "Location": {
-            "description": "The new generation's `urls.self`",
-            "schema": {"type": "string"},
-        },
-        **PREFERENCE_APPLIED,
-    }
-}
 
 
 @router.post(
@@ -54,29 +40,36 @@ STARTED = {
 async def create_generation(
     body: GenerationCreate,
     user: CurrentUser,
-    start: StartDep,
+    generations: ServiceDep,
+    settings: SettingsDep,
+    wait: WaitDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerationOut:
     """Start a generation; the pipeline runs as a Temporal workflow. Follow it with
     `urls.self` or `urls.stream`. With an `Idempotency-Key`, a retry returns the same
     generation. With `Prefer: wait=N`, the answer (still 202) comes once it has ended
     or awaits approval, or after N seconds, with its latest state."""
-    return await start.answer(await start.service.create(user, body, start.idempotency_key))
+    row = await generations.create(user, body, idempotency_key)
+    return started(await wait.settle(row), settings, wait, response)
 
 
 @router.get(
     "", summary="List your generations", response_model=GenerationPage, responses=problems()
 )
-async def list_generations(user: CurrentUser, reads: ReadsDep, query: ListDep) -> Response:
+async def list_generations(
+    user: CurrentUser, generations: ServiceDep, settings: SettingsDep, query: ListDep
+) -> Response:
     """Newest first, filtered. Pass `next_cursor` back as `cursor` for the next page;
     pages stay stable while new generations are created."""
-    return await reads.page(user, query)
+    return page(await generations.page(user, query), settings)
 
 
 @router.get("/statistics", summary="Your generation statistics", responses=problems())
-async def generation_statistics(user: CurrentUser, reads: ReadsDep) -> StatisticsOut:
+async def generation_statistics(user: CurrentUser, generations: ServiceDep) -> StatisticsOut:
     """Totals by status, success rate, average quality, run time p50/p95, per-stage
     average and p95, and daily counts for the last 30 days."""
-    return await reads.statistics(user)
+    return await generations.statistics(user)
 
 
 @router.get(
@@ -85,12 +78,14 @@ async def generation_statistics(user: CurrentUser, reads: ReadsDep) -> Statistic
     response_model=GenerationPage,
     responses=problems(),
 )
-async def active_generations(user: CurrentUser, reads: ReadsDep, query: ListDep) -> Response:
+async def active_generations(
+    user: CurrentUser, generations: ServiceDep, settings: SettingsDep, query: ListDep
+) -> Response:
     """Generations that are pending, processing, awaiting approval or cancelling."""
     wanted = tuple(s for s in (query.filters.statuses or ACTIVE_STATUSES) if s in ACTIVE_STATUSES)
     if not wanted:  # only inactive statuses asked for
         return as_json(GenerationPage(items=[], next_cursor=None))
-    return await reads.page(user, query, statuses=wanted)
+    return page(await generations.page(user, query, statuses=wanted), settings)
 
 
 @router.get(
@@ -102,10 +97,11 @@ async def active_generations(user: CurrentUser, reads: ReadsDep, query: ListDep)
 async def project_generations(
     project_id: uuid.UUID,
     user: CurrentUser,
-    reads: ReadsDep,
+    generations: ServiceDep,
+    settings: SettingsDep,
     query: ListDep,
 ) -> Response:
-    return await reads.project_page(project_id, user, query)
+    return page(await generations.project_page(project_id, user, query), settings)
 
 
 @router.get(
@@ -121,7 +117,8 @@ async def project_generations(
 async def get_generation(
     generation_id: uuid.UUID,
     user: CurrentUser,
-    reads: ReadsDep,
+    generations: ServiceDep,
+    settings: SettingsDep,
     wait: WaitDep,
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
@@ -131,9 +128,10 @@ async def get_generation(
     it has ended or awaits approval, or after N seconds; a user holds at most
     `max_waits_per_user` waiting requests (default 10): past it, 429 with `Retry-After`."""
     if wait.seconds:
-        shown = reads.present(await wait.settle(await reads.get(generation_id, user)))
+        shown = present(await wait.settle(await generations.get(generation_id, user)), settings)
     else:
-        shown = await reads.get_presented(generation_id, user)
+        row, stages, artifacts = await generations.get_plain(generation_id, user)
+        shown = present(row, settings, stages, artifacts)
     content = shown.model_dump_json().encode()
     return conditional_response(content, "application/json", if_none_match, wait.headers)
 
@@ -145,10 +143,12 @@ async def update_generation(
     generation_id: uuid.UUID,
     body: GenerationUpdate,
     user: CurrentUser,
-    reads: ReadsDep,
+    generations: ServiceDep,
+    settings: SettingsDep,
 ) -> GenerationOut:
     """Only `title`, `tags` and `metadata` can change; any other field is 422."""
-    return await reads.update(generation_id, user, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    return present(await generations.update(generation_id, user, changes), settings)
 
 
 @router.get(
@@ -160,7 +160,8 @@ async def update_generation(
 async def list_iterations(
     generation_id: uuid.UUID,
     user: CurrentUser,
-    reads: ReadsDep,
+    generations: ServiceDep,
+    settings: SettingsDep,
     query: ListDep,
     every: Annotated[
         bool,
@@ -173,10 +174,10 @@ async def list_iterations(
 ) -> Response:
     """The generations iterated directly from this one; with `all=true`, at any depth.
     The list filters, limit and cursor apply."""
-    await reads.get(generation_id, user)
+    await generations.get(generation_id, user)
     if every:
-        return await reads.page(user, query, descendants_of=generation_id)
-    return await reads.page(user, query, parent_id=generation_id)
+        return page(await generations.page(user, query, descendants_of=generation_id), settings)
+    return page(await generations.page(user, query, parent_id=generation_id), settings)
 
 
 @router.post(
@@ -189,14 +190,18 @@ async def iterate_generation(
     generation_id: uuid.UUID,
     body: IterationCreate,
     user: CurrentUser,
-    start: StartDep,
+    generations: ServiceDep,
+    settings: SettingsDep,
+    wait: WaitDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerationOut:
     """A new generation whose pipeline starts from this one's spec and files, with
     `parent_id`, `root_id` and `iteration` set. The parent must be completed (else 409).
     It takes create's options; `provider` and `model` default to the parent's.
     `Idempotency-Key` and `Prefer: wait=N` as on create."""
-    row = await start.service.iterate(user, generation_id, body, start.idempotency_key)
-    return await start.answer(row)
+    row = await generations.iterate(user, generation_id, body, idempotency_key)
+    return started(await wait.settle(row), settings, wait, response)
 
 
 @router.post(
@@ -208,8 +213,12 @@ async def iterate_generation(
 async def retry_generation(
     generation_id: uuid.UUID,
     user: CurrentUser,
-    start: StartDep,
+    generations: ServiceDep,
+    settings: SettingsDep,
+    wait: WaitDep,
+    response: Response,
     body: RetryRequest | None = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerationOut:
     """A new generation, with its own id and workflow, from the same input as this
     failed or cancelled one (prompt, template, variables, provider, model, title, tags,
@@ -217,5 +226,38 @@ async def retry_generation(
     `retry_of` set to this one; an optional body may set another `priority`. Any other
     status: 409. `Idempotency-Key` and `Prefer: wait=N` as on create."""
     priority = body.priority if body is not None else None
-    row = await start.service.retry(user, generation_id, start.idempotency_key, priority)
-    return await start.answer(row)
+    row = await generations.retry(user, generation_id, idempotency_key, priority)
+    return started(await wait.settle(row), settings, wait, response)
+
+
+@router.delete(
+    "/{generation_id}",
+    status_code=204,
+    summary="Delete a generation",
+    responses=problems(404, 503),
+)
+async def delete_generation(
+    generation_id: uuid.UUID, user: CurrentUser, generations: ServiceDep
+) -> Response:
+    """Cancels it first if active, then removes it with its stages, events and files."""
+    await generations.delete(user, generation_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{generation_id}/cancel",
+    status_code=202,
+    summary="Cancel a generation",
+    responses=problems(404, 409, 503),
+)
+async def cancel_generation(
+    generation_id: uuid.UUID,
+    user: CurrentUser,
+    generations: ServiceDep,
+    settings: SettingsDep,
+    body: CancelRequest | None = None,
+) -> GenerationOut:
+    """Ask the workflow to stop. The generation is `cancelling` until the running
+    stage has stopped, then `cancelled` with the reason stored. Already finished: 409."""
+    row = await generations.cancel(user, generation_id, body.reason if body else None)
+    return present(row, settings)

@@ -8,7 +8,7 @@ from importlib.metadata import version
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ..deps import RepositoryDep, TemporalDep
+from .deps import RepositoryDep, TemporalDep
 
 router = APIRouter(tags=["health"])
 SERVICE_VERSION = version("genflow")

@@ -12,10 +12,10 @@ from genflow.db.models import Project
 from genflow.db.projects import ProjectRepository
 from genflow.settings import Settings
 
-from .ownership import get_own_project
-from .problems import ProblemError
+from ..ownership import get_own_project
+from ..problems import invalid_cursor
+from ..state import app_state
 from .schemas import ProjectOut, ProjectPage
-from .state import app_state
 
 
 class ProjectService:
@@ -43,7 +43,7 @@ class ProjectService:
         try:
             after = Cursor.decode(cursor) if cursor else None
         except ValueError as err:
-            raise ProblemError(422, "The cursor is not valid.") from err
+            raise invalid_cursor() from err
         rows, next_cursor = await self._projects.list_for_user(user, limit=limit, cursor=after)
         return ProjectPage(
             items=[self.present(row) for row in rows],

@@ -1,6 +1,6 @@
 """Answering once a generation has moved: `Prefer: wait=N` (RFC 7240, as Replicate
 does), on the generation's shared poller (api/watching.py), and the approve/reject
-answers, which poll the read model's status column every `sse_poll_seconds`: no
+answers, which poll the read model's status column every `watch_poll_seconds`: no
 connection is held and nothing busy-loops in between."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from genflow.db.repository import GenerationRepository
 from genflow.db.status import status_of
 from genflow.domain import TERMINAL_STATUSES, Status
 
-from .deps import CurrentUser
-from .state import app_state
-from .watching import Watching
+from ..deps import CurrentUser
+from ..state import app_state
+from ..watching import Watching
 
 MAX_WAIT_SECONDS = 60
 DISCONNECT_CHECK_SECONDS = 1.0  # how often a waiting request checks for its client

@@ -1,4 +1,5 @@
-"""The bodies clients send."""
+"""The bodies clients send to create, change, iterate, retry, cancel and decide on a
+generation."""
 
 from __future__ import annotations
 
@@ -10,17 +11,12 @@ from genflow.domain import DEFAULT_TEMPLATE, Template
 from genflow.fairness import PriorityName
 from genflow.webhooks import EVENTS, WebhookEvent
 
-from .fields import Tag, Text, TimeoutSeconds, json_at_most
+from ..schemas import Tag, Text, TimeoutSeconds, example, json_at_most
 
 LIBRARY = (
     "A library service. Book has title (text, required), author (text) and year "
     "(integer). Member has name (text, required) and email (text, unique)."
 )
-
-
-def example(body: dict[str, Any]) -> dict[str, Any]:
-    """An example body for the OpenAPI document (the fuzzer's examples phase sends it)."""
-    return {"examples": [body]}
 
 
 Tags = Annotated[list[Tag], Field(max_length=20)]
@@ -141,13 +137,3 @@ class IterationCreate(RunOptions):
     model: Text | None = Field(default=None, max_length=200, description="Default: the parent's")
     tags: Tags = Field(default_factory=list)
     metadata: Metadata = Field(default_factory=dict)
-
-
-class ProjectCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra=example({"name": "Library", "description": "The library services"}),
-    )
-
-    name: Text = Field(min_length=1, max_length=200)
-    description: Text | None = Field(default=None, max_length=5000)

@@ -1,4 +1,4 @@
-"""Projects that generations belong to."""
+"""The endpoints of projects, the groups that generations belong to."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from ..deps import CurrentUser
-from ..projects import ProjectServiceDep
-from ..schemas import ProjectCreate, ProjectOut, ProjectPage
-from .common import problems
+from ..problems import problems
+from .schemas import ProjectCreate, ProjectOut, ProjectPage
+from .service import ProjectServiceDep
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 

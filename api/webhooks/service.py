@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from genflow.db.webhooks import SecretState, WebhookSecretRepository
 from genflow.settings import Settings
 
-from .state import app_state
+from ..state import app_state
 
 
 class WebhookSecretService:

@@ -1,28 +1,23 @@
-"""What a generation produced: its event stream, its files, its archive."""
+"""The events of a generation, as a Server-Sent Events stream that resumes where it left."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import uuid
-import zipfile
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from genflow.domain import TERMINAL_STATUSES, EventType
 
-from .. import conditional
 from ..deps import CurrentUser, SettingsDep, WatchingDep
-from ..problems import ProblemError
-from ..reading import ReadsDep
-from ..schemas import clean_text
+from ..problems import problems
 from ..watching import Slot
-from .common import problems
+from .service import ServiceDep
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
 
@@ -55,7 +50,7 @@ async def stream_generation(
     generation_id: uuid.UUID,
     request: Request,
     user: CurrentUser,
-    reads: ReadsDep,
+    generations: ServiceDep,
     settings: SettingsDep,
     watching: WatchingDep,
     after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
@@ -70,7 +65,7 @@ async def stream_generation(
     open streams (default 10): past it, 429 with `Retry-After`."""
     slot = watching.take(user, "streams")
     try:
-        ended = (await reads.get(generation_id, user)).status in TERMINAL_STATUSES
+        ended = (await generations.get(generation_id, user)).status in TERMINAL_STATUSES
     except BaseException:
         slot.release()
         raise
@@ -85,14 +80,14 @@ async def stream_generation(
         yield "retry: 2000\n\n"
         async with watching.watch(generation_id) as watcher:
             while True:
-                batch = await reads.events_after(generation_id, cursor)
+                batch = await generations.events_after(generation_id, cursor)
                 for event in batch:
                     cursor = event.id
                     data = json.dumps(event.data)
                     yield f"id: {event.id}\nevent: {event.event}\ndata: {data}\n\n"
                 # The stream ends after the last `done` (a reset workflow writes a later one).
                 if batch and batch[-1].event == EventType.DONE:
-                    if not await reads.events_after(generation_id, cursor, limit=1):
+                    if not await generations.events_after(generation_id, cursor, limit=1):
                         return
                     continue
                 if batch:
@@ -115,87 +110,4 @@ async def stream_generation(
         slot,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
-@router.get(
-    "/{generation_id}/artifacts/{path:path}",
-    summary="One generated file's content",
-    response_class=Response,
-    responses={
-        **problems(404),
-        **conditional.NOT_MODIFIED,
-        200: {
-            "description": "The file, with its own media type",
-            "content": {"*/*": {"schema": {"description": "The file's bytes, as stored"}}},
-            "headers": conditional.ETAG_HEADER,
-        },
-    },
-)
-async def get_artifact(
-    generation_id: uuid.UUID,
-    path: str,
-    user: CurrentUser,
-    reads: ReadsDep,
-    if_none_match: conditional.IfNoneMatchHeader = None,
-) -> Response:
-    """The raw file, with its media type and its sha256 (as in `artifacts[].sha256`)
-    as a strong `ETag`: send it back in `If-None-Match` for a bodyless 304 while the
-    file is unchanged."""
-    await reads.get(generation_id, user)
-    try:
-        clean_text(path)
-    except ValueError as err:
-        raise ProblemError(404, "No such file in this generation.") from err
-    file = await reads.file(generation_id, path)
-    if file is None:
-        raise ProblemError(404, f"No file {path!r} in this generation.")
-    return conditional.conditional_response(file.content, file.media_type, if_none_match)
-
-
-class _Chunks(io.RawIOBase):
-    """A write-only sink that hands out what was written since the last call."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self._buffer += data
-        return len(data)
-
-    def take(self) -> bytes:
-        data, self._buffer = bytes(self._buffer), bytearray()
-        return data
-
-
-@router.get(
-    "/{generation_id}/archive",
-    summary="The whole project as a zip",
-    response_class=StreamingResponse,
-    responses={**problems(404), 200: {"content": {"application/zip": {}}}},
-)
-async def get_archive(
-    generation_id: uuid.UUID, user: CurrentUser, reads: ReadsDep
-) -> StreamingResponse:
-    """Every file of the generation, streamed as a zip one file at a time."""
-    await reads.get(generation_id, user)
-    paths = await reads.paths(generation_id)
-
-    async def archive() -> AsyncIterator[bytes]:
-        sink = _Chunks()
-        with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zipped:
-            for path in paths:
-                file = await reads.file(generation_id, path)
-                if file is not None:
-                    zipped.writestr(path, file.content)
-                    yield sink.take()
-        yield sink.take()
-
-    return StreamingResponse(
-        archive(),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="generation-{generation_id}.zip"'},
     )

@@ -1,46 +1,17 @@
-"""The caller's webhook signing secret, and its rotation."""
+"""The endpoints of the caller's webhook signing secret: read it, rotate it."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, ConfigDict, Field
-
-from genflow.db.webhooks import SecretState
 
 from ..deps import CurrentUser
-from ..schemas import WebhookSecretOut
-from ..webhook_secrets import WebhookSecretServiceDep
-from .common import problems
+from ..problems import problems
+from .schemas import RotateRequest, WebhookSecretState
+from .service import WebhookSecretServiceDep
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-MAX_GRACE_SECONDS = 7 * 24 * 3600
-
-
-class WebhookSecretState(WebhookSecretOut):
-    previous_expires_at: datetime | None = Field(
-        description="Until when deliveries are also signed with the secret the last "
-        "rotation replaced; null when they are signed with `secret` only"
-    )
-
-    @classmethod
-    def of(cls, state: SecretState) -> WebhookSecretState:
-        return cls(secret=state.secret, previous_expires_at=state.previous_expires_at)
-
-
-class RotateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    grace_seconds: float | None = Field(
-        default=None,
-        ge=0,
-        le=MAX_GRACE_SECONDS,
-        strict=True,  # a number, not false (pydantic would read it as 0)
-        description="How long the replaced secret keeps signing (0: not at all, e.g. "
-        "after a leak); default GENFLOW_WEBHOOK_SECRET_GRACE_SECONDS (24 h)",
-    )
 
 
 @router.get("/secret", summary="Your webhook signing secret", responses=problems())

@@ -1,15 +1,13 @@
-"""Starting generations: create, iterate and retry, with idempotency and limits. (Changing
-a generation's course afterwards is api/lifecycle.py.)"""
+"""Starting a generation's workflow and inserting its row, once per Idempotency-Key."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import uuid
 from dataclasses import asdict, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
@@ -20,27 +18,17 @@ from temporalio.service import RPCError
 from genflow import search_attributes as sa
 from genflow.contracts import GenerationInput, StagePolicy
 from genflow.db.models import Generation, IdempotencyKey, utcnow
-from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository, NewGeneration, new_generation_row
-from genflow.db.start_options import StartOptions
 from genflow.domain import WORKFLOW_TYPE, Status, excerpt, workflow_id_for
 from genflow.fairness import task_priority
 from genflow.reconcile import describe_or_none
 from genflow.settings import Settings
 
+from ..problems import ProblemError
+from ..ratelimit import CreateWindows
 from .admission import Admission
-from .ownership import get_own
-from .problems import ProblemError
-from .ratelimit import CreateWindows
-from .schemas import GenerationCreate, IterationCreate
-
-if TYPE_CHECKING:
-    from genflow.webhooks import Resolver
 
 log = logging.getLogger("genflow.api")
-
-# Statuses a retry starts again from: the generation did not complete.
-RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELLED})
 
 # A claimed Idempotency-Key whose generation has not appeared after this long belongs
 # to a request that died; a retry with the same key finishes creating it.
@@ -77,141 +65,25 @@ def request_hash(kind: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class GenerationService:
+class Starter:
+    """Starts a new generation (of a create, an iteration or a retry) exactly once per
+    Idempotency-Key, within the caller's limits: its workflow first, then its row."""
+
     def __init__(
         self,
         repository: GenerationRepository,
-        projects: ProjectRepository,
         temporal: Client,
         settings: Settings,
-        windows: CreateWindows | None = None,
-        resolver: Resolver | None = None,
+        windows: CreateWindows,
+        admission: Admission,
     ) -> None:
-        """`windows`: the process's create windows (app state); a service of its own
-        has its own. `resolver`: of webhook hosts (default: the process's)."""
         self._repository = repository
-        self._projects = projects
         self._temporal = temporal
         self._settings = settings
-        self._windows = windows = windows or CreateWindows()
-        self._admission = Admission(repository, projects, settings, windows, resolver)
+        self._windows = windows
+        self._admission = admission
 
-    # -- create, iterate and retry -------------------------------------------------
-
-    async def create(
-        self, user_id: str, body: GenerationCreate, idempotency_key: str | None = None
-    ) -> Generation:
-        if body.project_id is not None:
-            await self._admission.require_project(user_id, body.project_id)
-        webhook = self._admission.webhook_target(body.webhook_url, body.webhook_events)
-        new = NewGeneration(
-            id=uuid.uuid4(),
-            user_id=user_id,
-            prompt=body.prompt,
-            provider=body.provider,
-            title=body.title,
-            project_id=body.project_id,
-            template=body.template,
-            variables=body.variables,
-            model=body.model,
-            tags=body.tags,
-            metadata=body.metadata,
-            require_approval=body.require_approval,
-            webhook=webhook,
-            timeout_seconds=body.timeout_seconds,
-            priority=body.priority,
-            max_tokens=self._admission.spending(body.provider, body.model, body.max_tokens),
-        )
-        fingerprint = request_hash("create", body.model_dump(mode="json"))
-        return await self._create(new, idempotency_key, fingerprint, check_webhook=True)
-
-    async def iterate(
-        self,
-        user_id: str,
-        parent_id: uuid.UUID,
-        body: IterationCreate,
-        idempotency_key: str | None = None,
-    ) -> Generation:
-        parent = await get_own(self._repository, parent_id, user_id)
-        if parent.status != Status.COMPLETED:
-            raise ProblemError(
-                409, f"Only a completed generation can be iterated; this one is {parent.status}."
-            )
-        webhook = self._admission.webhook_target(body.webhook_url, body.webhook_events)
-        new = NewGeneration(
-            id=uuid.uuid4(),
-            user_id=user_id,
-            prompt=body.prompt,
-            provider=body.provider or parent.provider,
-            title=body.title or parent.title,
-            project_id=parent.project_id,
-            template=body.template or parent.template,
-            variables=body.variables if body.variables is not None else parent.variables,
-            model=body.model or parent.model,
-            tags=body.tags,
-            metadata=body.metadata,
-            parent_id=parent.id,
-            root_id=parent.root_id or parent.id,
-            iteration=parent.iteration + 1,
-            require_approval=body.require_approval,
-            webhook=webhook,
-            timeout_seconds=body.timeout_seconds,
-            priority=body.priority,
-            max_tokens=self._admission.spending(
-                body.provider or parent.provider, body.model or parent.model, body.max_tokens
-            ),
-        )
-        fingerprint = request_hash(f"iterate:{parent_id}", body.model_dump(mode="json"))
-        return await self._create(new, idempotency_key, fingerprint, check_webhook=True)
-
-    async def retry(
-        self,
-        user_id: str,
-        generation_id: uuid.UUID,
-        idempotency_key: str | None = None,
-        priority: str | None = None,
-    ) -> Generation:
-        """A new generation, with its own id and workflow, from the same input as a
-        failed or cancelled one (prompt, template, variables, provider, model, title,
-        tags, metadata, project, parent, and the options it started with), linked to it
-        by `retry_of`. Anything else: 409."""
-        first = await get_own(self._repository, generation_id, user_id)
-        if first.status not in RETRYABLE_STATUSES:
-            raise ProblemError(
-                409,
-                f"Only a failed or cancelled generation can be retried; this one is "
-                f"{first.status}.",
-            )
-        options = StartOptions.from_stored(first.options)
-        webhook = None
-        if options.webhook_url is not None:
-            webhook = self._admission.delivery_target(options.webhook_url, options.webhook_events)
-        new = NewGeneration(
-            id=uuid.uuid4(),
-            user_id=user_id,
-            prompt=first.prompt,
-            provider=first.provider,
-            title=first.title,
-            project_id=first.project_id,
-            template=first.template,
-            variables=first.variables,
-            model=first.model,
-            tags=list(first.tags),
-            metadata=dict(first.meta),
-            parent_id=first.parent_id,
-            root_id=first.root_id,
-            iteration=first.iteration,
-            require_approval=options.require_approval,
-            webhook=webhook,
-            timeout_seconds=options.timeout_seconds,
-            priority=priority or options.priority,
-            max_tokens=self._admission.spending(first.provider, first.model, options.max_tokens),
-            retry_of=first.id,
-        )
-        asked = {"priority": priority} if priority is not None else {}
-        return await self._create(new, idempotency_key, request_hash(f"retry:{first.id}", asked))
-
-    async def _create(
+    async def start(
         self,
         new: NewGeneration,
         idempotency_key: str | None,

@@ -1,0 +1,67 @@
+"""How a generation is shown: the resource with its `urls`, a page of them, and the
+answer of a request that started one. Routes present; the service returns rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Response
+from pydantic import BaseModel
+
+from genflow.db.models import Generation
+from genflow.settings import Settings
+
+from .queries import Listed
+from .resource import GenerationOut, GenerationPage
+from .waiting import PREFERENCE_APPLIED, PreferWait
+
+# The headers of an answer that started a generation, as the OpenAPI document shows them.
+STARTED = {
+    "headers": {
+        "Location": {
+            "description": "The new generation's `urls.self`",
+            "schema": {"type": "string"},
+        },
+        **PREFERENCE_APPLIED,
+    }
+}
+
+
+def as_json(model: BaseModel) -> Response:
+    """Serialize a response model once (FastAPI would validate it again first)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+def present(
+    row: Generation,
+    settings: Settings,
+    stages: Sequence[Any] | None = None,
+    artifacts: Sequence[Any] | None = None,
+) -> GenerationOut:
+    """The resource, with `urls` under the public URL when one is configured."""
+    return GenerationOut.from_row(row, stages, artifacts, public_url=settings.public_url)
+
+
+def page(listed: Listed, settings: Settings) -> Response:
+    """A page of generations, serialized once."""
+    return as_json(
+        GenerationPage(
+            items=[
+                present(row, settings, listed.stages[row.id], listed.artifacts[row.id])
+                for row in listed.rows
+            ],
+            next_cursor=listed.next_cursor.encode() if listed.next_cursor else None,
+        )
+    )
+
+
+def started(
+    row: Generation, settings: Settings, wait: PreferWait, response: Response
+) -> GenerationOut:
+    """The answer of a create, an iteration or a retry: the generation after the wait
+    the client asked for, with `Location` and `Preference-Applied`."""
+    out = present(row, settings)
+    response.headers["Location"] = out.urls.self
+    wait.apply(response)
+    return out

@@ -1,0 +1,1 @@
+"""Projects: the endpoints, their use cases and their models."""

@@ -1,0 +1,1 @@
+"""Webhooks: the endpoints of the signing secret, their use cases and their models."""

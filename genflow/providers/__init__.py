@@ -15,7 +15,12 @@ from genflow.files import FileOut
 from genflow.pipeline.spec import ProjectSpec
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from genflow.providers.budget import TokenBudget
+
+    Budget: TypeAlias = TokenBudget | None
+    """The tokens a generation may still spend; None: no limit."""
 
 Heartbeat = Callable[[], None]
 """Called by a provider whenever it makes progress (each streamed chunk), so the
@@ -51,7 +56,7 @@ class ProviderError(Exception):
 
 class Provider(Protocol):
     async def extract_spec(
-        self, request: SpecRequest, heartbeat: Heartbeat, budget: TokenBudget | None = None
+        self, request: SpecRequest, heartbeat: Heartbeat, budget: Budget = None
     ) -> tuple[ProjectSpec, list[str], Usage]:
         """The spec, the changes made to `request.base` (empty for a first
         generation) and the tokens used. Raises ProviderError or BadRequirements for
@@ -59,11 +64,7 @@ class Provider(Protocol):
         ...
 
     async def generate_files(
-        self,
-        spec: ProjectSpec,
-        model: str | None,
-        heartbeat: Heartbeat,
-        budget: TokenBudget | None = None,
+        self, spec: ProjectSpec, model: str | None, heartbeat: Heartbeat, budget: Budget = None
     ) -> tuple[list[FileOut], Usage]:
         """The project's source and test files. A provider that calls a model spends
         `budget` call by call (ProviderError `budget_exceeded` past it)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from genflow.files import FileOut
 from genflow.pipeline.spec import (
@@ -13,22 +14,20 @@ from genflow.pipeline.spec import (
 )
 from genflow.pipeline.templates import render_project
 from genflow.providers import Heartbeat, SpecRequest, Usage
-from genflow.providers.budget import TokenBudget
+
+if TYPE_CHECKING:
+    from genflow.providers import Budget
 
 
 class BuiltinProvider:
     async def extract_spec(
-        self, request: SpecRequest, heartbeat: Heartbeat, budget: TokenBudget | None = None
+        self, request: SpecRequest, heartbeat: Heartbeat, budget: Budget = None
     ) -> tuple[ProjectSpec, list[str], Usage]:
         """`read_spec` in a thread: the stage's event loop keeps heartbeating."""
         return await asyncio.to_thread(read_spec, request)
 
     async def generate_files(
-        self,
-        spec: ProjectSpec,
-        model: str | None,
-        heartbeat: Heartbeat,
-        budget: TokenBudget | None = None,
+        self, spec: ProjectSpec, model: str | None, heartbeat: Heartbeat, budget: Budget = None
     ) -> tuple[list[FileOut], Usage]:
         return await asyncio.to_thread(render_project, spec), Usage()
 

@@ -16,6 +16,8 @@ Ollama, llama.cpp) through the official `openai` SDK.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
@@ -23,7 +25,6 @@ from genflow.files import FileOut, media_type
 from genflow.pipeline.spec import ProjectSpec, template_or_default
 from genflow.pipeline.spec_check import spec_changes
 from genflow.providers import Heartbeat, ProviderError, SpecRequest, Usage
-from genflow.providers.budget import TokenBudget
 from genflow.providers.chat import ChatClient
 from genflow.providers.prompts import (
     FILE_SYSTEM,
@@ -38,6 +39,9 @@ from genflow.providers.prompts import (
     strip_fences,
 )
 from genflow.settings import Settings
+
+if TYPE_CHECKING:
+    from genflow.providers import Budget
 
 
 class OpenAICompatibleProvider:
@@ -83,7 +87,7 @@ class OpenAICompatibleProvider:
     # -- the spec -----------------------------------------------------------------
 
     async def extract_spec(
-        self, request: SpecRequest, heartbeat: Heartbeat, budget: TokenBudget | None = None
+        self, request: SpecRequest, heartbeat: Heartbeat, budget: Budget = None
     ) -> tuple[ProjectSpec, list[str], Usage]:
         template_or_default(request.template)  # an unknown one: BadRequirements
         messages: list[ChatCompletionMessageParam] = [
@@ -105,11 +109,7 @@ class OpenAICompatibleProvider:
     # -- the files ----------------------------------------------------------------
 
     async def generate_files(
-        self,
-        spec: ProjectSpec,
-        model: str | None,
-        heartbeat: Heartbeat,
-        budget: TokenBudget | None = None,
+        self, spec: ProjectSpec, model: str | None, heartbeat: Heartbeat, budget: Budget = None
     ) -> tuple[list[FileOut], Usage]:
         model = model or self._model
         spec_json = spec.model_dump_json(indent=2)

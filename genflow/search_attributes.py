@@ -1,4 +1,5 @@
-"""The search attributes of DESIGN.md, shared by the workflow, the API and `genflow up`."""
+"""The custom search attributes operators filter generations by in the Temporal Web UI,
+shared by the workflow, the API and `genflow up` (which registers them)."""
 
 from typing import Any
 

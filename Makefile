@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOURCES := genflow api activities workflows worker
 
-.PHONY: up test lint browser sandbox bench chaos install install-dev clean
+.PHONY: up test durations lint browser sandbox bench chaos install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,12 +55,19 @@ sandbox:
 		fi; \
 	fi
 
-# Two workers, a test module each at a time, in the order tests/conftest.py gives
-# (longest first): most tests wait on Temporal, processes and the database rather than
-# on a CPU (each worker starts its own dev server). Three were faster but made the
-# timing of the cancel and webhook tests flaky on this 2-core machine.
+# Two workers, a test module each at a time, longest first by tests/durations.json:
+# most tests wait on Temporal, processes and the database rather than on a CPU (each
+# worker starts its own dev server). Three were faster but made the timing of the
+# cancel and webhook tests flaky on this 2-core machine.
+PYTEST_RUN = $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=10
+
 test: lint browser sandbox
-	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=10
+	$(PYTEST_RUN)
+
+# The same run, writing each module's measured seconds to tests/durations.json (commit it
+# after adding or moving tests, so the longest still start first).
+durations: lint browser sandbox
+	$(PYTEST_RUN) --record-durations
 
 bench: install-dev
 	$(BIN)/python bench/api.py

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import uuid
@@ -139,39 +140,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=left_out)
     # The longest modules first: run on two workers (make test: pytest -n 2 --dist
     # loadfile), they then do not finish alone at the end while the other worker idles.
-    kept.sort(key=lambda item: _LONGEST_FIRST.get(item.path.name, len(_LONGEST_FIRST)))
+    seconds = _recorded_durations()
+    kept.sort(key=lambda item: -seconds.get(item.path.name, 0.0))
     items[:] = kept
 
 
-# Modules by their share of a run (pytest --durations=0), longest first.
-_LONGEST_FIRST = {
-    name: rank
-    for rank, name in enumerate(
-        [
-            "test_operator.py",
-            "test_engine.py",
-            "test_durability.py",
-            "test_openapi_fuzz.py",
-            "test_lifecycle.py",
-            "test_backpressure.py",
-            "test_api_management.py",
-            "test_sandbox.py",
-            "test_cli_client.py",
-            "test_templates.py",
-            "test_client_api.py",
-            "test_generated_validation.py",
-            "test_fairness.py",
-            "test_housekeeping.py",
-            "test_cli.py",
-            "test_template_constraints.py",
-            "test_webhooks.py",
-            "test_generated_state.py",
-            "test_language_projects.py",
-            "test_declared_environment.py",
-            "test_web_ui.py",
-        ]
+# Seconds each test module took in a recorded run: `make durations` writes it, with
+# pytest's --record-durations, and the order above reads it.
+DURATIONS = Path(__file__).with_name("durations.json")
+_measured: dict[str, float] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-durations",
+        action="store_true",
+        help=f"write each test module's seconds (setup, call, teardown) to {DURATIONS.name}",
     )
-}
+
+
+def _recorded_durations() -> dict[str, float]:
+    try:
+        seconds: dict[str, float] = json.loads(DURATIONS.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    return seconds
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # With xdist this runs in the controlling process for every worker's reports.
+    module = report.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    _measured[module] = _measured.get(module, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    recording = session.config.getoption("--record-durations")
+    if recording and _measured and not hasattr(session.config, "workerinput"):
+        ranked = sorted(_measured.items(), key=lambda item: -item[1])
+        text = json.dumps({name: round(seconds, 1) for name, seconds in ranked}, indent=1)
+        DURATIONS.write_text(text + "\n", encoding="utf-8")
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -6,7 +6,7 @@ dropped). Each sentence is first made plain (`plain`): fillers ("please", "also"
 "people should be able to", "let users") and gerunds ("tracking" to "track") go, so
 that what people say reduces to a few shapes, read by `genflow.pipeline.language_shapes`
 (``E`` is an entity phrase: articles and determiners are ignored, one to three words,
-singular or plural; ``F`` a list of fields, see `genflow.pipeline.language_fields`):
+singular or plural; ``F`` a list of fields, see `genflow.pipeline.language_items`):
 
     E has/have/needs/stores F            Add/Create/Track E with F       E with F    E: F
     Add F to E           Give E F        E belongs to E2 [and E3]         E has many E2

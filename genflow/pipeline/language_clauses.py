@@ -1,29 +1,24 @@
 """The builtin requirements language, part 1b: a sentence as clauses.
 
 Before a sentence is matched against the shapes of `genflow.pipeline.language_shapes`,
-it is read as tokens (`genflow.pipeline.language_words`) and cut into clauses:
+it is read as tokens (`genflow.pipeline.language_tokens`) and cut into clauses:
 
 - a lead-in before a colon that names the app or the records ("A garden planner:",
   "Entities:", "The data:") goes; the rest is read;
 - "X has F and belongs to Y", "X belong to Y and have F": a second verb after "and"
   starts a clause with the same subject;
-- "it", "they", "each one" as a subject stand for the entity the prompt last declared;
-- "There are X with F", "For each X (we) store F", "keep a list of my X with F" and
-  "X, which have F" are said plainly ("X has F").
+- "it", "they", "each one" as a subject stand for the entity the prompt last declared.
 
-Two shapes are read here, on tokens: a list of records with their fields in parentheses
-("rooms (name, floor), guests (name) and stays (room, guest)"), and a clause whose verb
-is any verb between two entity phrases ("teachers run classes with a title": a Class
-with a title, that refers to its Teacher).
+Before it is cut, the sentence is said plainly (`genflow.pipeline.language_rewrites`);
+after, two shapes are read on a clause's tokens (`genflow.pipeline.language_token_shapes`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from genflow.pipeline.language_fields import STOP_WORDS
-from genflow.pipeline.language_words import DETERMINERS, Token, join, split_list, tokenize
+from genflow.pipeline.language_tokens import Token, join, tokenize
+from genflow.pipeline.language_words import DETERMINERS, STOP_WORDS
 
 # Verbs that relate two records ("coaches train athletes"): base forms; "-s" forms and
 # past participles are derived.
@@ -44,8 +39,6 @@ _NOUN_TOO |= {"author", "record", "log", "host", "coach", "store", "stay", "stud
 _NOUN_TOO |= {"report", "schedule", "sign", "play", "place", "visit", "watch", "support"}
 _SUBJECT_VERBS = frozenset({"belongs", "belong", "has", "have", "references", "needs"})
 _SUBJECT_VERBS |= {"can", "should", "must", "is", "are", "links", "refers", "points"}
-_PARTICLES = frozenset({"up", "in", "on", "for", "to", "into", "at", "out", "off", "over"})
-_AGENTS = frozenset({"we", "i", "you", "people", "everyone", "someone", "they"})
 _CLAUSE_VERB = re.compile(
     r"^(?:belongs?|references?|(?:refers?|links?|points?|relates?) to|(?:is|are) (?:linked|related"
     r"|connected|assigned|attached|owned)|has|have|owns?|needs?|stores?|contains?|includes?"
@@ -59,118 +52,6 @@ _LEAD_IN = re.compile(
     r"(?:store|track|keep|manage|record)(?:\s+(?:these|the following))?)$",
     re.I,
 )
-_PLAIN_REWRITES = [
-    (
-        re.compile(
-            r"^(?:the|this|my|our)\s+(?:app|application|system|service|api|tool|site|website"
-            r"|program|platform|backend|database)\s+(?:(?:should|must|will|can|needs? to"
-            r"|has to)\s+)?(?:be\s+able\s+to\s+)?(?:also\s+)?",
-            re.I,
-        ),
-        "",
-    ),
-    (re.compile(r"^there\s+(?:are|is|will be|should be)\s+", re.I), ""),
-    (
-        re.compile(
-            r"^(?:keep|maintain|have)\s+(?:a\s+)?(?:list|record|log|catalog(?:ue)?|database|"
-            r"collection)\s+of\s+(?:(?:all\s+)?(?:my|our|the|their)\s+)?",
-            re.I,
-        ),
-        "keep ",
-    ),
-    (re.compile(r"^keep\s+track\s+of\s+", re.I), "track "),
-    (
-        re.compile(
-            r"^(?:store|keep|track|save|record|hold)\s+(?:some\s+)?(?:information|info|data"
-            r"|details)\s+(?:about|on|for|of)\s+",
-            re.I,
-        ),
-        "",
-    ),
-    (re.compile(r"\s*,\s*(which|that|who|each)\s+(has|have|with)\b", re.I), r" \1 \2"),
-    (re.compile(r"\s*,\s*each\s+with\b", re.I), " with"),
-    # "a nickname, which is optional": the option of the field before it
-    (
-        re.compile(
-            r"\s*,?\s+(?:which|that|who)\s+(?:is|are|must be|should be|has to be)\s+"
-            r"(optional|required|unique|mandatory)\b",
-            re.I,
-        ),
-        r" (\1)",
-    ),
-    # "a manager, who is another employee": the field refers to an entity
-    (
-        re.compile(
-            r"(\w)\s*,?\s+(?:who|which|that)\s+is\s+(?:also\s+)?(?:a|an|another|one|the)\s+"
-            r"(?:other\s+)?([a-z][\w-]*)\b",
-            re.I,
-        ),
-        r"\1 (\2)",
-    ),
-]
-_FOR_EACH = re.compile(
-    r"^for\s+(?:each|every|all|any)?\s*(?P<e>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2}?)\s*[,:]?\s+"
-    r"(?:(?:we|i|you)\s+)?(?:(?:want|need|would like|'d like)\s+to\s+)?(?:should\s+)?"
-    r"(?:store|keep|record|track|save|have|need|want|know|remember|capture|list)\s+"
-    r"(?:(?:its|their|the)\s+)?(?P<items>.+)$",
-    re.I,
-)
-
-
-@dataclass(frozen=True)
-class Records:  # rooms (name, floor), guests (name, email)
-    entities: list[tuple[str, list[str]]]
-
-
-@dataclass(frozen=True)
-class Acts:  # teachers run classes [with F]: a Class refers to its Teacher
-    subject: str | None  # None: the user ("we sell products with a price")
-    obj: str
-    items: list[str]
-    about: str | None = None  # "leave reviews on products": a Review refers to a Product
-    # "employees work in a department": with a preposition after the verb, the subject
-    # refers to the object (an Employee has its Department)
-    subject_refers: bool = False
-
-
-_CAN_BE = re.compile(
-    r"\s+(?:which|that)\s+(?:can|could|may|must|should|will|is)\s+be\s+(?:one of\s+)?", re.I
-)
-
-
-_CHOICE_LIST = re.compile(
-    r"((?:[A-Za-z][\w-]*\s*,\s*)*[A-Za-z][\w-]*\s*,?\s+or\s+[A-Za-z][\w-]*)(.*)$", re.S
-)
-
-
-def _choices_said(text: str) -> str:
-    """ "a status which can be pending, shipped or delivered" -> "a status (one of
-    pending/shipped/delivered)": the words after "can be", up to the one after "or"."""
-    match = _CAN_BE.search(text)
-    if match is None:
-        return text
-    found = _CHOICE_LIST.match(text[match.end() :])
-    if found is None:
-        return text
-    choices = [c for c in re.split(r"\s*,\s*|\s+or\s+", found[1]) if c]
-    return f"{text[: match.start()]} (one of {'/'.join(choices)}){found[2]}"
-
-
-def rewrite(text: str) -> str:
-    """The sentence said plainly: "There are X with F" is "X with F", "For each X store
-    F" is "X has F", "X, which have F" is "X which have F", "a status which can be a, b
-    or c" is "a status (one of a/b/c)"."""
-    text = _choices_said(text)
-    said = text
-    for pattern, replacement in _PLAIN_REWRITES:
-        text = pattern.sub(replacement, text, count=1)
-    first, _, rest = text.partition(" ")
-    base = verb_base(first.lower())
-    if _PLAIN_REWRITES[0][0].match(said) and rest and base != first.lower() and base in VERBS:
-        text = f"{base} {rest}"  # "The app tracks expenses with" -> "track expenses with"
-    if match := _FOR_EACH.match(text):
-        text = f"{match['e']} has {match['items']}"
-    return text
 
 
 def lead_in(text: str) -> tuple[str, str] | None:
@@ -258,122 +139,6 @@ def _subject_of(tokens: list[Token]) -> str | None:
     if not 1 <= len(names) <= 3 or any(t.low in STOP_WORDS for t in names):
         return None
     return join(names)
-
-
-def _entity_phrase(tokens: list[Token]) -> str | None:
-    names = [t for t in tokens if t.low not in DETERMINERS]
-    if not 1 <= len(names) <= 3 or not all(t.is_word and t.depth == 0 for t in names):
-        return None
-    if any(t.low in STOP_WORDS for t in names):
-        return None
-    return join(names)
-
-
-_LEADING_VERB = re.compile(
-    r"^(?:(?:we|i|it|the (?:app|system|service|api))\s+(?:will\s+|should\s+|must\s+)?)?"
-    r"(?:add|create|track|store|keep|manage|record|model|need|want|have|has|stores|tracks"
-    r"|keeps|manages|records|define|support|supports|list|lists)\s+",
-    re.I,
-)
-
-
-def records(text: str) -> Records | None:
-    """ "[Track] rooms (name, floor), guests (name, email) and stays (room, guest)"."""
-    body = _LEADING_VERB.sub("", text, count=1)
-    tokens = tokenize(body)
-    if not any(t.text == "(" for t in tokens):
-        return None
-    found: list[tuple[str, list[str]]] = []
-    for item in split_list(tokens):
-        if item[-1].text != ")" or item[-1].depth != 0:
-            return None
-        open_at = next(i for i, t in enumerate(item) if t.text == "(")
-        name = _entity_phrase(item[:open_at])
-        inner = item[open_at + 1 : -1]
-        if name is None or not inner:
-            return None
-        fields = [join(f) for f in split_list([Token(t.text, t.depth - 1) for t in inner])]
-        found.append((name, fields))
-    return Records(found) if found else None
-
-
-def acts(text: str) -> Acts | None:
-    """ "teachers run classes with a title and a level", "members borrow books", "we sell
-    products with a price": a verb between two entity phrases."""
-    tokens = tokenize(text)
-    verb_at = next(
-        (
-            i
-            for i, t in enumerate(tokens[:5])
-            if i > 0 and t.depth == 0 and verb_base(t.low) in VERBS
-        ),
-        None,
-    )
-    if verb_at is None:
-        return None
-    subject_tokens = tokens[:verb_at]
-    while subject_tokens and subject_tokens[-1].low in (
-        "can",
-        "could",
-        "should",
-        "must",
-        "will",
-        "may",
-        "often",
-        "usually",
-        "also",
-    ):
-        subject_tokens = subject_tokens[:-1]
-    rest = tokens[verb_at + 1 :]
-    particle = bool(rest) and rest[0].low in _PARTICLES
-    while rest and rest[0].low in _PARTICLES:  # "volunteers sign up for shifts"
-        rest = rest[1:]
-    end = next(
-        (
-            i
-            for i, t in enumerate(rest)
-            if t.depth == 0 and t.low in ("with", "(", "that", "which", "who", "having", ":")
-        ),
-        len(rest),
-    )
-    obj_tokens = [t for t in rest[:end] if t.low not in ("many", "several", "multiple", "one")]
-    # "leave reviews on products": the object, then what it is about
-    about = next(
-        (i for i, t in enumerate(obj_tokens) if i and t.low in ("on", "for", "about", "of", "to")),
-        None,
-    )
-    target = _entity_phrase(obj_tokens[about + 1 :]) if about is not None else None
-    if about is not None and target is None:
-        return None
-    obj = _entity_phrase(obj_tokens[:about])
-    if obj is None:
-        return None
-    items: list[str] = []
-    tail = rest[end:]
-    if tail:
-        if tail[0].text == "(":
-            if tail[-1].text != ")":
-                return None
-            items = [join(f) for f in split_list([Token(t.text, t.depth - 1) for t in tail[1:-1]])]
-        else:
-            skip = 1
-            if tail[0].low in ("that", "which", "who") and len(tail) > 1:
-                if tail[1].low not in ("have", "has", "carry", "include", "hold"):
-                    return None
-                skip = 2
-            items = [join(f) for f in split_list(tail[skip:])]
-    lowered = [t.low for t in subject_tokens if t.low not in DETERMINERS]
-    if not lowered or (len(lowered) == 1 and lowered[0] in _AGENTS):
-        if target is None and not items:
-            return None
-        return Acts(None, obj, items, target)
-    # "Track my book collection" is no subject and a verb: an imperative, then a noun.
-    if verb_base(subject_tokens[0].low) in VERBS and subject_tokens[0].low in VERBS:
-        return None
-    if any(t.low in DETERMINERS for t in subject_tokens[1:]):
-        return None
-    subject = _entity_phrase(subject_tokens)
-    return Acts(subject, obj, items, target, particle and not items) if subject else None
 
 
 def verb_base(word: str) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from genflow.pipeline.language_fields import STOP_WORDS, option_words, split_items
+from genflow.pipeline.language_items import split_items
+from genflow.pipeline.language_options import option_words
+from genflow.pipeline.language_words import STOP_WORDS
 
 # -- readings -----------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """`ProjectSpec`: what a generation builds, and the entry points of the builtin
 requirements language (`parse_requirements`, `extend_requirements`).
 
-The language itself lives in `genflow.pipeline.language` (sentences and their shapes),
-`genflow.pipeline.language_fields` (fields and options) and
-`genflow.pipeline.language_apply` (readings applied to a spec). Every sentence of a
+The language itself lives in the `genflow.pipeline.language*` modules, numbered as parts
+in their docstrings: sentences and their shapes, fields and their options, how a prompt
+is read, and readings applied to a spec. Every sentence of a
 prompt is used or reported: those the language cannot read are listed in
 `ProjectSpec.not_understood`; a request that yields nothing fails with BadRequirements
 quoting them.
@@ -171,7 +171,8 @@ def parse_requirements(
     or a sentence cannot be applied."""
     # The language builds on this module's models, so it is imported when first used.
     from genflow.pipeline.language import split_sentences
-    from genflow.pipeline.language_apply import Draft, read_sentences
+    from genflow.pipeline.language_apply import Draft
+    from genflow.pipeline.language_reading import read_sentences
 
     readings, unread, intro = read_sentences(prompt, introduced=True)
     draft = Draft([])
@@ -187,9 +188,7 @@ def parse_requirements(
     title = (
         intro[1] if intro and intro[1] else re.sub(r"^(an?|the)\s+", "", description, flags=re.I)
     )
-    project = snake(name or title)[:40].strip("_")
-    if not project or not project[0].isalpha():
-        project = "project_" + project
+    project = project_name(name or title)
     not_understood = [s.text for s in unread]
     spec = ProjectSpec(
         name=project,
@@ -212,7 +211,8 @@ def extend_requirements(
     sentences it could not read; one that changes something lists them in
     `not_understood` (and adds them to `notes`)."""
     from genflow.pipeline.language import split_sentences
-    from genflow.pipeline.language_apply import Draft, read_sentences
+    from genflow.pipeline.language_apply import Draft
+    from genflow.pipeline.language_reading import read_sentences
 
     readings, unread, _ = read_sentences(prompt, introduced=False)
     draft = Draft(base.entities)

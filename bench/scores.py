@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from genflow.pipeline.review import review
-from genflow.pipeline.sandbox import Sandbox, SandboxLimits
+from genflow.pipeline.sandbox import Sandbox
+from genflow.pipeline.sandbox_limits import SandboxLimits
 from genflow.pipeline.spec import TEMPLATES, parse_requirements
 from genflow.pipeline.templates import render_project
 

@@ -18,9 +18,12 @@ import pytest
 from genflow.files import FileOut
 from genflow.pipeline.declared import inspect, read_declaration, resolve
 from genflow.pipeline.imports import own_modules
+from genflow.pipeline.lint import run_lint
 from genflow.pipeline.lint_config import lint_options
-from genflow.pipeline.review import SCORE_CAP, review, run_lint, write_project
-from genflow.pipeline.sandbox import Sandbox, SandboxLimits
+from genflow.pipeline.review import review, write_project
+from genflow.pipeline.sandbox import Sandbox
+from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.scoring import SCORE_CAP
 from genflow.pipeline.spec import TEMPLATES, parse_requirements
 from genflow.pipeline.templates import render_project
 from genflow.pipeline.view import SITE_PACKAGES, build_view

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from api.app import create_app
-from genflow.domain import STAGE_ACTIVITY_TYPES
+from genflow.domain import STAGE_DEFS
 from genflow.fairness import task_priority, user_weight
-from genflow.pipeline.review import SandboxLimits
+from genflow.pipeline.sandbox_limits import SandboxLimits
 from genflow.settings import Settings
 from tests.conftest import Stack, eventually, serve
 from tests.scripted import ScriptedStages
@@ -115,8 +115,9 @@ async def test_every_task_of_a_generation_carries_its_users_priority_and_fairnes
     # The workflow's own priority, set by the API; the stages set it explicitly.
     assert (started.priority_key, started.fairness_key) == (5, "weighted-user")
     assert started.fairness_weight == 1.0
-    stages = [a for a in scheduled if a.activity_type.name in STAGE_ACTIVITY_TYPES.values()]
-    assert {a.activity_type.name for a in stages} == set(STAGE_ACTIVITY_TYPES.values())
+    stage_types = {stage.activity for stage in STAGE_DEFS}
+    stages = [a for a in scheduled if a.activity_type.name in stage_types]
+    assert {a.activity_type.name for a in stages} == stage_types
     for attributes in stages:
         assert attributes.priority.fairness_key == "weighted-user"
         assert attributes.priority.priority_key == 5

@@ -19,7 +19,7 @@ from genflow import search_attributes as sa
 from genflow.contracts import StageInput, StageResult
 from genflow.db.repository import GenerationRepository
 from genflow.domain import STAGES, StageName
-from genflow.pipeline.review import SandboxLimits
+from genflow.pipeline.sandbox_limits import SandboxLimits
 from tests.conftest import Stack, closed, eventually, serve
 from tests.scripted import ScriptedStages
 from worker.assembly import build_worker

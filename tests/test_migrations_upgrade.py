@@ -26,7 +26,7 @@ from genflow.pipeline.migrations import migration_files, renames, revisions, wit
 from genflow.pipeline.review import MIGRATION_TESTS, migrations_check
 from genflow.pipeline.spec import ProjectSpec, extend_requirements, parse_requirements
 from genflow.pipeline.templates import render_project
-from genflow.pipeline.testrun import pytest_command
+from genflow.pipeline.testenv import pytest_command
 
 CLINIC = (
     "A clinic. Member has name (text, required), email (text, unique) and tier (one of "

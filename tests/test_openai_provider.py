@@ -18,7 +18,7 @@ from api.app import create_app
 from genflow.domain import STAGES
 from genflow.files import safe_path
 from genflow.pipeline.language import count_sentences
-from genflow.pipeline.review import SandboxLimits
+from genflow.pipeline.sandbox_limits import SandboxLimits
 from genflow.pipeline.spec import FieldSpec, ProjectSpec
 from genflow.pipeline.spec_check import spec_changes
 from genflow.providers.builtin import BuiltinProvider

@@ -16,7 +16,9 @@ import pytest
 
 from genflow.files import FileOut
 from genflow.pipeline import review as review_module
-from genflow.pipeline.review import SANDBOX_NICE, SandboxLimits, pytest_command, review
+from genflow.pipeline.review import review
+from genflow.pipeline.sandbox_limits import SANDBOX_NICE, SandboxLimits
+from genflow.pipeline.testenv import pytest_command
 from tests.conftest import eventually
 
 PACKAGE = FileOut("mini/__init__.py", "source", b'"""A tiny package."""\n')

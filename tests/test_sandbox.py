@@ -32,7 +32,8 @@ import pytest
 from activities.stages import StageActivities
 from api.app import create_app
 from genflow.pipeline.review import review
-from genflow.pipeline.sandbox import Sandbox, SandboxLimits
+from genflow.pipeline.sandbox import Sandbox
+from genflow.pipeline.sandbox_limits import SandboxLimits
 from genflow.pipeline.spec import TEMPLATES, parse_requirements
 from genflow.pipeline.templates import render_project
 from genflow.providers.builtin import BuiltinProvider
@@ -429,7 +430,8 @@ WORKER = """
 import asyncio, sys
 from genflow.files import FileOut
 from genflow.pipeline.review import review
-from genflow.pipeline.sandbox import Sandbox, SandboxLimits
+from genflow.pipeline.sandbox import Sandbox
+from genflow.pipeline.sandbox_limits import SandboxLimits
 probe = FileOut("tests/test_probe.py", "test", sys.stdin.buffer.read(), "text/x-python")
 asyncio.run(review([probe], SandboxLimits(timeout_seconds=60), sandbox=Sandbox()))
 """

@@ -28,13 +28,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from genflow.files import FileOut
+from genflow.pipeline.findings import MESSAGE_LIMIT
 from genflow.pipeline.imports import imported, own_modules
 
 RUNNER = "pytest"  # what runs the tests: in every view, with its requirements
 TEST_EXTRA = "test"  # the extra the generated README installs: pip install -e '.[test]'
 MAX_REQUIREMENTS = 200  # requirement strings read from a pyproject.toml
 MAX_DISTRIBUTIONS = 500  # distributions in one view, requirements followed
-MESSAGE_LIMIT = 200
 
 
 @dataclass(frozen=True)

@@ -40,37 +40,24 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.sandbox_mounts import (
+    OUTPUT_FILES,
+    OUTPUTS_DIR,
+    PROJECT_DIR,
+    TIMES_FILE,
+    mounts,
+)
 from genflow.pipeline.seccomp import filter_fd
 
-PROJECT_DIR = "/project"
-OUTPUTS_DIR = "/genflow"  # the run's only host-backed files, one bind mount each
-ENVIRONMENT_DIR = "/venv"  # the run's virtual environment (genflow.pipeline.view)
-REPORT_FILE = "report.xml"
-TIMES_FILE = "times"
-OUTPUT_FILES = (REPORT_FILE, TIMES_FILE)
 TIMES_LIMIT = 4096  # bytes of the times file read
-NICE = 10  # below the API, the workflow tasks and the heartbeats
 # Each run gets its own uid from this range: nobody else's processes count against
 # its process limit, and it owns nothing on the host.
 UID_RANGE = (1_000_000, 2_000_000)
-SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
 
 
 class SandboxUnavailable(RuntimeError):
     """The sandbox cannot start here; generated code must not run."""
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    timeout_seconds: float = 60.0  # wall time of one run
-    memory_mb: int = 1024  # address space of each process
-    run_memory_mb: int = 1024  # all the run's processes and its tmpfs, where a cgroup is
-    cpu_seconds: int = 60  # CPU time of each process
-    processes: int = 128  # processes and threads of the run's uid
-    file_size_mb: int = 64  # the largest file a run may write
-    disk_mb: int = 512  # the project's /project (memory-backed)
-    tmp_size_mb: int = 256  # the private /tmp (memory-backed)
-    open_files: int = 256
 
 
 @dataclass(frozen=True)
@@ -90,15 +77,6 @@ class Sandbox:
                 "`bubblewrap` (make sandbox)"
             )
         return found
-
-    def _runtime(self) -> list[str]:
-        paths = self.runtime or (sys.base_prefix, sys.prefix)
-        kept: list[str] = []
-        for path in sorted({str(Path(p).resolve()) for p in paths}):
-            if any(path == d or path.startswith(d + "/") for d in (*SYSTEM_DIRS, *kept)):
-                continue
-            kept.append(path)
-        return kept
 
     def command(
         self,
@@ -136,32 +114,8 @@ class Sandbox:
             "--hostname",
             "sandbox",
         ]
-        for system in SYSTEM_DIRS:
-            host = Path(system)
-            if host.is_symlink():
-                args += ["--symlink", os.readlink(host), system]
-            elif host.is_dir():
-                args += ["--ro-bind", system, system]
-        mb = 1024 * 1024
-        # The private tmpfs first: a runtime that lives under /tmp on the host (a venv
-        # in a checkout there) is bound on top of it, not hidden by it.
-        args += ["--perms", "01777", "--size", str(limits.tmp_size_mb * mb), "--tmpfs", "/tmp"]
-        args += ["--perms", "01777", "--size", str(limits.disk_mb * mb), "--tmpfs", PROJECT_DIR]
-        made: set[str] = {"/tmp", PROJECT_DIR}
-        for path in self._runtime():
-            # Parents traversable (0711) but not listable: /root shows nothing else.
-            for parent in reversed(Path(path).parents):
-                if str(parent) != "/" and str(parent) not in made:
-                    made.add(str(parent))
-                    args += ["--perms", "0711", "--dir", str(parent)]
-            args += ["--ro-bind", path, path]
-        if environment is not None:
-            args += ["--ro-bind", str(environment), ENVIRONMENT_DIR]
-        args += ["--ro-bind", str(project), "/src"]
-        args += ["--perms", "0755", "--dir", OUTPUTS_DIR]
-        for name in OUTPUT_FILES:
-            args += ["--bind", str(outputs / name), f"{OUTPUTS_DIR}/{name}"]
-        args += ["--proc", "/proc", "--dev", "/dev", "--chdir", PROJECT_DIR, "--clearenv"]
+        args += mounts(self.runtime, project, outputs, limits, environment)
+        args += ["--chdir", PROJECT_DIR, "--clearenv"]
         for name, value in sorted(env.items()):
             args += ["--setenv", name, value]
         if seccomp_fd is not None:
@@ -295,25 +249,3 @@ def _shell_time(value: str) -> float:
         return float(minutes) * 60 + float(seconds)
     except ValueError:
         return 0.0
-
-
-def limited(command: list[str], limits: SandboxLimits) -> list[str]:
-    """`command` under the rlimits (inherited by everything it starts) at nice NICE,
-    through util-linux's `prlimit` and coreutils' `nice`: no Python runs between fork
-    and exec (a preexec_fn in a threaded worker can deadlock the child, and the worker
-    with it)."""
-    mb = 1024 * 1024
-    return [
-        "prlimit",
-        f"--as={limits.memory_mb * mb}",
-        f"--cpu={limits.cpu_seconds}",
-        f"--nproc={limits.processes}",
-        f"--fsize={limits.file_size_mb * mb}",
-        f"--nofile={limits.open_files}",
-        "--core=0",
-        "--",
-        "nice",
-        "-n",
-        str(NICE),
-        *command,
-    ]

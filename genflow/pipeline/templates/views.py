@@ -1,5 +1,6 @@
 """The view models the project templates render: entities and fields with the names,
-sample values and labels the templates need, derived from a `ProjectSpec`."""
+sample values and labels the templates need, derived from a `ProjectSpec`. A field's
+limits are in field_limits, its sample values in samples."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from genflow.pipeline.spec import (
     pascal,
     snake,
 )
-from genflow.pipeline.templates.bounds import Bounds, Form
+from genflow.pipeline.templates.samples import SampleValues
 
 # Attribute names a field cannot take as is: Python keywords and names used by
 # SQLAlchemy's declarative base or pydantic's BaseModel. Such fields get a trailing "_".
@@ -101,16 +102,11 @@ TYPE_LABELS = {
     "ref": "reference (id)",
 }
 
-# The day of sample record `n` (year, month, day; 28 days a month): 2024-01-01 for n = 1,
-# a valid and distinct date for every n. Records that a sample refers to are numbered
-# from the test module's SAMPLES counter (1001 on), past the 31 days of one month.
-_DAY_OF_N = "2024 + (n - 1) // 336, (n - 1) // 28 % 12 + 1, (n - 1) % 28 + 1"
-_ISO_DAY_OF_N = "{2024 + (n - 1) // 336}-{(n - 1) // 28 % 12 + 1:02d}-{(n - 1) % 28 + 1:02d}"
-
 
 @dataclass
-class Field:
-    """A spec field with the names and sample values the templates use."""
+class Field(SampleValues):
+    """A spec field with the names and sample values the templates use; what it accepts
+    and its sample values come from its bases (FieldLimits, SampleValues)."""
 
     spec: FieldSpec
     attr: str
@@ -122,50 +118,8 @@ class Field:
     in_sample: bool = True
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def type(self) -> str:
-        return self.spec.type
-
-    @property
-    def required(self) -> bool:
-        return self.spec.required
-
-    @property
     def unique(self) -> bool:
         return self.spec.unique
-
-    @property
-    def is_email(self) -> bool:
-        """A text field that holds an email address (by its name): validated, and
-        lower-cased so that unique addresses compare as people expect."""
-        return self.type == "str" and "email" in self.name.lower()
-
-    @property
-    def bounds(self) -> Bounds | None:
-        """The field's minimum and maximum, if it is a number that has either."""
-        return Bounds.of(self.spec)
-
-    @property
-    def bounded(self) -> bool:
-        """Whether the field is a number with a minimum or a maximum."""
-        return self.bounds is not None
-
-    @property
-    def big_int(self) -> bool:
-        """An integer whose bounds reach past a 32-bit INTEGER column: stored in a
-        BIGINT one instead."""
-        if self.type != "int" or self.bounds is None:
-            return False
-        edges = [v for v in (self.bounds.low, self.bounds.high) if v is not None]
-        return any(not -(2**31) <= v <= 2**31 - 1 for v in edges)
-
-    @property
-    def bounds_text(self) -> str:
-        """The bounds in words: "1 to 5", "at least 0", "at most 500"; "" for none."""
-        return self.bounds.text if self.bounds else ""
 
     @property
     def words(self) -> str:
@@ -194,125 +148,6 @@ class Field:
     def meaning(self) -> str:
         """`words` for a Markdown table cell."""
         return self.words.replace("|", "/")
-
-    def outside(self, form: Form = "py") -> list[str]:
-        """Values just outside the bounds (see `Bounds.outside`)."""
-        return self.bounds.outside(form) if self.bounds else []
-
-    def edges(self, form: Form = "py") -> list[str]:
-        """The bounds themselves, both allowed."""
-        return self.bounds.edges(form) if self.bounds else []
-
-    @property
-    def int_limits(self) -> tuple[str, str]:
-        """The smallest and largest value of an integer field, as the python-library and
-        cli-tool modules spell them: its bounds where the spec sets them, else the 64-bit
-        limits (the names INT_MIN and INT_MAX those modules define)."""
-        low = self.bounds.low if self.bounds else None
-        high = self.bounds.high if self.bounds else None
-        return (
-            "INT_MIN" if low is None else str(int(low)),
-            "INT_MAX" if high is None else str(int(high)),
-        )
-
-    def unfit(self, form: Form = "py") -> list[str]:
-        """Values the field refuses whatever its bounds, as expressions of `form` ("py" or
-        "text"): blank required text, text with a NUL or a lone surrogate, addresses that
-        are no email, integers past 64 bits on a side the spec leaves open, and floats or
-        decimals that are no finite number."""
-        values: list[str] = []
-        if self.type == "str":
-            values += ['""', '"   "'] if self.required else []
-            values += ['"a\\x00b"', '"a\\ud800b"']
-            values += ['"not-an-email"', '"a@b"', '"a b@example.com"'] if self.is_email else []
-        elif self.type == "int":
-            low, high = self.int_limits
-            numbers = ["2**63", "10**30"] if high == "INT_MAX" else []
-            numbers += ["-(2**63) - 1"] if low == "INT_MIN" else []
-            values += [f"str({n})" for n in numbers] if form == "text" else numbers
-        elif self.type == "float":
-            values += ['"nan"', '"inf"'] if form == "text" else ['float("nan")', 'float("-inf")']
-        elif self.type == "decimal" and form == "text":
-            values += ['"NaN"', '"Infinity"']
-        elif self.type == "decimal":
-            values += ['Decimal("NaN")', 'Decimal("sNaN")', 'Decimal("-Infinity")']
-        return values
-
-    def py(self) -> str:
-        """A valid Python value for sample record `n` (a name in the test module)."""
-        if self.bounds:
-            return self.bounds.sample("py")
-        if self.is_email:
-            return f'f"{self.name}-{{n}}@example.com"'
-        return {
-            "str": f'f"{self.name}-{{n}}"',
-            "int": "n",
-            "float": "n + 0.5",
-            "decimal": 'Decimal(f"{n}.25")',
-            "bool": "n % 2 == 1",
-            "date": f"_dt.date({_DAY_OF_N})",
-            "datetime": f"_dt.datetime({_DAY_OF_N}, 12, 30)",
-            "enum": self.enum_pick(),
-            "ref": f"add_{self.target_var}(store, next(SAMPLES)).id",
-        }[self.type]
-
-    def json(self) -> str:
-        """A valid JSON value for sample record `n`, as a Python expression."""
-        if self.bounds:
-            return self.bounds.sample("json")
-        return {
-            "decimal": 'f"{n}.25"',
-            "date": f'f"{_ISO_DAY_OF_N}"',
-            "datetime": f'f"{_ISO_DAY_OF_N}T12:30:00"',
-            "enum": self.enum_pick() + ".value",
-            "ref": f'create_{self.target_var}(client, next(SAMPLES))["id"]',
-        }.get(self.type) or self.py()
-
-    def text(self) -> str:
-        """A valid command-line value for sample record `n`, as a Python expression
-        (booleans are flags: True or False)."""
-        if self.bounds:
-            return self.bounds.sample("text")
-        return {
-            "int": "str(n)",
-            "float": 'f"{n}.5"',
-            "ref": f'str(add_{self.target_var}(db, next(SAMPLES))["id"])',
-        }.get(self.type) or self.json()
-
-    def enum_pick(self) -> str:
-        return f"list({self.enum_cls})[(n - 1) % len({self.enum_cls})]"
-
-    @property
-    def target_var(self) -> str:
-        return self.target.var if self.target else ""
-
-    def wrong_py(self) -> str:
-        """A Python value of the wrong type."""
-        return {
-            "str": "12345",
-            "int": '"12"',
-            "float": '"1.5"',
-            "decimal": '"1.25"',
-            "bool": '"yes"',
-            "date": "_dt.datetime(2024, 1, 1, 12, 30)",
-            "datetime": "_dt.date(2024, 1, 1)",
-            "enum": "12345",
-            "ref": '"1"',
-        }[self.type]
-
-    def wrong_json(self) -> str:
-        """A JSON value of the wrong type, as a Python expression."""
-        return {
-            "str": "12345",
-            "int": '"twelve"',
-            "float": '"one and a half"',
-            "decimal": '"a lot"',
-            "bool": '"maybe"',
-            "date": '"2024-13-45"',
-            "datetime": '"yesterday"',
-            "enum": '"not_a_choice"',
-            "ref": '"first"',
-        }[self.type]
 
 
 @dataclass

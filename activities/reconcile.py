@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from activities.stages import heartbeat_while
+from activities.heartbeat import heartbeat_while
 from genflow.contracts import ReconcileInput, ReconcileOutcome
 from genflow.reconcile import Reconciler
 

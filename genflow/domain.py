@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, get_args
 
@@ -56,36 +57,75 @@ class StageName(StrEnum):
     DOCUMENTATION = "documentation"
 
 
-STAGES: tuple[StageName, ...] = tuple(StageName)
-# The Temporal activity type that runs each stage.
-STAGE_ACTIVITY_TYPES: dict[StageName, str] = {
-    StageName.SCHEMA_EXTRACTION: "extract_schema",
-    StageName.CODE_GENERATION: "generate_code",
-    StageName.CODE_REVIEW: "review_code",
-    StageName.DOCUMENTATION: "write_documentation",
-}
+@dataclass(frozen=True)
+class StageDef:
+    """What one stage is. Every part of genflow reads a stage's facts from its row in
+    STAGE_DEFS, so adding a stage is one row (and its activity method)."""
 
-# Share of the overall progress reached when each stage completes.
-STAGE_PROGRESS: dict[StageName, int] = {
-    StageName.SCHEMA_EXTRACTION: 20,
-    StageName.CODE_GENERATION: 55,
-    StageName.CODE_REVIEW: 85,
-    StageName.DOCUMENTATION: 100,
-}
+    name: StageName
+    # The Temporal activity type that runs it; also its method's name on StageActivities.
+    activity: str
+    # What the Temporal UI shows beside the stage's activity.
+    summary: str
+    # Temporal's limit on one attempt: the backstop for a worker that stops answering.
+    start_to_close_seconds: float
+    # The stage's own, shorter limit on one attempt (GENFLOW_STAGE_ATTEMPT_SECONDS overrides
+    # it): it ends an attempt whose worker is alive but whose work runs too long, as the
+    # stage's own failure (`stage_timeout`, counted).
+    attempt_seconds: float
+    # Runs generated code, so it goes to the sandbox task queue.
+    sandboxed: bool
+    # Share of the overall progress reached when it completes.
+    progress: int
 
-# Time limits of one attempt of each stage, in seconds. Temporal's start-to-close is the
-# backstop for a worker that stops answering; inside it, the stage's own limit (shorter,
-# configurable: GENFLOW_STAGE_ATTEMPT_SECONDS) ends an attempt whose worker is alive but
-# whose work runs too long, as the stage's own failure (`stage_timeout`, counted).
-STAGE_START_TO_CLOSE_SECONDS: dict[StageName, float] = {
-    StageName.SCHEMA_EXTRACTION: 300.0,
-    StageName.CODE_GENERATION: 900.0,
-    StageName.CODE_REVIEW: 600.0,
-    StageName.DOCUMENTATION: 300.0,
-}
-STAGE_ATTEMPT_SECONDS: dict[StageName, float] = {
-    stage: seconds - 60.0 for stage, seconds in STAGE_START_TO_CLOSE_SECONDS.items()
-}
+
+# The stages, in the order a generation runs them. Each attempt limit leaves a minute
+# under Temporal's, so the stage's own limit ends a slow attempt first.
+STAGE_DEFS: tuple[StageDef, ...] = (
+    StageDef(
+        name=StageName.SCHEMA_EXTRACTION,
+        activity="extract_schema",
+        summary="extract the project spec from the requirements",
+        start_to_close_seconds=300.0,
+        attempt_seconds=240.0,
+        sandboxed=False,
+        progress=20,
+    ),
+    StageDef(
+        name=StageName.CODE_GENERATION,
+        activity="generate_code",
+        summary="generate the project's files",
+        start_to_close_seconds=900.0,
+        attempt_seconds=840.0,
+        sandboxed=False,
+        progress=55,
+    ),
+    StageDef(
+        name=StageName.CODE_REVIEW,
+        activity="review_code",
+        summary="review: syntax, lint and the project's own tests",
+        start_to_close_seconds=600.0,
+        attempt_seconds=540.0,
+        sandboxed=True,
+        progress=85,
+    ),
+    StageDef(
+        name=StageName.DOCUMENTATION,
+        activity="write_documentation",
+        summary="write the documentation",
+        start_to_close_seconds=300.0,
+        attempt_seconds=240.0,
+        sandboxed=False,
+        progress=100,
+    ),
+)
+STAGES: tuple[StageName, ...] = tuple(stage.name for stage in STAGE_DEFS)
+_STAGE_BY_NAME = {stage.name: stage for stage in STAGE_DEFS}
+
+
+def stage_def(name: StageName) -> StageDef:
+    """The row of the stage called `name`."""
+    return _STAGE_BY_NAME[name]
 
 
 class EventType(StrEnum):

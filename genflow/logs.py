@@ -19,10 +19,10 @@ from typing import Any
 
 from temporalio import activity, workflow
 
-from genflow.domain import STAGE_ACTIVITY_TYPES, WORKFLOW_ID_PREFIX, workflow_id_for
+from genflow.domain import STAGE_DEFS, WORKFLOW_ID_PREFIX, workflow_id_for
 
 GENERATION_FIELDS = ("generation_id", "workflow_id", "stage", "attempt")
-STAGE_OF_ACTIVITY = {activity: str(stage) for stage, activity in STAGE_ACTIVITY_TYPES.items()}
+STAGE_OF_ACTIVITY = {stage.activity: str(stage.name) for stage in STAGE_DEFS}
 # uvicorn's access line for a request about one generation.
 GENERATION_PATH = re.compile(r"/v1/generations/([0-9a-fA-F-]{36})(?![0-9a-fA-F-])")
 # The id of the request being handled (set by the API's request-id middleware).

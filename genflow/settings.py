@@ -12,7 +12,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from genflow.auth import AUDIENCE, ISSUER, MAX_LIFETIME_SECONDS, check_secret
-from genflow.domain import STAGE_START_TO_CLOSE_SECONDS, STAGES, StageName
+from genflow.domain import STAGES, StageName, stage_def
 
 
 class Settings(BaseSettings):
@@ -229,9 +229,9 @@ class Settings(BaseSettings):
     @classmethod
     def _check_attempt_limits(cls, value: dict[str, float]) -> dict[str, float]:
         for stage, seconds in value.items():
-            if stage not in STAGE_START_TO_CLOSE_SECONDS:
+            if stage not in STAGES:
                 raise ValueError(f"{stage!r} is not a stage; the stages are {', '.join(STAGES)}")
-            ceiling = STAGE_START_TO_CLOSE_SECONDS[StageName(stage)]
+            ceiling = stage_def(StageName(stage)).start_to_close_seconds
             if seconds >= ceiling:
                 raise ValueError(f"{stage} attempts must be limited to under {ceiling:g} s")
         return value

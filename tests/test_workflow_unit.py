@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from temporalio import activity
 from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.stages import StageActivities
 from genflow.contracts import ApprovalDecision, GenerationOutcome, StagePolicy
-from genflow.domain import STAGE_ACTIVITY_TYPES, STAGES, StageName, sandbox_task_queue
+from genflow.domain import STAGE_DEFS, STAGES, StageName, sandbox_task_queue
 from tests.support import eventually
 from tests.workflow_mocks import (
     QUALITY_SCORE,
@@ -30,7 +32,7 @@ from tests.workflow_mocks import (
 )
 from workflows.generation import GenerationWorkflow
 
-STAGE_TYPES = [STAGE_ACTIVITY_TYPES[stage] for stage in STAGES]
+STAGE_TYPES = [stage.activity for stage in STAGE_DEFS]
 # An activity's retries hold the automatic time skipping back: a test skips them by hand.
 BACK_OFF = timedelta(minutes=5)
 
@@ -61,6 +63,15 @@ async def waiting_for_approval(
 
         await eventually(waiting, timeout=10, what="the approval wait")
         yield handle
+
+
+def test_every_stage_has_one_row_naming_its_activity_method() -> None:
+    # The workflow finds a stage's method by the row's activity name; the method must be
+    # registered under that same name, or the worker would not serve what it schedules.
+    assert sorted(STAGES) == sorted(StageName)
+    for stage in STAGE_DEFS:
+        method = getattr(StageActivities, stage.activity)
+        assert activity._Definition.must_from_callable(method).name == stage.activity
 
 
 async def test_runs_the_four_stages_in_order_and_completes(

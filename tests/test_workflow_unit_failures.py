@@ -8,7 +8,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from genflow.contracts import CancelInput, FailureInput, StagePolicy
-from genflow.domain import STAGE_ACTIVITY_TYPES, STAGES, StageName
+from genflow.domain import STAGE_DEFS, STAGES, StageName
 from tests.support import eventually
 from tests.workflow_mocks import (
     MockActivities,
@@ -37,7 +37,7 @@ async def test_a_cancel_stops_the_running_stage_and_skips_the_rest(
     assert isinstance(error, CancelledError), repr(error)
     assert mocks.cancelled == [stage]
     assert mocks.inputs("record_cancelled") == [CancelInput(input.generation_id, "changed my mind")]
-    later = [STAGE_ACTIVITY_TYPES[s] for s in STAGES[STAGES.index(stage) + 1 :]]
+    later = [s.activity for s in STAGE_DEFS[STAGES.index(stage) + 1 :]]
     assert not {"fail_generation", "complete_generation", *later} & set(mocks.names())
     assert (progress.status, progress.stage) == ("cancelled", stage)
 

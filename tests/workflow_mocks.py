@@ -32,7 +32,7 @@ from genflow.contracts import (
     StageResult,
     WebhookDelivery,
 )
-from genflow.domain import STAGE_ACTIVITY_TYPES, StageName, sandbox_task_queue, workflow_id_for
+from genflow.domain import StageName, sandbox_task_queue, stage_def, workflow_id_for
 from tests.support import LIBRARY
 from workflows.generation import GenerationWorkflow
 from workflows.reconcile import ReconcilerWorkflow
@@ -149,19 +149,19 @@ class MockActivities:
         converter = activity.payload_converter()
         self._record([converter.from_payload(arg.payload) for arg in args])
 
-    @activity.defn(name=STAGE_ACTIVITY_TYPES[StageName.SCHEMA_EXTRACTION])
+    @activity.defn(name=stage_def(StageName.SCHEMA_EXTRACTION).activity)
     async def extract_schema(self, input: StageInput) -> StageResult:
         return await self._stage(input)
 
-    @activity.defn(name=STAGE_ACTIVITY_TYPES[StageName.CODE_GENERATION])
+    @activity.defn(name=stage_def(StageName.CODE_GENERATION).activity)
     async def generate_code(self, input: StageInput) -> StageResult:
         return await self._stage(input)
 
-    @activity.defn(name=STAGE_ACTIVITY_TYPES[StageName.CODE_REVIEW])
+    @activity.defn(name=stage_def(StageName.CODE_REVIEW).activity)
     async def review_code(self, input: StageInput) -> StageResult:
         return await self._stage(input)
 
-    @activity.defn(name=STAGE_ACTIVITY_TYPES[StageName.DOCUMENTATION])
+    @activity.defn(name=stage_def(StageName.DOCUMENTATION).activity)
     async def write_documentation(self, input: StageInput) -> StageResult:
         return await self._stage(input)
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -18,12 +15,9 @@ from temporalio.exceptions import (
 from temporalio.exceptions import (
     TimeoutError as TemporalTimeoutError,
 )
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.stages import StageActivities
     from activities.store import StoreActivities
-    from genflow import search_attributes as sa
     from genflow.contracts import (
         ApprovalDecision,
         CancelInput,
@@ -33,83 +27,34 @@ with workflow.unsafe.imports_passed_through():
         GenerationRef,
         Progress,
         StageInput,
-        StageProgress,
-        StageResult,
-        WebhookDelivery,
     )
     from genflow.domain import (
         APPROVE_UPDATE,
         PROGRESS_QUERY,
         REJECT_UPDATE,
-        STAGE_PROGRESS,
-        STAGE_START_TO_CLOSE_SECONDS,
-        STAGES,
+        STAGE_DEFS,
         WORKFLOW_TYPE,
         StageName,
         Status,
         excerpt,
-        rejection_message,
-        sandbox_task_queue,
     )
-    from workflows.webhook import WebhookDeliveryWorkflow
+    from workflows.activity_calls import STORE_OPTIONS, execute_stage
+    from workflows.approval import ApprovalGate
+    from workflows.notifications import notify
+    from workflows.progress import ProgressTracker
 
 _log = workflow.logger
 # The patch that moved the start and completion writes into the first and last stages.
 FOLDED_WRITES = "folded-start-complete"
-STAGE_SUMMARIES = {
-    StageName.SCHEMA_EXTRACTION: "extract the project spec from the requirements",
-    StageName.CODE_GENERATION: "generate the project's files",
-    StageName.CODE_REVIEW: "review: syntax, lint and the project's own tests",
-    StageName.DOCUMENTATION: "write the documentation",
-}
-STAGE_ACTIVITIES = {
-    StageName.SCHEMA_EXTRACTION: StageActivities.extract_schema,
-    StageName.CODE_GENERATION: StageActivities.generate_code,
-    StageName.CODE_REVIEW: StageActivities.review_code,
-    StageName.DOCUMENTATION: StageActivities.write_documentation,
-}
-
-# Stages that run generated code go to the sandbox task queue, whose workers take a
-# bounded number at once; the rest wait there, with no schedule-to-start timeout.
-SANDBOXED_STAGES = frozenset({StageName.CODE_REVIEW})
-# Stage retries back off 1 s, 2 s, 4 s, ... up to 30 s, with no attempt limit here:
-# infrastructure faults (a worker killed or starved) are retried until the stage's
-# deadline (schedule-to-close, from the input's policy); the stage activity itself
-# ends its own errors as non-retryable after `StagePolicy.max_attempts`.
-STAGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=0,
-)
-# The longest one attempt of each stage may run by Temporal's clock.
-STAGE_TIMEOUT = {
-    stage: timedelta(seconds=seconds) for stage, seconds in STAGE_START_TO_CLOSE_SECONDS.items()
-}
-STORE_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=200),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=10),
-    ),
-}
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class GenerationWorkflow:
     def __init__(self) -> None:
-        self._progress = Progress(
-            generation_id="",
-            status=Status.PENDING,
-            stage=None,
-            percent=0,
-            stages={stage: StageProgress() for stage in STAGES},
-        )
-        self._decision: tuple[bool, str | None] | None = None
+        self._tracker = ProgressTracker()
+        self._progress = self._tracker.progress  # the snapshot the tracker keeps current
+        self._approval = ApprovalGate(self._tracker)
         self._current: StageName | None = None
-        # Search attribute updates held back to go out with the next upsert.
-        self._pending_updates: list[SearchAttributeUpdate[Any]] = []
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -132,9 +77,9 @@ class GenerationWorkflow:
                     summary="Record the cancel; skip the remaining stages",
                     **STORE_OPTIONS,
                 )
-                self._set_status(Status.CANCELLED, stage=self._current)
+                self._tracker.set_status(Status.CANCELLED, stage=self._current)
                 _log.info("generation cancelled", extra={"stage": self._current})
-                await self._notify(input, "cancelled", stage=self._current)
+                await notify(input, self._progress, "cancelled", stage=self._current)
                 raise
             code, message = _failure(err)
             current = self._current
@@ -146,10 +91,14 @@ class GenerationWorkflow:
             )
             if current is not None:
                 self._progress.stages[current].status = "failed"
-            self._set_status(Status.FAILED, stage=current)
+            self._tracker.set_status(Status.FAILED, stage=current)
             _log.warning("generation failed: %s: %s", code, message, extra={"stage": current})
-            await self._notify(
-                input, "failed", stage=current, error={"code": code, "message": message}
+            await notify(
+                input,
+                self._progress,
+                "failed",
+                stage=current,
+                error={"code": code, "message": message},
             )
             raise ApplicationError(message, type=code, non_retryable=True) from err
 
@@ -160,7 +109,7 @@ class GenerationWorkflow:
         separate activities."""
         folded = workflow.patched(FOLDED_WRITES)
         if folded:
-            self._set_status(Status.PROCESSING, stage=STAGES[0], upsert_stage=True)
+            self._tracker.set_status(Status.PROCESSING, stage=STAGE_DEFS[0].name, upsert_stage=True)
         else:
             await workflow.execute_activity_method(
                 StoreActivities.start_generation,
@@ -168,15 +117,15 @@ class GenerationWorkflow:
                 summary=f"Record the generation: {excerpt(input.title or input.prompt, 80)}",
                 **STORE_OPTIONS,
             )
-            self._set_status(Status.PROCESSING)
+            self._tracker.set_status(Status.PROCESSING)
         _log.info("generation started")
-        await self._notify(input, "started")
+        await notify(input, self._progress, "started")
         policy = input.policy
-        for number, stage in enumerate(STAGES, start=1):
+        for number, definition in enumerate(STAGE_DEFS, start=1):
+            stage = definition.name
             self._current = stage
-            first, last = number == 1, number == len(STAGES)
-            self._enter(stage, upsert=not (folded and first))
-            queue = workflow.info().task_queue
+            first, last = number == 1, number == len(STAGE_DEFS)
+            self._tracker.enter(stage, upsert=not (folded and first))
             stage_input = StageInput(
                 input.generation_id,
                 stage,
@@ -184,21 +133,11 @@ class GenerationWorkflow:
                 start=input if folded and first else None,
                 complete=folded and last,
             )
-            result: StageResult = await workflow.execute_activity_method(
-                STAGE_ACTIVITIES[stage],
-                stage_input,
-                task_queue=sandbox_task_queue(queue) if stage in SANDBOXED_STAGES else queue,
-                schedule_to_close_timeout=timedelta(seconds=policy.deadline_seconds),
-                start_to_close_timeout=STAGE_TIMEOUT[stage],
-                heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
-                retry_policy=STAGE_RETRY,
-                priority=workflow.info().priority,  # the user's fair share; see genflow/fairness.py
-                summary=f"Stage {number} of {len(STAGES)}: {STAGE_SUMMARIES[stage]}",
-            )
-            self._leave(stage, result, upsert=not folded)
-            await self._notify(input, "stage.completed", stage=stage)
+            result = await execute_stage(definition, number, stage_input, policy)
+            self._tracker.leave(stage, result, upsert=not folded)
+            await notify(input, self._progress, "stage.completed", stage=stage)
             if stage == StageName.SCHEMA_EXTRACTION and input.require_approval:
-                await self._await_approval(input)
+                await self._approval.wait(input)
         self._current = None
         if not folded:
             await workflow.execute_activity_method(
@@ -207,9 +146,9 @@ class GenerationWorkflow:
                 summary="Mark the generation completed",
                 **STORE_OPTIONS,
             )
-        self._set_status(Status.COMPLETED)
+        self._tracker.set_status(Status.COMPLETED)
         _log.info("generation completed, quality score %s", self._progress.quality_score)
-        await self._notify(input, "completed")
+        await notify(input, self._progress, "completed")
 
     async def _within_deadline(self, work: Awaitable[None], seconds: float | None) -> None:
         """Await `work`; past `seconds` (from now), cancel it (the running stage gets
@@ -236,155 +175,22 @@ class GenerationWorkflow:
     @workflow.update(name=APPROVE_UPDATE)
     async def approve(self, decision: ApprovalDecision) -> str:
         """Continue a generation waiting for approval after schema extraction."""
-        self._decision = (True, decision.reason)
+        self._approval.decide(True, decision.reason)
         return "approved"
 
     @approve.validator
     def _approve_allowed(self, decision: ApprovalDecision) -> None:
-        self._require_waiting()
+        self._approval.require_waiting()
 
     @workflow.update(name=REJECT_UPDATE)
     async def reject(self, decision: ApprovalDecision) -> str:
         """End a generation waiting for approval; it fails with `rejected`."""
-        self._decision = (False, decision.reason)
+        self._approval.decide(False, decision.reason)
         return "rejected"
 
     @reject.validator
     def _reject_allowed(self, decision: ApprovalDecision) -> None:
-        self._require_waiting()
-
-    def _require_waiting(self) -> None:
-        if self._progress.status != Status.AWAITING_APPROVAL or self._decision is not None:
-            raise ValueError(f"the generation is {self._progress.status}, not awaiting approval")
-
-    async def _await_approval(self, input: GenerationInput) -> None:
-        ref = GenerationRef(input.generation_id)
-        # A decision is taken from now on: the read model shows `awaiting_approval` as
-        # soon as the activity below has written it, before this workflow's next task.
-        # (Only the state the update validator reads; no command moves.)
-        self._progress.status = Status.AWAITING_APPROVAL
-        await workflow.execute_activity_method(
-            StoreActivities.await_approval, ref, summary="Wait for approval", **STORE_OPTIONS
-        )
-        self._set_status(Status.AWAITING_APPROVAL)
-        _log.info("waiting for approval of the extracted schema")
-        # Replay-safe without a patch: a workflow started before this event existed
-        # has it in no `webhook.events` of its input, so `_notify` issues no command.
-        await self._notify(input, "awaiting_approval")
-        try:
-            await workflow.wait_condition(
-                lambda: self._decision is not None,
-                timeout=timedelta(seconds=input.approval_timeout_seconds),
-            )
-        except TimeoutError as err:  # wait_condition's own timeout
-            raise ApplicationError(
-                f"no approval within {input.approval_timeout_seconds:g} s",
-                type="approval_timeout",
-                non_retryable=True,
-            ) from err
-        assert self._decision is not None
-        approved, reason = self._decision
-        if not approved:
-            raise ApplicationError(rejection_message(reason), type="rejected", non_retryable=True)
-        await workflow.execute_activity_method(
-            StoreActivities.record_approved, ref, summary="Record the approval", **STORE_OPTIONS
-        )
-        _log.info("approved: %s", reason or "no reason given")
-        self._set_status(Status.PROCESSING)
-
-    async def _notify(
-        self,
-        input: GenerationInput,
-        event: str,
-        stage: str | None = None,
-        error: dict[str, str] | None = None,
-    ) -> None:
-        """Start the delivery of `event` as an abandoned child workflow: its retries
-        never block, delay or fail this generation."""
-        target = input.webhook
-        if target is None or event not in target.events:
-            return
-        message_id = f"msg_{input.generation_id}_{event}" + (f"_{stage}" if stage else "")
-        payload = {
-            "type": f"generation.{event}",
-            "timestamp": workflow.now().isoformat(),
-            "data": {
-                "generation_id": input.generation_id,
-                "status": self._progress.status,
-                "stage": stage,
-                "quality_score": self._progress.quality_score,
-                "error": error,
-            },
-        }
-        try:
-            await workflow.start_child_workflow(
-                WebhookDeliveryWorkflow.run,
-                WebhookDelivery(
-                    message_id, input.user_id, target.url, event, payload, target.schedule_seconds
-                ),
-                id=f"webhook-{message_id}",
-                task_queue=workflow.info().task_queue,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                static_summary=f"Webhook {event} of generation {input.generation_id}",
-            )
-        except Exception:  # a webhook must never fail the generation
-            _log.exception("could not start webhook delivery %s", message_id)
-
-    def _enter(self, stage: StageName, upsert: bool = True) -> None:
-        self._progress.stage = stage
-        self._progress.stages[stage].status = "running"
-        if upsert:
-            self._upsert(sa.GENERATION_STAGE.value_set(stage))
-        self._describe()
-        _log.info("stage started", extra={"stage": stage})
-
-    def _leave(self, stage: StageName, result: StageResult, upsert: bool = True) -> None:
-        """`upsert`: the score now; otherwise with the next upsert (since FOLDED_WRITES)."""
-        entry = self._progress.stages[stage]
-        entry.status = "completed"
-        entry.attempts = result.attempt
-        self._progress.percent = STAGE_PROGRESS[stage]
-        if result.quality_score is not None:
-            self._progress.quality_score = result.quality_score
-            score = sa.QUALITY_SCORE.value_set(result.quality_score)
-            if upsert:
-                workflow.upsert_search_attributes([score])
-            else:
-                self._pending_updates.append(score)
-        _log.info(
-            "stage completed after %d attempt(s)",
-            result.attempt,
-            extra={"stage": stage, "attempt": result.attempt},
-        )
-
-    def _set_status(
-        self, status: Status, stage: StageName | None = None, upsert_stage: bool = False
-    ) -> None:
-        """`stage`: where it is; upserted with `upsert_stage`, unset when None."""
-        self._progress.status = status
-        self._progress.stage = stage
-        updates = [sa.GENERATION_STATUS.value_set(status)]
-        if stage is None:
-            updates.append(sa.GENERATION_STAGE.value_unset())
-        elif upsert_stage:
-            updates.append(sa.GENERATION_STAGE.value_set(stage))
-        self._upsert(*updates)
-        self._describe()
-
-    def _upsert(self, *updates: SearchAttributeUpdate[Any]) -> None:
-        """One upsert command with `updates` and any held back for it."""
-        workflow.upsert_search_attributes([*self._pending_updates, *updates])
-        self._pending_updates.clear()
-
-    def _describe(self) -> None:
-        """The "current details" the Web UI shows on the workflow's page."""
-        progress = self._progress
-        lines = [f"**{progress.status}**, {progress.percent}% done"]
-        if progress.stage is not None:
-            lines.append(f"stage: {progress.stage}")
-        if progress.quality_score is not None:
-            lines.append(f"quality score: {progress.quality_score:g}")
-        workflow.set_current_details("\n\n".join(lines))
+        self._approval.require_waiting()
 
 
 def _settle(task: asyncio.Future[None]) -> None:

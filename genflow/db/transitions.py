@@ -18,13 +18,13 @@ from genflow.db.locks import end_stages, lock, lock_active, stage_row, stage_row
 from genflow.db.models import Artifact, Generation, Stage, utcnow
 from genflow.db.usage import add_usage
 from genflow.domain import (
-    STAGE_PROGRESS,
     STAGES,
     TERMINAL_STATUSES,
     EventType,
     StageName,
     StageStatus,
     Status,
+    stage_def,
 )
 from genflow.files import FileOut
 
@@ -220,7 +220,7 @@ class PipelineTransitions(SessionOwner):
             if quality_score is not None:
                 generation.quality_score = quality_score
                 generation.quality_report = quality_report
-            generation.progress = max(generation.progress, STAGE_PROGRESS[stage])
+            generation.progress = max(generation.progress, stage_def(stage).progress)
             events.append(
                 stage_event(
                     stage,
@@ -357,7 +357,7 @@ async def reopen(session: AsyncSession, generation: Generation, stage: StageName
     generation.completed_at = generation.run_ms = None
     generation.cancel_reason = None
     generation.stage = stage
-    generation.progress = STAGE_PROGRESS[STAGES[first - 1]] if first > 0 else 0
+    generation.progress = stage_def(STAGES[first - 1]).progress if first > 0 else 0
     await append(
         session,
         generation,

@@ -20,7 +20,7 @@ from genflow.db.models import Generation
 from genflow.db.repository import GenerationRepository
 from genflow.domain import STAGES
 from tests.conftest import LIBRARY, Stack, closed, eventually, serve
-from tests.test_lifecycle import EXPECTED_PATHS
+from tests.test_generation_end_to_end import EXPECTED_PATHS
 
 ROOT = Path(__file__).resolve().parents[1]
 

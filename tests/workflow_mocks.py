@@ -1,6 +1,6 @@
 """Mocked activities for workflow tests and recorded histories: the real activity names
 and input types, each stage's behaviour scripted, every call recorded. No database, no
-API: GenerationWorkflow runs against these alone (tests/test_workflow_unit.py,
+API: GenerationWorkflow runs against these alone (tests/test_generation_workflow.py,
 tests/record_histories.py)."""
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from genflow.db.repository import NewGeneration
 from genflow.domain import workflow_id_for
 from tests.conftest import LIBRARY, Stack, closed, eventually
 from tests.test_backpressure import api_with, create, start_scripted_worker
-from tests.test_stream import read_events
+from tests.test_generations_events import read_events
 from worker.schedules import reconciler_id, retention_schedule_id, stop_housekeeping
 from workflows.generation import GenerationWorkflow
 from workflows.reconcile import ReconcilerWorkflow

@@ -1,4 +1,4 @@
-"""Server-Sent Events from the stored events, with resume."""
+"""A generation's events as Server-Sent Events (api/generations/events.py), with resume."""
 
 from __future__ import annotations
 

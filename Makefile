@@ -42,7 +42,7 @@ browser:
 		apt-get update && apt-get install -y --no-install-recommends chromium; \
 	fi
 
-# bubblewrap from Debian: the OS sandbox generated code runs in (genflow/pipeline/sandbox.py).
+# bubblewrap from Debian: the OS sandbox generated code runs in (genflow/pipeline/sandbox/).
 # Without it (or without root to install it) genflow runs but does not run generated code.
 sandbox:
 	@if [ ! -x /usr/bin/bwrap ]; then \

@@ -18,9 +18,9 @@ from genflow.db.models import Generation
 from genflow.db.repository import GenerationRepository
 from genflow.domain import StageName, stage_def
 from genflow.files import FileOut
-from genflow.pipeline.language import count_sentences
-from genflow.pipeline.migrations import with_migrations
-from genflow.pipeline.review import DEFAULT_SANDBOX, Sandbox, SandboxLimits, review
+from genflow.pipeline.language.sentences import count_sentences
+from genflow.pipeline.migrations.plan import with_migrations
+from genflow.pipeline.review.report import DEFAULT_SANDBOX, Sandbox, SandboxLimits, review
 from genflow.pipeline.spec import ProjectSpec
 from genflow.pipeline.templates import generate_docs
 from genflow.providers import Provider, SpecRequest
@@ -118,7 +118,7 @@ class StageActivities:
     async def generate_code(self, input: StageInput) -> StageResult:
         """The spec to source and test files; an iteration starts from its parent's. A
         fastapi-service project gets the migration that brings its parent's tables to
-        the new spec (genflow.pipeline.migrations)."""
+        the new spec (genflow.pipeline.migrations.plan)."""
 
         async def work(generation_id: uuid.UUID) -> StageOutput:
             generation = await self._generation(generation_id)

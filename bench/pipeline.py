@@ -23,8 +23,8 @@ from genflow.db.engine import make_engine, make_session_maker, migrate
 from genflow.db.projects import ProjectRepository
 from genflow.db.repository import GenerationRepository
 from genflow.domain import STAGES, TERMINAL_STATUSES
-from genflow.pipeline.review import review
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.review.report import review
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.pipeline.templates import generate_docs
 from genflow.providers import SpecRequest
 from genflow.providers.builtin import BuiltinProvider

@@ -237,7 +237,7 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--template", action="append", choices=TEMPLATES)
     parser.add_argument("--importtime", action="store_true")
-    parser.add_argument("--review-module", default="genflow.pipeline.review")
+    parser.add_argument("--review-module", default="genflow.pipeline.review.report")
     args = parser.parse_args()
     become_subreaper()
     module = importlib.import_module(args.review_module)

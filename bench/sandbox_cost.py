@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.procs import become_subreaper
-from genflow.pipeline.sandbox import Sandbox
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.sandbox.bubblewrap import Sandbox
+from genflow.pipeline.sandbox.limits import SandboxLimits
 
 
 def measure(command: list[str]) -> tuple[float, float]:

@@ -1,7 +1,7 @@
 """The review's score of each template's project, for the prompts of `bench/owner.py`.
 
 Each project is generated with the builtin language and reviewed as a generation is
-(`genflow.pipeline.review.review`, in the sandbox); the table gives the score and, where
+(`genflow.pipeline.review.report.review`, in the sandbox); the table gives the score and, where
 the review capped it, why. Run it against another checkout's genflow to compare:
 
     .venv/bin/python -m bench.scores
@@ -17,9 +17,9 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from genflow.pipeline.review import review
-from genflow.pipeline.sandbox import Sandbox
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.review.report import review
+from genflow.pipeline.sandbox.bubblewrap import Sandbox
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.pipeline.spec import TEMPLATES, parse_requirements
 from genflow.pipeline.templates import render_project
 

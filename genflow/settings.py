@@ -207,7 +207,7 @@ class Settings(BaseSettings):
     sandbox_timeout_seconds: float = Field(default=60.0, gt=0)
     sandbox_memory_mb: int = Field(default=1024, ge=64)
     # Memory of a whole run (its processes and its memory-backed /project and /tmp), in
-    # a cgroup of its own where the machine offers one (genflow/pipeline/cgroups.py).
+    # a cgroup of its own where the machine offers one (genflow/pipeline/sandbox/cgroups.py).
     sandbox_run_memory_mb: int = Field(default=1024, ge=64)
     sandbox_cpu_seconds: int = Field(default=60, ge=1)
     sandbox_processes: int = Field(default=128, ge=8)

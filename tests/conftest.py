@@ -31,7 +31,7 @@ from api.app import create_app
 from genflow.auth import issue_token
 from genflow.db.engine import make_engine, make_session_maker, migrate
 from genflow.db.repository import GenerationRepository
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.settings import Settings
 from genflow.temporal import register_search_attributes
 from tests.fake_openai import FakeOpenAI

@@ -7,7 +7,7 @@ import asyncio
 
 from genflow.db.engine import make_engine, make_session_maker
 from genflow.db.repository import GenerationRepository
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.settings import Settings
 from genflow.temporal import connect
 from tests.scripted import ScriptedStages

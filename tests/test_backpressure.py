@@ -23,7 +23,7 @@ from activities.stages import StageActivities
 from api.app import create_app
 from genflow.db.errors import is_database_outage
 from genflow.db.models import Generation
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.settings import Settings
 from tests.conftest import LIBRARY, ROOT_DIR, Stack, eventually, serve
 from tests.scripted import ScriptedStages

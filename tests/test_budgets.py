@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from genflow.pipeline.sandbox import Sandbox
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.sandbox.bubblewrap import Sandbox
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from tests.conftest import Stack, eventually
 from tests.fake_openai import FakeOpenAI
 from tests.test_openai_provider import DEFAULT_MODEL, PROMPT, OpenAIStack, marker

@@ -12,7 +12,7 @@ from pydantic import AliasChoices
 
 from genflow import search_attributes as sa
 from genflow.cli import app as cli
-from genflow.pipeline import seccomp
+from genflow.pipeline.sandbox import seccomp
 from genflow.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,17 +16,17 @@ from typing import Any
 import pytest
 
 from genflow.files import FileOut
-from genflow.pipeline.declared import inspect, read_declaration, resolve
-from genflow.pipeline.imports import own_modules
-from genflow.pipeline.lint import run_lint
-from genflow.pipeline.lint_config import lint_options
-from genflow.pipeline.review import review, write_project
-from genflow.pipeline.sandbox import Sandbox
-from genflow.pipeline.sandbox_limits import SandboxLimits
-from genflow.pipeline.scoring import SCORE_CAP
+from genflow.pipeline.review.declared import inspect, read_declaration, resolve
+from genflow.pipeline.review.imports import own_modules
+from genflow.pipeline.review.lint import run_lint
+from genflow.pipeline.review.lint_config import lint_options
+from genflow.pipeline.review.report import review, write_project
+from genflow.pipeline.review.scoring import SCORE_CAP
+from genflow.pipeline.review.view import SITE_PACKAGES, build_view
+from genflow.pipeline.sandbox.bubblewrap import Sandbox
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.pipeline.spec import TEMPLATES, parse_requirements
 from genflow.pipeline.templates import render_project
-from genflow.pipeline.view import SITE_PACKAGES, build_view
 from tests.test_templates import LIBRARY
 
 RUFF = Path(sys.executable).parent / "ruff"

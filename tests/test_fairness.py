@@ -15,7 +15,7 @@ import pytest
 from api.app import create_app
 from genflow.domain import STAGE_DEFS
 from genflow.fairness import task_priority, user_weight
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.settings import Settings
 from tests.conftest import Stack, eventually, serve
 from tests.scripted import ScriptedStages

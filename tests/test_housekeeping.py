@@ -40,7 +40,7 @@ from genflow.db.engine import make_engine, make_session_maker, migrate
 from genflow.db.models import utcnow
 from genflow.db.repository import GenerationRepository, NewGeneration
 from genflow.fairness import dev_server_flags
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from tests.conftest import LIBRARY
 from tests.conftest import test_settings as settings_for
 from tests.scripted import ScriptedStages

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from genflow.pipeline.review import review
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.review.report import review
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.pipeline.spec import parse_requirements
 from genflow.pipeline.templates import render_project
 from tests.test_language_corpus import CORPUS

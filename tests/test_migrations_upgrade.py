@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from genflow.files import FileOut
-from genflow.pipeline.junit import read_junit_xml
-from genflow.pipeline.migrations import migration_files, renames, revisions, with_migrations
-from genflow.pipeline.review import MIGRATION_TESTS, migrations_check
+from genflow.pipeline.migrations.plan import migration_files, renames, revisions, with_migrations
+from genflow.pipeline.review.junit import read_junit_xml
+from genflow.pipeline.review.report import MIGRATION_TESTS, migrations_check
+from genflow.pipeline.review.testenv import pytest_command
 from genflow.pipeline.spec import ProjectSpec, extend_requirements, parse_requirements
 from genflow.pipeline.templates import render_project
-from genflow.pipeline.testenv import pytest_command
 
 CLINIC = (
     "A clinic. Member has name (text, required), email (text, unique) and tier (one of "

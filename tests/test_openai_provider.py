@@ -17,8 +17,8 @@ from activities.stages import StageActivities
 from api.app import create_app
 from genflow.domain import STAGES
 from genflow.files import safe_path
-from genflow.pipeline.language import count_sentences
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.language.sentences import count_sentences
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.pipeline.spec import FieldSpec, ProjectSpec
 from genflow.pipeline.spec_check import spec_changes
 from genflow.providers.builtin import BuiltinProvider

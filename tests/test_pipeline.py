@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from genflow.files import FileOut
-from genflow.pipeline.junit import MAX_FAILURES, NODE_ID_LIMIT, read_junit_xml
-from genflow.pipeline.review import review
-from genflow.pipeline.sandbox import Sandbox
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.review.junit import MAX_FAILURES, NODE_ID_LIMIT, read_junit_xml
+from genflow.pipeline.review.report import review
+from genflow.pipeline.sandbox.bubblewrap import Sandbox
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.pipeline.spec import BadRequirements, parse_requirements
 from genflow.pipeline.templates import generate_docs, render_project
 

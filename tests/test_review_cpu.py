@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from genflow.files import FileOut
-from genflow.pipeline import review as review_module
-from genflow.pipeline.review import review
-from genflow.pipeline.sandbox_limits import SANDBOX_NICE, SandboxLimits
-from genflow.pipeline.testenv import pytest_command
+from genflow.pipeline.review import report as review_module
+from genflow.pipeline.review.report import review
+from genflow.pipeline.review.testenv import pytest_command
+from genflow.pipeline.sandbox.limits import SANDBOX_NICE, SandboxLimits
 from tests.conftest import eventually
 
 PACKAGE = FileOut("mini/__init__.py", "source", b'"""A tiny package."""\n')

@@ -31,9 +31,9 @@ import pytest
 
 from activities.stages import StageActivities
 from api.app import create_app
-from genflow.pipeline.review import review
-from genflow.pipeline.sandbox import Sandbox
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.review.report import review
+from genflow.pipeline.sandbox.bubblewrap import Sandbox
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.pipeline.spec import TEMPLATES, parse_requirements
 from genflow.pipeline.templates import render_project
 from genflow.providers.builtin import BuiltinProvider
@@ -429,9 +429,9 @@ async def test_a_cancelled_review_leaves_no_process(sandboxed: Env) -> None:
 WORKER = """
 import asyncio, sys
 from genflow.files import FileOut
-from genflow.pipeline.review import review
-from genflow.pipeline.sandbox import Sandbox
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.review.report import review
+from genflow.pipeline.sandbox.bubblewrap import Sandbox
+from genflow.pipeline.sandbox.limits import SandboxLimits
 probe = FileOut("tests/test_probe.py", "test", sys.stdin.buffer.read(), "text/x-python")
 asyncio.run(review([probe], SandboxLimits(timeout_seconds=60), sandbox=Sandbox()))
 """

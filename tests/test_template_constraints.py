@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from genflow.files import FileOut
-from genflow.pipeline.review import review
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.review.report import review
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.pipeline.spec import TEMPLATES, EntitySpec, FieldSpec, FieldType, ProjectSpec
 from genflow.pipeline.templates import generate_docs, render_project
 from genflow.pipeline.templates.bounds import Bounds

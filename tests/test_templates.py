@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from genflow.pipeline.review import review
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.review.report import review
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.pipeline.spec import TEMPLATES, parse_requirements
 from genflow.pipeline.templates import generate_docs, render_project
 

@@ -17,7 +17,7 @@ from api.app import create_app
 from genflow.contracts import StageInput, StageResult
 from genflow.db.repository import GenerationRepository
 from genflow.domain import StageName
-from genflow.pipeline.sandbox_limits import SandboxLimits
+from genflow.pipeline.sandbox.limits import SandboxLimits
 from tests.conftest import Stack, closed, eventually, serve
 from tests.scripted import ScriptedStages
 from worker.assembly import build_worker

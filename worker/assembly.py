@@ -21,7 +21,7 @@ from genflow.db.repository import GenerationRepository
 from genflow.db.retention import RetentionRepository
 from genflow.db.webhooks import WebhookSecretRepository
 from genflow.domain import sandbox_task_queue
-from genflow.pipeline.sandbox import Sandbox, SandboxLimits
+from genflow.pipeline.sandbox.bubblewrap import Sandbox, SandboxLimits
 from genflow.providers import Provider
 from genflow.providers.builtin import BuiltinProvider
 from genflow.providers.openai_compat import OpenAICompatibleProvider

@@ -9,7 +9,7 @@ import signal
 from genflow.db.engine import make_engine, make_session_maker
 from genflow.db.repository import GenerationRepository
 from genflow.logs import configure as configure_logging
-from genflow.pipeline.sandbox import SandboxUnavailable
+from genflow.pipeline.sandbox.bubblewrap import SandboxUnavailable
 from genflow.settings import Settings
 from genflow.temporal import connect, metrics_runtime
 from genflow.tracing import shutdown_tracing

@@ -1,7 +1,7 @@
 """`ProjectSpec`: what a generation builds, and the entry points of the builtin
 requirements language (`parse_requirements`, `extend_requirements`).
 
-The language itself lives in the `genflow.pipeline.language*` modules, numbered as parts
+The language itself lives in the `genflow.pipeline.language.sentences*` modules, numbered as parts
 in their docstrings: sentences and their shapes, fields and their options, how a prompt
 is read, and readings applied to a spec. Every sentence of a
 prompt is used or reported: those the language cannot read are listed in
@@ -170,9 +170,9 @@ def parse_requirements(
     `notes`; BadRequirements, naming the sentence or quoting them, if no entity results
     or a sentence cannot be applied."""
     # The language builds on this module's models, so it is imported when first used.
-    from genflow.pipeline.language import split_sentences
-    from genflow.pipeline.language_apply import Draft
-    from genflow.pipeline.language_reading import read_sentences
+    from genflow.pipeline.language.apply import Draft
+    from genflow.pipeline.language.reading import read_sentences
+    from genflow.pipeline.language.sentences import split_sentences
 
     readings, unread, intro = read_sentences(prompt, introduced=True)
     draft = Draft([])
@@ -206,13 +206,13 @@ def extend_requirements(
     base: ProjectSpec, prompt: str, template: str | None = None
 ) -> tuple[ProjectSpec, list[str]]:
     """An iteration: `base` changed by `prompt`'s sentences (see
-    `genflow.pipeline.language_apply`). Returns the new spec and a readable list of the
+    `genflow.pipeline.language.apply`). Returns the new spec and a readable list of the
     changes. An iteration that changes nothing raises BadRequirements quoting the
     sentences it could not read; one that changes something lists them in
     `not_understood` (and adds them to `notes`)."""
-    from genflow.pipeline.language import split_sentences
-    from genflow.pipeline.language_apply import Draft
-    from genflow.pipeline.language_reading import read_sentences
+    from genflow.pipeline.language.apply import Draft
+    from genflow.pipeline.language.reading import read_sentences
+    from genflow.pipeline.language.sentences import split_sentences
 
     readings, unread, _ = read_sentences(prompt, introduced=False)
     draft = Draft(base.entities)

@@ -155,7 +155,7 @@ def render_project(spec: ProjectSpec) -> list[FileOut]:
         files.append(FileOut(target, kind, content.encode(), media_type(target)))
     if spec.template == "fastapi-service":
         # Imported here: the migrations module builds on this package's view models.
-        from genflow.pipeline.migrations import migration_files
+        from genflow.pipeline.migrations.plan import migration_files
 
         files += migration_files(None, spec, [], [])
     return files

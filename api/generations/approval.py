@@ -7,9 +7,8 @@ import uuid
 
 from fastapi import APIRouter
 
-from ..deps import CurrentUser, SettingsDep
+from ..deps import CurrentUser
 from ..problems import problems
-from .presenters import present
 from .resource import GenerationOut
 from .schemas import DecisionRequest
 from .service import ServiceDep
@@ -27,14 +26,13 @@ async def approve_generation(
     generation_id: uuid.UUID,
     user: CurrentUser,
     generations: ServiceDep,
-    settings: SettingsDep,
     body: DecisionRequest | None = None,
 ) -> GenerationOut:
     """The spec is `artifacts/spec.json`; approving continues with code generation.
     The answer is the generation after the workflow took the approval: `processing`
     (or further along), not `awaiting_approval`. Not awaiting approval: 409."""
     row = await generations.decide(user, generation_id, True, body.reason if body else None)
-    return present(row, settings)
+    return generations.present(row)
 
 
 @router.post(
@@ -47,10 +45,9 @@ async def reject_generation(
     generation_id: uuid.UUID,
     user: CurrentUser,
     generations: ServiceDep,
-    settings: SettingsDep,
     body: DecisionRequest | None = None,
 ) -> GenerationOut:
     """Ends it `failed` with `error.code = rejected` and the reason; the answer is the
     generation in that state. Not awaiting approval: 409."""
     row = await generations.decide(user, generation_id, False, body.reason if body else None)
-    return present(row, settings)
+    return generations.present(row)

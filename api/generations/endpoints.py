@@ -14,7 +14,7 @@ from genflow.domain import ACTIVE_STATUSES
 from ..conditional import ETAG_HEADER, NOT_MODIFIED, IfNoneMatchHeader, conditional_response
 from ..deps import CurrentUser, IdempotencyKeyHeader, SettingsDep
 from ..problems import problems
-from .presenters import STARTED, as_json, page, present, started
+from .presenters import STARTED, StartedDep, as_json, page, present
 from .queries import ListDep
 from .resource import GenerationOut, GenerationPage
 from .schemas import (
@@ -41,17 +41,14 @@ async def create_generation(
     body: GenerationCreate,
     user: CurrentUser,
     generations: ServiceDep,
-    settings: SettingsDep,
-    wait: WaitDep,
-    response: Response,
+    answer: StartedDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerationOut:
     """Start a generation; the pipeline runs as a Temporal workflow. Follow it with
     `urls.self` or `urls.stream`. With an `Idempotency-Key`, a retry returns the same
     generation. With `Prefer: wait=N`, the answer (still 202) comes once it has ended
     or awaits approval, or after N seconds, with its latest state."""
-    row = await generations.create(user, body, idempotency_key)
-    return started(await wait.settle(row), settings, wait, response)
+    return await answer(await generations.create(user, body, idempotency_key))
 
 
 @router.get(
@@ -144,11 +141,10 @@ async def update_generation(
     body: GenerationUpdate,
     user: CurrentUser,
     generations: ServiceDep,
-    settings: SettingsDep,
 ) -> GenerationOut:
     """Only `title`, `tags` and `metadata` can change; any other field is 422."""
     changes = body.model_dump(exclude_unset=True)
-    return present(await generations.update(generation_id, user, changes), settings)
+    return generations.present(await generations.update(generation_id, user, changes))
 
 
 @router.get(
@@ -191,17 +187,14 @@ async def iterate_generation(
     body: IterationCreate,
     user: CurrentUser,
     generations: ServiceDep,
-    settings: SettingsDep,
-    wait: WaitDep,
-    response: Response,
+    answer: StartedDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerationOut:
     """A new generation whose pipeline starts from this one's spec and files, with
     `parent_id`, `root_id` and `iteration` set. The parent must be completed (else 409).
     It takes create's options; `provider` and `model` default to the parent's.
     `Idempotency-Key` and `Prefer: wait=N` as on create."""
-    row = await generations.iterate(user, generation_id, body, idempotency_key)
-    return started(await wait.settle(row), settings, wait, response)
+    return await answer(await generations.iterate(user, generation_id, body, idempotency_key))
 
 
 @router.post(
@@ -214,9 +207,7 @@ async def retry_generation(
     generation_id: uuid.UUID,
     user: CurrentUser,
     generations: ServiceDep,
-    settings: SettingsDep,
-    wait: WaitDep,
-    response: Response,
+    answer: StartedDep,
     body: RetryRequest | None = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerationOut:
@@ -226,8 +217,7 @@ async def retry_generation(
     `retry_of` set to this one; an optional body may set another `priority`. Any other
     status: 409. `Idempotency-Key` and `Prefer: wait=N` as on create."""
     priority = body.priority if body is not None else None
-    row = await generations.retry(user, generation_id, idempotency_key, priority)
-    return started(await wait.settle(row), settings, wait, response)
+    return await answer(await generations.retry(user, generation_id, idempotency_key, priority))
 
 
 @router.delete(
@@ -254,10 +244,9 @@ async def cancel_generation(
     generation_id: uuid.UUID,
     user: CurrentUser,
     generations: ServiceDep,
-    settings: SettingsDep,
     body: CancelRequest | None = None,
 ) -> GenerationOut:
     """Ask the workflow to stop. The generation is `cancelling` until the running
     stage has stopped, then `cancelled` with the reason stored. Already finished: 409."""
     row = await generations.cancel(user, generation_id, body.reason if body else None)
-    return present(row, settings)
+    return generations.present(row)

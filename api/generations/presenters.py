@@ -4,17 +4,18 @@ answer of a request that started one. Routes present; the service returns rows."
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import Depends, Response
 from pydantic import BaseModel
 
 from genflow.db.models import Generation
 from genflow.settings import Settings
 
+from ..deps import SettingsDep, built_inline
 from .queries import Listed
 from .resource import GenerationOut, GenerationPage
-from .waiting import PREFERENCE_APPLIED, PreferWait
+from .waiting import PREFERENCE_APPLIED, WaitDep
 
 # The headers of an answer that started a generation, as the OpenAPI document shows them.
 STARTED = {
@@ -56,12 +57,21 @@ def page(listed: Listed, settings: Settings) -> Response:
     )
 
 
-def started(
-    row: Generation, settings: Settings, wait: PreferWait, response: Response
-) -> GenerationOut:
-    """The answer of a create, an iteration or a retry: the generation after the wait
-    the client asked for, with `Location` and `Preference-Applied`."""
-    out = present(row, settings)
-    response.headers["Location"] = out.urls.self
-    wait.apply(response)
-    return out
+class StartedAnswer:
+    """The answer of a route that starts a generation (create, iterate, retry): the
+    generation after the wait the client asked for, with `Location` and
+    `Preference-Applied`."""
+
+    def __init__(self, settings: SettingsDep, wait: WaitDep, response: Response) -> None:
+        self._settings = settings
+        self._wait = wait
+        self._response = response
+
+    async def __call__(self, row: Generation) -> GenerationOut:
+        out = present(await self._wait.settle(row), self._settings)
+        self._response.headers["Location"] = out.urls.self
+        self._wait.apply(self._response)
+        return out
+
+
+StartedDep = Annotated[StartedAnswer, Depends(built_inline(StartedAnswer))]

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from genflow.db.listing import ListFilters
 from genflow.db.models import Event, Generation, utcnow
 from genflow.db.projects import ProjectRepository
-from genflow.db.repository import ActiveRow, GenerationRepository, NewGeneration
+from genflow.db.repository import ActiveRow, GenerationRepository
 from genflow.db.start_options import StartOptions
 from genflow.db.statistics import StatisticsRepository
 from genflow.db.usage import UsageRepository
@@ -35,6 +35,7 @@ from . import inputs
 from .admission import Admission
 from .course import as_decided, deliver_cancel, deliver_decision, recorded
 from .queries import Listed, ListQuery
+from .resource import GenerationOut
 from .schemas import GenerationCreate, IterationCreate
 from .starting import Starter, request_hash
 from .statistics import StatisticsOut, with_usage
@@ -67,10 +68,9 @@ class GenerationService:
         self._temporal = temporal
         self._settings = settings
         self._statistics = statistics or StatisticsRepository(repository.session_maker)
-        self._metrics = metrics
         windows = windows or CreateWindows()
         self._admission = Admission(repository, projects, settings, windows, resolver)
-        self._starter = Starter(repository, temporal, settings, windows, self._admission)
+        self._starter = Starter(repository, temporal, settings, windows, self._admission, metrics)
 
     # -- start: create, iterate, retry ---------------------------------------------
 
@@ -83,7 +83,7 @@ class GenerationService:
         max_tokens = self._admission.spending(body.provider, body.model, body.max_tokens)
         new = inputs.created(user_id, body, webhook, max_tokens)
         fingerprint = request_hash("create", body.model_dump(mode="json"))
-        return await self._start(new, idempotency_key, fingerprint, check_webhook=True)
+        return await self._starter.start(new, idempotency_key, fingerprint, check_webhook=True)
 
     async def iterate(
         self,
@@ -103,7 +103,7 @@ class GenerationService:
         )
         new = inputs.iterated(parent, body, webhook, max_tokens)
         fingerprint = request_hash(f"iterate:{parent_id}", body.model_dump(mode="json"))
-        return await self._start(new, idempotency_key, fingerprint, check_webhook=True)
+        return await self._starter.start(new, idempotency_key, fingerprint, check_webhook=True)
 
     async def retry(
         self,
@@ -130,19 +130,9 @@ class GenerationService:
         max_tokens = self._admission.spending(first.provider, first.model, options.max_tokens)
         new = inputs.retried(first, options, webhook, priority, max_tokens)
         asked = {"priority": priority} if priority is not None else {}
-        return await self._start(new, idempotency_key, request_hash(f"retry:{first.id}", asked))
-
-    async def _start(
-        self,
-        new: NewGeneration,
-        idempotency_key: str | None,
-        fingerprint: str,
-        check_webhook: bool = False,
-    ) -> Generation:
-        row = await self._starter.start(new, idempotency_key, fingerprint, check_webhook)
-        if self._metrics is not None:
-            self._metrics.generations_created.inc()
-        return row
+        return await self._starter.start(
+            new, idempotency_key, request_hash(f"retry:{first.id}", asked)
+        )
 
     # -- change course: cancel, decide, delete, edit -----------------------------------
 
@@ -205,6 +195,10 @@ class GenerationService:
         return await self.get(generation_id, user)
 
     # -- read ------------------------------------------------------------------------
+
+    def present(self, row: Generation) -> GenerationOut:
+        """The generation as clients see it, its `urls` under the public URL if one is set."""
+        return GenerationOut.from_row(row, public_url=self._settings.public_url)
 
     async def get(self, generation_id: uuid.UUID, user: str) -> Generation:
         """The user's generation, or 404."""

@@ -24,6 +24,7 @@ from genflow.fairness import task_priority
 from genflow.reconcile import describe_or_none
 from genflow.settings import Settings
 
+from ..metrics import ApiMetrics
 from ..problems import ProblemError
 from ..ratelimit import CreateWindows
 from .admission import Admission
@@ -76,12 +77,14 @@ class Starter:
         settings: Settings,
         windows: CreateWindows,
         admission: Admission,
+        metrics: ApiMetrics | None = None,
     ) -> None:
         self._repository = repository
         self._temporal = temporal
         self._settings = settings
         self._windows = windows
         self._admission = admission
+        self._metrics = metrics
 
     async def start(
         self,
@@ -124,6 +127,8 @@ class Starter:
             timeout_seconds=new.timeout_seconds or self._settings.generation_timeout_seconds,
         )
         await self._start_workflow(new)
+        if self._metrics is not None:  # a replay of an earlier request created nothing
+            self._metrics.generations_created.inc()
         context = {"generation_id": new.id}
         async with self._windows.creating(new.user_id) as created:
             try:

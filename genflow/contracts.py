@@ -41,7 +41,9 @@ class StagePolicy:
 @dataclass(kw_only=True)
 class Requested:
     """What a generation's user asked for besides the prompt: in the workflow's input
-    and in the row about to be created (`genflow.db.new_generation`)."""
+    and in the row about to be created (`genflow.db.new_generation`). The two are
+    converted field by field, by name, so a field added here needs no other edit to
+    travel from the API to the workflow."""
 
     title: str | None = None
     project_id: str | None = None
@@ -54,6 +56,10 @@ class Requested:
     priority: str | None = None
     # The generation's token budget, in and out over all stages (None: no budget).
     max_tokens: int | None = None
+    require_approval: bool = False
+    webhook: WebhookTarget | None = None
+    # Past this many seconds from its start, the generation fails `deadline_exceeded`.
+    timeout_seconds: float | None = None
 
 
 @dataclass
@@ -69,12 +75,8 @@ class GenerationInput(Requested):
     parent_id: str | None = None
     root_id: str | None = None
     iteration: int = 0
-    require_approval: bool = False
     approval_timeout_seconds: float = 86_400.0
-    webhook: WebhookTarget | None = None
     policy: StagePolicy = field(default_factory=StagePolicy)
-    # Past this many seconds from its start, the generation fails `deadline_exceeded`.
-    timeout_seconds: float | None = None
     # True when the request was too large for a workflow input: `prompt` is then an
     # excerpt, `variables` and `metadata` empty, and the read model holds the rest.
     stored_input: bool = False

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from genflow.contracts import StagePolicy, WebhookTarget
 from genflow.db.engine import make_session_maker
 from genflow.db.listing import Cursor
 from genflow.db.models import DeletedGeneration, StoredInput
@@ -95,6 +96,56 @@ async def test_retried_stage_writes_never_duplicate(repository: GenerationReposi
     assert len(keys) == len(set(keys))
     assert [e.id for e in events] == list(range(1, len(events) + 1))
     assert sum(e.event == "artifact" for e in events) == 2
+
+
+async def test_each_failed_attempt_counts_once(repository: GenerationRepository) -> None:
+    generation = new()
+    await repository.insert_generation(generation)
+    await repository.mark_processing(generation.id)
+    stage = StageName.CODE_GENERATION
+    assert await repository.stage_started(generation.id, stage, 1)
+    assert await repository.stage_retrying(generation.id, stage, 1, "boom") == 1
+    assert await repository.stage_retrying(generation.id, stage, 1, "boom") == 1  # replayed
+    assert await repository.stage_retrying(generation.id, stage, 2, "boom again") == 2
+    events = await repository.events_after(generation.id, 0)
+    retries = [e.data for e in events if e.data.get("status") == "retrying"]
+    assert [(e["attempt"], e["counted"]) for e in retries] == [(1, True), (2, True)]
+
+
+def test_a_new_generation_travels_in_its_workflow_input_unchanged() -> None:
+    # Every field set, so that one the conversion missed would come back as its default.
+    webhook = WebhookTarget("https://example.test/hook", ["generation.completed"], [1.0])
+    sent = NewGeneration(
+        id=uuid.uuid4(),
+        user_id="travel-user",
+        prompt="Book has title.",
+        provider="fake",
+        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        parent_id=uuid.uuid4(),
+        root_id=uuid.uuid4(),
+        iteration=2,
+        retry_of=uuid.uuid4(),
+        title="Books",
+        project_id="shelf",
+        template="crud",
+        variables={"name": "shelf"},
+        model="small",
+        tags=["a"],
+        metadata={"k": "v"},
+        priority="batch",
+        max_tokens=1000,
+        require_approval=True,
+        webhook=webhook,
+        timeout_seconds=60.0,
+    )
+    defaults = NewGeneration(id=sent.id, user_id="", prompt="", provider="")
+    unset = [f.name for f in fields(sent) if getattr(sent, f.name) == getattr(defaults, f.name)]
+    assert unset == ["id"]
+    input = sent.to_workflow_input(30.0, StagePolicy(max_attempts=2))
+    assert input.generation_id == str(sent.id) and input.parent_id == str(sent.parent_id)
+    assert input.created_at == "2026-01-02T03:04:05+00:00"
+    assert input.approval_timeout_seconds == 30.0 and input.policy.max_attempts == 2
+    assert NewGeneration.from_workflow_input(input) == sent
 
 
 async def test_writes_after_the_end_are_refused(repository: GenerationRepository) -> None:

@@ -1,7 +1,7 @@
-"""Answering once a generation has moved: `Prefer: wait=N` (RFC 7240, as Replicate
-does), on the generation's shared poller (api/watching.py), and the approve/reject
-answers, which poll the read model's status column every `watch_poll_seconds`: no
-connection is held and nothing busy-loops in between."""
+"""Answering once a generation has moved, so a client need not poll: `Prefer: wait=N`
+(RFC 7240) waits on the generation's shared poller (api/watching.py), and the
+approve/reject answers poll the read model's status column every `watch_poll_seconds`.
+No connection is held and nothing busy-loops in between."""
 
 from __future__ import annotations
 

@@ -1,21 +1,19 @@
-"""Locking a generation's row for a write, and which workflow run may write it; the
-stage rows of a generation that ends.
+"""Locking a generation's row for a write, and which workflow run may write it.
 
 A row records the workflow run that writes it (`run_id`). A late write of an older run
-(one an operator's Reset replaced) is refused (new work from a newer run reopens a
-generation that had ended: `transitions.lock_for_new_work`)."""
+(one an operator's Reset replaced) is refused; new work from a newer run reopens a
+generation that had ended (`lock_for_new_work`)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from genflow.db.events import elapsed_ms
-from genflow.db.models import Generation, Stage
-from genflow.domain import TERMINAL_STATUSES, StageStatus
+from genflow.db.models import Generation
+from genflow.db.transitions import reopen
+from genflow.domain import TERMINAL_STATUSES, StageName
 
 
 async def lock(session: AsyncSession, generation_id: uuid.UUID) -> Generation | None:
@@ -50,40 +48,21 @@ async def lock_active(
     return generation
 
 
-async def end_stages(
+async def lock_for_new_work(
     session: AsyncSession,
     generation_id: uuid.UUID,
-    now: datetime,
-    failed: str | None = None,
-    error: str | None = None,
-) -> bool:
-    """The generation is ending: stage `failed` (unless it had completed) failed with
-    `error`; every other stage that neither completed nor failed is skipped, and one
-    that had started ends now. Returns whether stage `failed` was marked failed."""
-    marked = False
-    for row in await stage_rows(session, generation_id):
-        if row.name == failed and row.status != StageStatus.COMPLETED:
-            row.status = StageStatus.FAILED
-            row.error = error
-            marked = True
-        elif row.status not in (StageStatus.COMPLETED, StageStatus.FAILED):
-            row.status = StageStatus.SKIPPED
-            if row.started_at is None:
-                continue
-        else:
-            continue
-        row.ended_at = now
-        row.duration_ms = elapsed_ms(row.started_at, now)
-    return marked
-
-
-async def stage_row(session: AsyncSession, generation_id: uuid.UUID, stage: str) -> Stage:
-    row = await session.get(Stage, (generation_id, stage))
-    if row is None:
-        raise LookupError(f"generation {generation_id} has no stage {stage}")
-    return row
-
-
-async def stage_rows(session: AsyncSession, generation_id: uuid.UUID) -> list[Stage]:
-    rows = await session.scalars(select(Stage).where(Stage.generation_id == generation_id))
-    return list(rows.all())
+    run_id: str | None,
+    stage: StageName | None,
+) -> Generation | None:
+    """The row, locked, for new work of `run_id` (the workflow's start, a stage's
+    attempt). New work from another run means a newer run (a closed run starts
+    nothing): the row follows it, and one that had ended is reopened at `stage`."""
+    generation = await lock(session, generation_id)
+    if generation is None or run_id is None or generation.run_id == run_id:
+        return generation
+    if generation.run_id is not None:
+        generation.run_epoch += 1  # a new run: its events get keys of their own
+        if generation.status in TERMINAL_STATUSES:
+            await reopen(session, generation, stage)
+    generation.run_id = run_id
+    return generation

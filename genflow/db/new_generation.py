@@ -4,13 +4,14 @@ carries it (the workflow inserts the row again if the API's insert was lost)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 from sqlalchemy.orm import class_mapper
 
-from genflow.contracts import GenerationInput, Requested, StagePolicy, WebhookTarget
+from genflow.contracts import GenerationInput, Requested, StagePolicy
 from genflow.db.models import Generation, Stage, utcnow
 from genflow.db.start_options import StartOptions
 from genflow.domain import STAGES, EventType, StageStatus, Status, workflow_id_for
@@ -18,11 +19,16 @@ from genflow.domain import STAGES, EventType, StageStatus, Status, workflow_id_f
 _Mapped = TypeVar("_Mapped")
 # Columns whose attribute has another name (`metadata` is taken on a declarative class).
 _ATTRIBUTES = {"metadata": "meta"}
+# The one field named otherwise in the workflow's input.
+_INPUT_NAMES = {"id": "generation_id"}
 
 
 @dataclass
 class NewGeneration(Requested):
-    """Everything needed to insert a generation row; also the workflow's input."""
+    """Everything needed to insert a generation row; also the workflow's input. Its
+    fields are the workflow input's, by name (`id` is `generation_id`), ids and times
+    typed here and text there: `to_workflow_input` and `from_workflow_input` copy every
+    field, so a field added to both (or to `Requested`) needs no edit here."""
 
     id: uuid.UUID
     user_id: str
@@ -32,9 +38,6 @@ class NewGeneration(Requested):
     parent_id: uuid.UUID | None = None
     root_id: uuid.UUID | None = None
     iteration: int = 0
-    require_approval: bool = False  # for the workflow only; not a column
-    webhook: WebhookTarget | None = None  # for the workflow only; not a column
-    timeout_seconds: float | None = None  # for the workflow only; not a column
     retry_of: uuid.UUID | None = None
 
     @property
@@ -46,66 +49,51 @@ class NewGeneration(Requested):
     ) -> GenerationInput:
         """The workflow's input: everything needed to insert this row again."""
         return GenerationInput(
-            generation_id=str(self.id),
-            user_id=self.user_id,
-            prompt=self.prompt,
-            provider=self.provider,
-            title=self.title,
-            project_id=self.project_id,
-            template=self.template,
-            variables=self.variables,
-            model=self.model,
-            tags=self.tags,
-            metadata=self.metadata,
-            priority=self.priority,
-            max_tokens=self.max_tokens,
-            created_at=self.created_at.isoformat() if self.created_at else None,
-            parent_id=str(self.parent_id) if self.parent_id else None,
-            root_id=str(self.root_id) if self.root_id else None,
-            iteration=self.iteration,
-            require_approval=self.require_approval,
+            **{
+                _INPUT_NAMES.get(f.name, f.name): _as_text(getattr(self, f.name))
+                for f in fields(self)
+            },
             approval_timeout_seconds=approval_timeout_seconds,
-            webhook=self.webhook,
             policy=policy or StagePolicy(),
-            timeout_seconds=self.timeout_seconds,
-            retry_of=str(self.retry_of) if self.retry_of else None,
         )
 
     @classmethod
     def from_workflow_input(cls, input: GenerationInput) -> NewGeneration:
         """The inverse of `to_workflow_input`."""
-        return cls(
-            id=uuid.UUID(input.generation_id),
-            user_id=input.user_id,
-            prompt=input.prompt,
-            provider=input.provider,
-            title=input.title,
-            project_id=input.project_id,
-            template=input.template,
-            variables=input.variables,
-            model=input.model,
-            tags=input.tags,
-            metadata=input.metadata,
-            priority=input.priority,
-            max_tokens=input.max_tokens,
-            created_at=datetime.fromisoformat(input.created_at) if input.created_at else None,
-            parent_id=uuid.UUID(input.parent_id) if input.parent_id else None,
-            root_id=uuid.UUID(input.root_id) if input.root_id else None,
-            iteration=input.iteration,
-            require_approval=input.require_approval,
-            webhook=input.webhook,
-            timeout_seconds=input.timeout_seconds,
-            retry_of=uuid.UUID(input.retry_of) if input.retry_of else None,
-        )
+        values = {f.name: getattr(input, _INPUT_NAMES.get(f.name, f.name)) for f in fields(cls)}
+        for name, parse in _PARSERS.items():
+            values[name] = parse(values[name]) if values[name] else None
+        return cls(**values)
+
+
+def _as_text(value: Any) -> Any:
+    """An id or a time as the workflow's input holds it (JSON text); others unchanged."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _parsers() -> dict[str, Callable[[str], Any]]:
+    """How each id and time field of `NewGeneration` reads back from its text."""
+    parsers: dict[str, Callable[[str], Any]] = {}
+    for name, hint in get_type_hints(NewGeneration).items():
+        if uuid.UUID in (hint, *getattr(hint, "__args__", ())):
+            parsers[name] = uuid.UUID
+        elif datetime in (hint, *getattr(hint, "__args__", ())):
+            parsers[name] = datetime.fromisoformat
+    return parsers
+
+
+_PARSERS = _parsers()
 
 
 def new_generation_row(new: NewGeneration) -> Generation:
     """The row of a generation that has not started yet, as inserted (not added to any
     session): what a create answers without reading the row back."""
     values = new_generation_values(new)
-    generation = {
-        ("meta" if name == "metadata" else name): v for name, v in values.generation.items()
-    }
+    generation = {_ATTRIBUTES.get(name, name): v for name, v in values.generation.items()}
     stages = [_loaded(Stage, stage) for stage in values.stages]
     return _loaded(Generation, {**generation, "stages": stages, "artifacts": []})
 

@@ -3,17 +3,22 @@ transaction.
 
 Writes are idempotent: events carry a `key` unique per generation, artifacts are
 unique per path, and stage/status updates are plain overwrites, so an activity that
-is retried or replayed never duplicates anything. The methods live by job in
-`reads`, `requests` (the API's writes) and `transitions` (the pipeline's writes).
+is retried or replayed never duplicates anything. The methods live by what they do:
+`reads`, `creation` (a generation's row and its stored input), `edits` (title, tags,
+metadata, delete), `idempotency` (the keys of creates), `status_transitions` and
+`stage_transitions`.
 """
 
 from __future__ import annotations
 
 from genflow.db.base import dialect_of
+from genflow.db.creation import GenerationCreation
+from genflow.db.edits import GenerationEdits
+from genflow.db.idempotency import IdempotencyKeys
 from genflow.db.new_generation import NewGeneration, new_generation_row
 from genflow.db.reads import ActiveRow, GenerationReads
-from genflow.db.requests import ApiWrites
-from genflow.db.transitions import PipelineTransitions
+from genflow.db.stage_transitions import StageTransitions
+from genflow.db.status_transitions import StatusTransitions
 from genflow.files import FileOut
 
 __all__ = [
@@ -26,5 +31,12 @@ __all__ = [
 ]
 
 
-class GenerationRepository(GenerationReads, ApiWrites, PipelineTransitions):
+class GenerationRepository(
+    GenerationReads,
+    GenerationCreation,
+    GenerationEdits,
+    IdempotencyKeys,
+    StatusTransitions,
+    StageTransitions,
+):
     """The read model's use cases, over a session maker built once per process."""

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Date, cast, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from genflow.db.backlog import Backlog, backlog_of
 from genflow.db.models import Generation, Stage
 from genflow.db.repository import dialect_of
 from genflow.domain import STAGES, TERMINAL_STATUSES, Status
@@ -31,15 +32,6 @@ class QueueLatency:
     p50_ms: float | None
     p95_ms: float | None
     samples: int
-
-
-@dataclass
-class Backlog:
-    """Stages waiting in Temporal's task queue for a free worker (or sandbox) slot."""
-
-    queued: int = 0
-    by_stage: dict[str, int] = field(default_factory=dict)
-    oldest_queued_at: datetime | None = None
 
 
 @dataclass
@@ -268,29 +260,6 @@ class StatisticsRepository:
         if self._postgres:
             return cast(func.timezone("UTC", column), Date)
         return func.date(column)
-
-
-async def backlog_of(session: AsyncSession, user_id: str | None = None) -> Backlog:
-    """The queued stages (of one user, or of everyone), from the partial index
-    `ix_generation_stages_queued`."""
-    query = (
-        select(Stage.name, func.count(), func.min(Stage.queued_at))
-        .where(Stage.status == "pending", Stage.queued_at.is_not(None))
-        .group_by(Stage.name)
-    )
-    if user_id is not None:
-        query = query.join(Generation, Generation.id == Stage.generation_id).where(
-            Generation.user_id == user_id
-        )
-    backlog = Backlog()
-    for name, count, oldest in await session.execute(query):
-        backlog.by_stage[name] = int(count)
-        backlog.queued += int(count)
-        if oldest is not None and (
-            backlog.oldest_queued_at is None or oldest < backlog.oldest_queued_at
-        ):
-            backlog.oldest_queued_at = oldest
-    return backlog
 
 
 def _round(value: Any, digits: int = 1) -> float | None:

@@ -1,11 +1,11 @@
-"""What the API writes: new generations (and large inputs), edits, deletes, cancel
-requests and idempotency keys. Each method is one transaction."""
+"""Creating a generation: its row, stages and first event, inserted once by the API or
+by its workflow (whichever comes first), and the large input kept for its workflow.
+Each method is one transaction."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, exists, func, insert, select, union_all
@@ -15,19 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from genflow.contracts import GenerationInput
 from genflow.db.base import SessionOwner
-from genflow.db.events import append
-from genflow.db.locks import lock
-from genflow.db.models import (
-    DeletedGeneration,
-    Event,
-    Generation,
-    IdempotencyKey,
-    Stage,
-    StoredInput,
-    utcnow,
-)
+from genflow.db.models import DeletedGeneration, Event, Generation, Stage, StoredInput
 from genflow.db.new_generation import NewGeneration, NewRows, new_generation_values
-from genflow.domain import STAGES, TERMINAL_STATUSES, EventType, Status
+from genflow.domain import STAGES
 
 # The tables of the core inserts below.
 GENERATION_TABLE = cast(Table, Generation.__table__)
@@ -106,7 +96,7 @@ def _one_statement_parameters(rows: NewRows) -> dict[str, Any]:
 _INSERT_IN_ONE_STATEMENT = _insert_in_one_statement()
 
 
-class ApiWrites(SessionOwner):
+class GenerationCreation(SessionOwner):
     def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
         super().__init__(session_maker)
         engine: AsyncEngine = session_maker.kw["bind"]
@@ -176,90 +166,3 @@ class ApiWrites(SessionOwner):
         if stored is None:
             return new
         return replace(new, prompt=stored.prompt, variables=stored.variables, metadata=stored.meta)
-
-    async def update_fields(
-        self, generation_id: uuid.UUID, user_id: str, changes: dict[str, Any]
-    ) -> bool:
-        """Apply `title`, `tags` and `metadata` changes. False if the user has no such row."""
-        columns = {"title": "title", "tags": "tags", "metadata": "meta"}
-        async with self._sessions.begin() as session:
-            generation = await lock(session, generation_id)
-            if generation is None or generation.user_id != user_id:
-                return False
-            for name, value in changes.items():
-                setattr(generation, columns[name], value)
-            generation.updated_at = utcnow()
-            return True
-
-    async def delete(self, generation_id: uuid.UUID, user_id: str) -> bool:
-        """Delete the row with its stages, events and artifacts, and leave a tombstone
-        so its workflow never inserts it again."""
-        async with self._sessions.begin() as session:
-            generation = await lock(session, generation_id)
-            if generation is None or generation.user_id != user_id:
-                return False
-            if await session.get(DeletedGeneration, generation_id) is None:
-                # Owner and creation time: the create keeps counting against the limit.
-                session.add(
-                    DeletedGeneration(
-                        id=generation_id,
-                        user_id=generation.user_id,
-                        created_at=generation.created_at,
-                    )
-                )
-            await session.delete(generation)
-            return True
-
-    async def request_cancel(
-        self, generation_id: uuid.UUID, user_id: str, reason: str | None
-    ) -> Generation | None:
-        """Mark an active generation `cancelling` with its reason. Returns the row
-        (unchanged when it already ended) or None when the user has no such row."""
-        async with self._sessions.begin() as session:
-            generation = await lock(session, generation_id)
-            if generation is None or generation.user_id != user_id:
-                return None
-            if generation.status in TERMINAL_STATUSES:
-                return generation
-            if generation.status != Status.CANCELLING:
-                generation.status = Status.CANCELLING
-                generation.cancel_reason = reason
-                await append(
-                    session,
-                    generation,
-                    "status:cancelling",
-                    EventType.STATUS,
-                    {"status": Status.CANCELLING, "reason": reason},
-                )
-            return generation
-
-    async def get_idempotency_key(self, user_id: str, key: str) -> IdempotencyKey | None:
-        async with self._sessions() as session:
-            return await session.get(IdempotencyKey, (user_id, key))
-
-    async def claim_idempotency_key(
-        self, user_id: str, key: str, request_hash: str, generation_id: uuid.UUID, ttl: timedelta
-    ) -> IdempotencyKey | None:
-        """Record `key` for a new generation. Returns None when this call claimed it,
-        else the existing record (an expired one is replaced)."""
-        try:
-            async with self._sessions.begin() as session:
-                existing = await session.get(IdempotencyKey, (user_id, key))
-                if existing is not None and existing.created_at > utcnow() - ttl:
-                    return existing
-                if existing is not None:
-                    await session.delete(existing)
-                    await session.flush()
-                session.add(
-                    IdempotencyKey(
-                        user_id=user_id,
-                        key=key,
-                        request_hash=request_hash,
-                        generation_id=generation_id,
-                        created_at=utcnow(),
-                    )
-                )
-            return None
-        except IntegrityError:
-            async with self._sessions() as session:
-                return await session.get(IdempotencyKey, (user_id, key))

@@ -1,4 +1,5 @@
-"""List filters and keyset paging through the API, on rows seeded in bulk."""
+"""The generation lists (api/generations/queries.py, genflow/db/listing.py): every filter and
+keyset paging, on rows seeded in bulk."""
 
 from __future__ import annotations
 

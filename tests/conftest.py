@@ -181,8 +181,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         DURATIONS.write_text(text + "\n", encoding="utf-8")
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> str:
+    """Each module runs on both read models, one after the other (the databases
+    themselves are made once a session)."""
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(name)
     return url
@@ -280,37 +282,69 @@ def test_settings(database_url: str, temporal_address: str, **extra: Any) -> Set
     )
 
 
-@pytest.fixture(scope="session")
-async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+@contextlib.asynccontextmanager
+async def running_stack(
+    database_url: str, temporal_address: str, temporal_client: Client
+) -> AsyncIterator[Stack]:
+    """A genflow on `database_url`: the read model migrated, a worker on a task queue of
+    its own, and the API on loopback."""
     engine = make_engine(database_url)
     await migrate(engine)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture(scope="session")
-async def stack(
-    database_url: str,
-    migrated_engine: AsyncEngine,
-    temporal_address: str,
-    temporal_client: Client,
-) -> AsyncIterator[Stack]:
     settings = test_settings(database_url, temporal_address)
-    repository = GenerationRepository(make_session_maker(migrated_engine))
+    repository = GenerationRepository(make_session_maker(engine))
     worker = build_worker(
         temporal_client, settings, repository, ScriptedStages(repository, SandboxLimits())
     )
     worker_task = asyncio.create_task(worker.run())
     await ensure_schedules(temporal_client, settings)
-    app = create_app(settings, engine=migrated_engine, temporal=temporal_client)
+    app = create_app(settings, engine=engine, temporal=temporal_client)
     server, server_task, base_url = await serve(app)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        yield Stack(settings, migrated_engine, repository, temporal_client, http)
+        yield Stack(settings, engine, repository, temporal_client, http)
     server.should_exit = True
     await server_task
     await stop_housekeeping(temporal_client, settings)
     await worker.shutdown()
     await worker_task
+    await engine.dispose()
+
+
+class Stacks:
+    """The session's stacks, one per read model, each made when a module first needs it
+    and kept to the end: a module on the other read model does not tear one down and
+    build the other again (each has a task queue of its own, so they never share work)."""
+
+    def __init__(
+        self, exits: contextlib.AsyncExitStack, temporal_address: str, temporal_client: Client
+    ) -> None:
+        self._exits = exits
+        self._temporal_address = temporal_address
+        self._temporal_client = temporal_client
+        self._made: dict[str, Stack] = {}
+
+    async def on(self, database_url: str) -> Stack:
+        if database_url not in self._made:
+            self._made[database_url] = await self._exits.enter_async_context(
+                running_stack(database_url, self._temporal_address, self._temporal_client)
+            )
+        return self._made[database_url]
+
+
+@pytest.fixture(scope="session")
+async def stacks(temporal_address: str, temporal_client: Client) -> AsyncIterator[Stacks]:
+    async with contextlib.AsyncExitStack() as exits:
+        yield Stacks(exits, temporal_address, temporal_client)
+
+
+@pytest.fixture(scope="module")
+async def stack(database_url: str, stacks: Stacks) -> Stack:
+    return await stacks.on(database_url)
+
+
+@pytest.fixture(scope="module")
+def migrated_engine(stack: Stack) -> AsyncEngine:
+    """The read model of the module's stack, migrated."""
+    return stack.engine
 
 
 @pytest.fixture(scope="module")

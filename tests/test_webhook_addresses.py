@@ -25,7 +25,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.webhooks import WebhookActivities
 from api.app import create_app
-from api.generations.service import GenerationService, get_service
+from api.generations.service import GenerationService, get_service, service_of
 from api.state import app_state
 from genflow.contracts import WebhookDelivery
 from genflow.db.engine import make_session_maker
@@ -372,15 +372,7 @@ async def test_refused_webhooks_answer_422_and_lookups_wait_for_the_limits(
     app = create_app(settings, engine=stack.engine, temporal=stack.temporal)
 
     async def service_with_scripted_resolver(request: Request) -> GenerationService:
-        state = app_state(request)
-        return GenerationService(
-            state.repository,
-            state.projects,
-            state.temporal,
-            state.settings,
-            state.windows,
-            resolver=resolver,
-        )
+        return service_of(app_state(request), resolver=resolver)
 
     app.dependency_overrides[get_service] = service_with_scripted_resolver
     server, task, base_url = await serve(app)

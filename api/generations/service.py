@@ -30,7 +30,7 @@ from ..ownership import get_own, get_own_project, no_such_generation
 from ..problems import ProblemError
 from ..ratelimit import CreateWindows
 from ..schemas import clean_text
-from ..state import app_state
+from ..state import AppState, app_state
 from . import inputs
 from .admission import Admission
 from .course import as_decided, deliver_cancel, deliver_decision, recorded
@@ -268,17 +268,23 @@ class GenerationService:
         return each()
 
 
-async def get_service(request: Request) -> GenerationService:
-    state = app_state(request)
+def service_of(state: AppState, resolver: Resolver | None = None) -> GenerationService:
+    """The service over what the app built once; `resolver` replaces the process's
+    resolver of webhook hosts."""
     return GenerationService(
         state.repository,
         state.projects,
         state.temporal,
         state.settings,
         state.windows,
+        resolver=resolver,
         statistics=state.statistics,
         metrics=state.metrics,
     )
+
+
+async def get_service(request: Request) -> GenerationService:
+    return service_of(app_state(request))
 
 
 ServiceDep = Annotated[GenerationService, Depends(get_service)]

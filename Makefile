@@ -55,11 +55,11 @@ sandbox:
 		fi; \
 	fi
 
-# Two workers, a test module each at a time, longest first by tests/durations.json:
-# most tests wait on Temporal, processes and the database rather than on a CPU (each
-# worker starts its own dev server). Three were faster but made the timing of the
-# cancel and webhook tests flaky on this 2-core machine.
-PYTEST_RUN = $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=10
+# Three workers on this 2-core machine, a test module each at a time, longest first by
+# tests/durations.json: most tests wait on Temporal, processes and the database rather
+# than on a CPU (two workers left half the CPU idle). Each worker starts its own dev
+# server; the tests that time a cancel or a delivery leave room for a busy machine.
+PYTEST_RUN = $(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=10
 
 test: lint browser sandbox
 	$(PYTEST_RUN)

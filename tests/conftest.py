@@ -138,8 +138,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             kept.append(item)
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-    # The longest modules first: run on two workers (make test: pytest -n 2 --dist
-    # loadfile), they then do not finish alone at the end while the other worker idles.
+    # The longest modules first: run on three workers (make test: pytest -n 3 --dist
+    # loadfile), they then do not finish alone at the end while the others idle.
     seconds = _recorded_durations()
     kept.sort(key=lambda item: -seconds.get(item.path.name, 0.0))
     items[:] = kept

@@ -79,6 +79,7 @@ async def test_each_templates_project_scores_100_with_only_what_it_declares() ->
         tests = check(report, "tests")
         assert tests["sandbox"]["isolation"] == "bubblewrap"
         assert tests["failed"] == 0 and tests["passed"] > 0, (template, tests["output_tail"])
+        assert tests["limits_hit"] == [], (template, tests)
         view = in_view(tests)
         assert NEEDED[template] <= view, (template, view)
         # genflow's own packages are not there: not its web stack for the CLI, nor its

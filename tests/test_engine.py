@@ -96,32 +96,36 @@ async def test_bad_requirements_fail_once_naming_the_sentence(
     assert done["stages"][0]["attempts"] == 1
 
 
+# Two iterations of one parent: a new entity and a new field.
+ITERATIONS = [
+    ("Supplier has name (text, required) and country.", ["added entity Supplier"], "Supplier"),
+    ("Product has weight (float).", ["added field Product.weight"], "weight"),
+]
+
+
 @pytest.mark.postgresql_only
-@pytest.mark.parametrize(
-    ("change", "expected", "check_in_code"),
-    [
-        ("Supplier has name (text, required) and country.", ["added entity Supplier"], "Supplier"),
-        ("Product has weight (float).", ["added field Product.weight"], "weight"),
-    ],
-    ids=["add-entity", "add-field"],
-)
 async def test_iteration_changes_the_project_and_the_review_lists_it(
-    stack: Stack, tmp_path: Path, change: str, expected: list[str], check_in_code: str
+    stack: Stack, tmp_path: Path
 ) -> None:
     parent = await stack.create(prompt=SHOP, template="fastapi-service")
     assert (await stack.finished(parent["id"], timeout=120))["status"] == "completed"
-    response = await stack.http.post(
-        f"/v1/generations/{parent['id']}/iterate", json={"prompt": change}, headers=stack.auth()
-    )
-    assert response.status_code == 202
-    child = await stack.finished(response.json()["id"], timeout=120)
-    assert child["status"] == "completed", child["error"]
-    changes = check(child["quality_report"], "changes")
-    assert changes["changes"] == expected and changes["parent_id"] == parent["id"]
-    # The parent's migration is kept and the next one upgrades its tables (issue 21).
-    assert check(child["quality_report"], "migrations")["status"] == "passed"
-    result = await unpack_and_test(stack, child["id"], tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert check_in_code in (tmp_path / "online_shop" / "models.py").read_text()
-    versions = tmp_path / "online_shop" / "migrations" / "versions"
-    assert sorted(path.name[:5] for path in versions.glob("*.py")) == ["0001_", "0002_"]
+    for number, (change, expected, check_in_code) in enumerate(ITERATIONS):
+        response = await stack.http.post(
+            f"/v1/generations/{parent['id']}/iterate",
+            json={"prompt": change},
+            headers=stack.auth(),
+        )
+        assert response.status_code == 202
+        child = await stack.finished(response.json()["id"], timeout=120)
+        assert child["status"] == "completed", child["error"]
+        changes = check(child["quality_report"], "changes")
+        assert changes["changes"] == expected and changes["parent_id"] == parent["id"]
+        # The parent's migration is kept and the next one upgrades its tables (issue 21).
+        assert check(child["quality_report"], "migrations")["status"] == "passed"
+        unpacked = tmp_path / str(number)
+        unpacked.mkdir()
+        result = await unpack_and_test(stack, child["id"], unpacked)
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert check_in_code in (unpacked / "online_shop" / "models.py").read_text()
+        versions = unpacked / "online_shop" / "migrations" / "versions"
+        assert sorted(path.name[:5] for path in versions.glob("*.py")) == ["0001_", "0002_"]

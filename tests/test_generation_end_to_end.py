@@ -133,9 +133,10 @@ async def test_cancel_during_a_stage_ends_cancelled_within_2s(
     watched_stack: tuple[Stack, WatchedStages], stage: str
 ) -> None:
     stack, stages_seen = watched_stack
-    # Each stage runs 2.5 s: the cancel (seen at the stage's next heartbeat, within a
-    # second) reaches it before it ends, however late the poll saw it running.
-    created = await stack.create(metadata={"test": {"pace": 2.5}})
+    # Each stage runs 4 s: the cancel (seen at the stage's next heartbeat, within a
+    # second) reaches it before it ends, however late a busy machine let the poll see it
+    # running.
+    created = await stack.create(metadata={"test": {"pace": 4.0}})
     generation_id = uuid.UUID(created["id"])
     await stack.wait_until(
         created["id"],

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select, update
 from temporalio.api.common.v1 import Payload
 from temporalio.client import ScheduleActionStartWorkflow, WorkflowExecutionStatus
@@ -96,6 +97,7 @@ async def test_an_operators_terminate_reaches_the_read_model(stack: Stack) -> No
     assert cancel.status_code == 409
 
 
+@pytest.mark.postgresql_only  # the cancel is the workflow's; its cleanup writes as any cancel does
 async def test_an_operators_cancel_reaches_the_read_model(stack: Stack) -> None:
     created = await stack.create(metadata=PACED)
     await running(stack, created["id"])
@@ -108,6 +110,7 @@ async def test_an_operators_cancel_reaches_the_read_model(stack: Stack) -> None:
     await assert_done_event(stack, created["id"], "cancelled")
 
 
+@pytest.mark.postgresql_only  # the settling is the terminate's, tested on both
 async def test_a_client_cancel_after_a_terminate_settles_the_row_at_once(stack: Stack) -> None:
     created = await stack.create(metadata={"test": {"pace": 2.0}})
     await running(stack, created["id"])
@@ -123,6 +126,7 @@ async def test_a_client_cancel_after_a_terminate_settles_the_row_at_once(stack: 
     assert row["status"] == "failed" and row["error"]["code"] == "terminated"
 
 
+@pytest.mark.postgresql_only  # the timeout is Temporal's; the reconciler settles it as a terminate
 async def test_a_workflow_run_timeout_reaches_the_read_model(stack: Stack) -> None:
     generation_id = uuid.uuid4()
     new = NewGeneration(
@@ -199,6 +203,7 @@ async def test_rows_catch_up_with_terminates_made_while_the_api_and_worker_were_
         assert "cleanup while genflow was down" in row["error"]["message"]
 
 
+@pytest.mark.postgresql_only  # the deadline is the workflow's
 async def test_a_deadline_ends_a_running_stage_with_deadline_exceeded(stack: Stack) -> None:
     created = await stack.create(timeout_seconds=2.5, metadata={"test": {"pace": 1.5}})
 
@@ -216,6 +221,7 @@ async def test_a_deadline_ends_a_running_stage_with_deadline_exceeded(stack: Sta
     await assert_done_event(stack, created["id"], "failed")
 
 
+@pytest.mark.postgresql_only  # the deadline is the workflow's
 async def test_a_deadline_holds_across_an_approval_wait(stack: Stack) -> None:
     created = await stack.create(require_approval=True, timeout_seconds=1.5)
     await stack.wait_until(created["id"], lambda g: g["status"] == "awaiting_approval", 30)
@@ -226,6 +232,7 @@ async def test_a_deadline_holds_across_an_approval_wait(stack: Stack) -> None:
     assert created["id"] not in await active_ids(stack)
 
 
+@pytest.mark.postgresql_only  # the input's size is Temporal's
 async def test_a_maximal_valid_request_completes_with_a_small_workflow_input(stack: Stack) -> None:
     emoji = "\U0001f600"  # four bytes in UTF-8, twelve as escaped JSON
     prompt = LIBRARY + " " + emoji * (20_000 - len(LIBRARY) - 1)
@@ -352,6 +359,7 @@ async def test_a_reset_failed_workflow_brings_the_row_back_and_to_its_new_end(
     assert statuses[-3:] == ["failed", "processing", "completed"]
 
 
+@pytest.mark.postgresql_only  # the settling is the terminate's, tested on both
 async def test_a_terminated_generation_no_longer_counts_against_the_active_limit(
     stack: Stack,
 ) -> None:

@@ -25,7 +25,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.webhooks import WebhookActivities
 from api.app import create_app
-from api.generations.service import GenerationService, get_service, service_of
+from api.generations.dependencies import get_service, service_of
+from api.generations.service import GenerationService
 from api.state import app_state
 from genflow.contracts import WebhookDelivery
 from genflow.db.engine import make_session_maker

@@ -9,9 +9,9 @@ from fastapi import APIRouter
 
 from ..deps import CurrentUser
 from ..problems import problems
+from .dependencies import ServiceDep
 from .resource import GenerationOut
 from .schemas import DecisionRequest
-from .service import ServiceDep
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
 

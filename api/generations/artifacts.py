@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from .. import conditional
 from ..deps import CurrentUser
 from ..problems import problems
-from .service import ServiceDep
+from .dependencies import ServiceDep
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
 

@@ -14,9 +14,10 @@ from genflow.domain import ACTIVE_STATUSES
 from ..conditional import ETAG_HEADER, NOT_MODIFIED, IfNoneMatchHeader, conditional_response
 from ..deps import CurrentUser, IdempotencyKeyHeader, SettingsDep
 from ..problems import problems
-from .presenters import STARTED, StartedDep, as_json, page, present
+from .dependencies import ServiceDep
+from .presenters import STARTED, StartedDep, as_json, page
 from .queries import ListDep
-from .resource import GenerationOut, GenerationPage
+from .resource import GenerationOut, GenerationPage, present
 from .schemas import (
     CancelRequest,
     GenerationCreate,
@@ -24,7 +25,6 @@ from .schemas import (
     IterationCreate,
     RetryRequest,
 )
-from .service import ServiceDep
 from .statistics import StatisticsOut
 from .waiting import PREFERENCE_APPLIED, WaitDep
 

@@ -17,7 +17,7 @@ from genflow.domain import TERMINAL_STATUSES, EventType
 from ..deps import CurrentUser, SettingsDep, WatchingDep
 from ..problems import problems
 from ..watching import Slot
-from .service import ServiceDep
+from .dependencies import ServiceDep
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
 

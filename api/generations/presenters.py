@@ -1,10 +1,9 @@
-"""How a generation is shown: the resource with its `urls`, a page of them, and the
-answer of a request that started one. Routes present; the service returns rows."""
+"""How the routes answer with generations: a page of them serialized once, and the
+answer of a request that started one (one generation is `resource.present`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Response
 from pydantic import BaseModel
@@ -14,7 +13,7 @@ from genflow.settings import Settings
 
 from ..deps import SettingsDep, built_inline
 from .queries import Listed
-from .resource import GenerationOut, GenerationPage
+from .resource import GenerationOut, GenerationPage, present
 from .waiting import PREFERENCE_APPLIED, WaitDep
 
 # The headers of an answer that started a generation, as the OpenAPI document shows them.
@@ -32,16 +31,6 @@ STARTED = {
 def as_json(model: BaseModel) -> Response:
     """Serialize a response model once (FastAPI would validate it again first)."""
     return Response(model.model_dump_json(), media_type="application/json")
-
-
-def present(
-    row: Generation,
-    settings: Settings,
-    stages: Sequence[Any] | None = None,
-    artifacts: Sequence[Any] | None = None,
-) -> GenerationOut:
-    """The resource, with `urls` under the public URL when one is configured."""
-    return GenerationOut.from_row(row, stages, artifacts, public_url=settings.public_url)
 
 
 def page(listed: Listed, settings: Settings) -> Response:

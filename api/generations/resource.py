@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from genflow.db.models import Generation
 from genflow.domain import StageStatus, Status
+from genflow.settings import Settings
 
 
 class StageOut(BaseModel):
@@ -242,3 +243,13 @@ def _ms(start: datetime | None, end: datetime | None) -> int | None:
     if start is None or end is None:
         return None
     return max(0, int((end - start).total_seconds() * 1000))
+
+
+def present(
+    row: Generation,
+    settings: Settings,
+    stages: Sequence[Any] | None = None,
+    artifacts: Sequence[Any] | None = None,
+) -> GenerationOut:
+    """The resource, with `urls` under the public URL when one is configured."""
+    return GenerationOut.from_row(row, stages, artifacts, public_url=settings.public_url)

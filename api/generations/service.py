@@ -8,9 +8,9 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, Request
 from temporalio.client import Client
 
 from genflow.db.listing import ListFilters
@@ -30,12 +30,11 @@ from ..ownership import get_own, get_own_project, no_such_generation
 from ..problems import ProblemError
 from ..ratelimit import CreateWindows
 from ..schemas import clean_text
-from ..state import AppState, app_state
 from . import inputs
 from .admission import Admission
 from .course import as_decided, deliver_cancel, deliver_decision, recorded
 from .queries import Listed, ListQuery
-from .resource import GenerationOut
+from .resource import GenerationOut, present
 from .schemas import GenerationCreate, IterationCreate
 from .starting import Starter, request_hash
 from .statistics import StatisticsOut, with_usage
@@ -68,9 +67,29 @@ class GenerationService:
         self._temporal = temporal
         self._settings = settings
         self._statistics = statistics or StatisticsRepository(repository.session_maker)
-        windows = windows or CreateWindows()
-        self._admission = Admission(repository, projects, settings, windows, resolver)
-        self._starter = Starter(repository, temporal, settings, windows, self._admission, metrics)
+        self._windows = windows or CreateWindows()
+        self._resolver = resolver
+        self._metrics = metrics
+
+    @cached_property
+    def _starter(self) -> Starter:
+        """What only a start needs, made when one first asks: the service is built per
+        request, reads included."""
+        admission = Admission(
+            self._repository, self._projects, self._settings, self._windows, self._resolver
+        )
+        return Starter(
+            self._repository,
+            self._temporal,
+            self._settings,
+            self._windows,
+            admission,
+            self._metrics,
+        )
+
+    @property
+    def _admission(self) -> Admission:
+        return self._starter.admission
 
     # -- start: create, iterate, retry ---------------------------------------------
 
@@ -198,7 +217,7 @@ class GenerationService:
 
     def present(self, row: Generation) -> GenerationOut:
         """The generation as clients see it, its `urls` under the public URL if one is set."""
-        return GenerationOut.from_row(row, public_url=self._settings.public_url)
+        return present(row, self._settings)
 
     async def get(self, generation_id: uuid.UUID, user: str) -> Generation:
         """The user's generation, or 404."""
@@ -266,25 +285,3 @@ class GenerationService:
                     yield file
 
         return each()
-
-
-def service_of(state: AppState, resolver: Resolver | None = None) -> GenerationService:
-    """The service over what the app built once; `resolver` replaces the process's
-    resolver of webhook hosts."""
-    return GenerationService(
-        state.repository,
-        state.projects,
-        state.temporal,
-        state.settings,
-        state.windows,
-        resolver=resolver,
-        statistics=state.statistics,
-        metrics=state.metrics,
-    )
-
-
-async def get_service(request: Request) -> GenerationService:
-    return service_of(app_state(request))
-
-
-ServiceDep = Annotated[GenerationService, Depends(get_service)]

@@ -83,7 +83,7 @@ class Starter:
         self._temporal = temporal
         self._settings = settings
         self._windows = windows
-        self._admission = admission
+        self.admission = admission
         self._metrics = metrics
 
     async def start(
@@ -109,9 +109,9 @@ class Starter:
                 if replayed is not None:
                     return replayed
                 new, taken_over = replace(new, id=earlier.generation_id), True
-        await self._admission.enforce_limits(new.user_id)
+        await self.admission.enforce_limits(new.user_id)
         if check_webhook and new.webhook is not None:
-            await self._admission.check_webhook_address(new.webhook.url)
+            await self.admission.check_webhook_address(new.webhook.url)
         if idempotency_key is not None and not taken_over:
             claimed = await self._repository.claim_idempotency_key(
                 new.user_id, idempotency_key, fingerprint, new.id, self._ttl

@@ -35,7 +35,7 @@ lint: install-dev
 	$(BIN)/mypy $(SOURCES)
 	$(BIN)/lint-imports
 
-# Headless Chromium from Debian for the Web UI test (tests/test_web_ui.py); needs root.
+# Headless Chromium from Debian for the Web UI test (tests/test_cli.py); needs root.
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		export DEBIAN_FRONTEND=noninteractive; \

@@ -61,6 +61,11 @@ class StageActivities:
             raise ApplicationError("generation no longer exists", type="gone", non_retryable=True)
         return generation
 
+    def _runs_generated_code(self, generation_id: uuid.UUID) -> bool:
+        """Whether the review runs this generation's tests: the worker's setting (a test
+        overrides it to choose per generation)."""
+        return self._run_generated_code
+
     def _provider(self, generation: Generation) -> Provider:
         provider = self._providers.get(generation.provider)
         if provider is None:
@@ -156,7 +161,7 @@ class StageActivities:
             result = await review(
                 files,
                 self._limits,
-                run_tests_enabled=self._run_generated_code,
+                run_tests_enabled=self._runs_generated_code(generation_id),
                 changes=changes,
                 requirements=None
                 if spec is None

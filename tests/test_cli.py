@@ -1,4 +1,5 @@
-"""`genflow up` as a user runs it, and the other commands."""
+"""`genflow up` as a user runs it (its API, its Temporal Web UI looked at in headless
+Chromium, its worker), and the other commands."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from genflow.auth import DEFAULT_USER, SECRET_FILE, InvalidToken, verify_token
 from genflow.settings import Settings
+from tests.browser import Browser, required_chromium
 from tests.conftest import LIBRARY, SECRET, eventually, free_port
 
 BIN = Path(sys.executable).parent
@@ -205,9 +208,44 @@ async def listed(temporal_port: int, query: str) -> list[str]:
     return [w["execution"]["workflowId"] for w in json.loads(out or b"[]")]
 
 
-async def test_up_serves_the_api_restarts_the_worker_and_stops_everything(
+# The builtin provider finds no entity in this prompt: schema extraction fails.
+NO_ENTITIES = "No entities here."
+
+
+async def web_ui_finds_by_status(
+    tmp_path: Path, chromium: str, ui_port: int, done_id: str, failed_id: str
+) -> None:
+    """The Temporal Web UI that `genflow up` serves, in headless Chromium, lists each of
+    the two workflows for a query on its GenerationStatus and not the other."""
+    browser = Browser(tmp_path / "chromium-profile", chromium)
+    try:
+        await browser.start()
+        await browser.set_viewport(1600, 900)
+        ui = f"http://127.0.0.1:{ui_port}/namespaces/default/workflows?query="
+        await browser.navigate(ui + quote('GenerationStatus="completed"', safe=""))
+        # A SvelteKit app: the list arrives after the page loads.
+        text = await browser.wait_for_text(done_id, 'GenerationStatus = "completed"', timeout=60)
+        shot = await browser.screenshot(tmp_path / "web-ui.png")
+
+        assert done_id in text
+        assert "GenerationWorkflow" in text
+        assert "COMPLETED" in text
+        assert failed_id not in text, "the query did not filter out the failed generation"
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert shot.stat().st_size > 10_000
+
+        # The other way round: the failed one is there for a query that asks for it.
+        await browser.navigate(ui + quote('GenerationStatus="failed"', safe=""))
+        text = await browser.wait_for_text(failed_id, 'GenerationStatus = "failed"', timeout=60)
+        assert done_id not in text
+    finally:
+        await browser.close()
+
+
+async def test_up_serves_the_api_and_the_web_ui_restarts_the_worker_and_stops_everything(
     tmp_path: Path,
 ) -> None:
+    chromium = required_chromium()
     started = await start_up(tmp_path / "home", SUITE_WORKER_NICE)
     up, temporal_port, metrics_port = started.process, started.temporal_port, started.metrics_port
     try:
@@ -220,16 +258,20 @@ async def test_up_serves_the_api_restarts_the_worker_and_stops_everything(
             assert (await http.get("/docs")).status_code == 200
 
             first = (await http.post("/v1/generations", json={"prompt": LIBRARY})).json()
+            failed = (await http.post("/v1/generations", json={"prompt": NO_ENTITIES})).json()
             await reaches(http, first["id"], "completed")
+            await reaches(http, failed["id"], "failed")
+            done_id, failed_id = f"gen-{first['id']}", f"gen-{failed['id']}"
 
             # Temporal's visibility follows the workflow's last upsert, which may come
             # after the read model has the row completed (the worker runs niced).
-            wanted = [f"gen-{first['id']}"]
-
             async def visible() -> bool:
-                return await listed(temporal_port, "GenerationStatus='completed'") == wanted
+                completed = await listed(temporal_port, "GenerationStatus='completed'")
+                failures = await listed(temporal_port, "GenerationStatus='failed'")
+                return completed == [done_id] and failures == [failed_id]
 
-            await eventually(visible, 30, 0.5, "the completed workflow in Temporal's list")
+            await eventually(visible, 30, 0.5, "the workflows in Temporal's list")
+            await web_ui_finds_by_status(tmp_path, chromium, started.ui_port, done_id, failed_id)
 
             worker_metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
             assert re.search(

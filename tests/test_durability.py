@@ -76,7 +76,7 @@ async def test_worker_killed_mid_stage_resumes_without_duplicates(
     try:
         response = await stack.http.post(
             f"{base_url}/v1/generations",
-            json={"prompt": LIBRARY, "metadata": {"test": {"pace": 1.0}}},
+            json={"prompt": LIBRARY, "metadata": {"test": {"pace": {"code_generation": 1.0}}}},
             headers=stack.auth(),
         )
         assert response.status_code == 202, response.text

@@ -15,23 +15,21 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Stack
+from tests.conftest import RUN_CODE, Stack
+from tests.support import SHOP
 
-SHOP = (
-    "An online shop. Customer has name (text, required), email (text, unique) and "
-    "tier (one of basic/gold). Product has title (text, required), price (decimal, required), "
-    "stock (integer) and released_on (date). An order links a customer to a product with "
-    "quantity (integer, required), placed_at (datetime) and paid (boolean)."
-)
+
+async def unpack(stack: Stack, generation_id: str, into: Path) -> None:
+    archive = await stack.http.get(f"/v1/generations/{generation_id}/archive", headers=stack.auth())
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
+        zipped.extractall(into)
 
 
 async def unpack_and_test(
     stack: Stack, generation_id: str, into: Path
 ) -> subprocess.CompletedProcess[str]:
-    archive = await stack.http.get(f"/v1/generations/{generation_id}/archive", headers=stack.auth())
-    assert archive.status_code == 200
-    with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
-        zipped.extractall(into)
+    await unpack(stack, generation_id, into)
     # The worker's own interpreter: nothing new is installed. Its other pytest plugins
     # (genflow's dev extras) are not the project's: not loaded, as in the review.
     return await asyncio.to_thread(
@@ -55,7 +53,7 @@ def check(report: dict[str, Any], name: str) -> dict[str, Any]:
 async def test_each_template_yields_a_project_whose_tests_pass(
     stack: Stack, template: str, tmp_path: Path
 ) -> None:
-    created = await stack.create(prompt=SHOP, template=template)
+    created = await stack.create(prompt=SHOP, template=template, metadata=RUN_CODE)
     done = await stack.finished(created["id"], timeout=120)
     assert done["status"] == "completed", done["error"]
     assert done["quality_score"] >= 90
@@ -107,12 +105,12 @@ ITERATIONS = [
 async def test_iteration_changes_the_project_and_the_review_lists_it(
     stack: Stack, tmp_path: Path
 ) -> None:
-    parent = await stack.create(prompt=SHOP, template="fastapi-service")
+    parent = await stack.create(prompt=SHOP, template="fastapi-service", metadata=RUN_CODE)
     assert (await stack.finished(parent["id"], timeout=120))["status"] == "completed"
     for number, (change, expected, check_in_code) in enumerate(ITERATIONS):
         response = await stack.http.post(
             f"/v1/generations/{parent['id']}/iterate",
-            json={"prompt": change},
+            json={"prompt": change, "metadata": RUN_CODE},
             headers=stack.auth(),
         )
         assert response.status_code == 202
@@ -122,10 +120,12 @@ async def test_iteration_changes_the_project_and_the_review_lists_it(
         assert changes["changes"] == expected and changes["parent_id"] == parent["id"]
         # The parent's migration is kept and the next one upgrades its tables (issue 21).
         assert check(child["quality_report"], "migrations")["status"] == "passed"
+        # The review ran the changed project's tests (unpacked and run where a user runs
+        # them by the template test above).
+        tests = check(child["quality_report"], "tests")
+        assert tests["failed"] == 0 and tests["passed"] >= 10
         unpacked = tmp_path / str(number)
-        unpacked.mkdir()
-        result = await unpack_and_test(stack, child["id"], unpacked)
-        assert result.returncode == 0, result.stdout[-3000:]
+        await unpack(stack, child["id"], unpacked)
         assert check_in_code in (unpacked / "online_shop" / "models.py").read_text()
         versions = unpacked / "online_shop" / "migrations" / "versions"
         assert sorted(path.name[:5] for path in versions.glob("*.py")) == ["0001_", "0002_"]

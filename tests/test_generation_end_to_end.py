@@ -13,7 +13,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from genflow import search_attributes as sa
 from genflow.domain import STAGES, StageName
-from tests.conftest import Stack, closed, eventually
+from tests.conftest import RUN_CODE, Stack, closed, eventually
 from tests.watched import WatchedStages, watched
 from workflows.generation import GenerationWorkflow
 
@@ -38,7 +38,7 @@ async def watched_stack(stack: Stack) -> AsyncIterator[tuple[Stack, WatchedStage
 
 
 async def test_generation_completes_with_four_stages_artifacts_and_done(stack: Stack) -> None:
-    created = await stack.create(title="library")
+    created = await stack.create(title="library", metadata=RUN_CODE)
     assert created["status"] in ("pending", "processing")  # the worker may be quicker
     assert created["workflow_id"] == f"gen-{created['id']}"
 
@@ -133,10 +133,10 @@ async def test_cancel_during_a_stage_ends_cancelled_within_2s(
     watched_stack: tuple[Stack, WatchedStages], stage: str
 ) -> None:
     stack, stages_seen = watched_stack
-    # Each stage runs 4 s: the cancel (seen at the stage's next heartbeat, within a
+    # The stage runs 4 s: the cancel (seen at the stage's next heartbeat, within a
     # second) reaches it before it ends, however late a busy machine let the poll see it
     # running.
-    created = await stack.create(metadata={"test": {"pace": 4.0}})
+    created = await stack.create(metadata={"test": {"pace": {stage: 4.0}}})
     generation_id = uuid.UUID(created["id"])
     await stack.wait_until(
         created["id"],

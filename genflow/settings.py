@@ -144,10 +144,12 @@ class Settings(BaseSettings):
     # database connection) are retried until the stage's deadline, a schedule-to-close
     # long enough for hours of outage (queue time included); errors the stage raises
     # itself use up at most `stage_max_attempts` attempts. A worker that stops
-    # heartbeating is noticed after `stage_heartbeat_timeout_seconds`.
+    # heartbeating is noticed after `stage_heartbeat_timeout_seconds`; the workflows it
+    # had cached (its sticky queue) go to another worker after `sticky_queue_seconds`.
     stage_deadline_seconds: float = Field(default=6 * 3600.0, gt=0)
     stage_max_attempts: int = Field(default=5, ge=1)
     stage_heartbeat_timeout_seconds: float = Field(default=5.0, ge=1)
+    sticky_queue_seconds: float = Field(default=10.0, gt=0)
 
     # How often the reconciler compares active rows with Temporal, so a workflow closed
     # from outside (Terminate, timeouts, Reset) reaches the read model. It is one
@@ -194,8 +196,7 @@ class Settings(BaseSettings):
     # `genflow up` runs its workers this much below the API and the Temporal server
     # (nice; the sandboxed test runs go 10 lower still, to 19 at most), so that on a busy
     # machine requests are answered first and the work waits in Temporal's queue. At 5
-    # a 16-client burst of creates had a p95 of 336 ms on 2 cores, at 15 262 ms
-    # (bench/burst.py, bench/RESULTS.md).
+    # a 16-client burst of creates had a p95 of 336 ms on 2 cores, at 15 262 ms.
     worker_nice: int = Field(default=15, ge=0, le=19)
 
     # Review: run each generated project's tests in the OS sandbox (bubblewrap; off:

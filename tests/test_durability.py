@@ -33,6 +33,8 @@ def start_worker(
         "DATABASE_URL": database_url,
         "TEMPORAL_ADDRESS": temporal_address,
         "GENFLOW_TASK_QUEUE": task_queue,
+        # These workers are killed: the workflows one had cached go on 2 s later, not 10.
+        "GENFLOW_STICKY_QUEUE_SECONDS": "2",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "tests.scripted_worker"],

@@ -1,5 +1,7 @@
 """The Jinja2 project templates: every template, rendered from several specs, gives a
-project whose own tests pass, with no lint or syntax findings, scoring 100."""
+project whose own tests pass in the sandbox seeing only what its pyproject.toml declares
+(issue 21; tests/test_declared_environment.py), with no lint or syntax findings, scoring
+100."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 import pytest
 
 from genflow.pipeline.review.report import review
+from genflow.pipeline.sandbox.bubblewrap import Sandbox
 from genflow.pipeline.sandbox.limits import SandboxLimits
 from genflow.pipeline.spec import TEMPLATES, parse_requirements
 from genflow.pipeline.templates import generate_docs, render_project
@@ -44,6 +47,16 @@ TEAM = (
     "started_on (date) and billable (boolean, required)."
 )
 PROMPTS = {"library": LIBRARY, "shop": SHOP, "team": TEAM}
+# What each template's project needs, and what it must not get from genflow's environment.
+NEEDED = {
+    "cli-tool": {"typer", "pytest"},
+    "fastapi-service": {"fastapi", "sqlalchemy", "httpx2", "pytest"},
+    "python-library": {"pytest"},
+}
+
+
+def in_view(tests: dict[str, Any]) -> set[str]:
+    return {entry.split()[0] for entry in tests["environment"]["distributions"]}
 
 
 def _check(report: dict[str, Any], name: str) -> dict[str, Any]:
@@ -59,10 +72,23 @@ async def test_generated_project_scores_100(template: str, prompt: str) -> None:
     assert len({f.path for f in files}) == len(files)
     assert all(f.kind in ("source", "test") for f in files)
     assert any(f.path == "pyproject.toml" for f in files)
-    result = await review(files, SandboxLimits(timeout_seconds=120))
+    result = await review(files, SandboxLimits(timeout_seconds=120), sandbox=Sandbox())
     tests = _check(result.report, "tests")
     assert tests["failed"] == 0, tests["output_tail"]
     assert tests["passed"] >= 5 * len(spec.entities), tests["output_tail"]
+    assert tests["sandbox"]["isolation"] == "bubblewrap"
+    assert tests["limits_hit"] == [], tests
+    view = in_view(tests)
+    assert NEEDED[template] <= view, view
+    # genflow's own packages are not there: not its web stack for the CLI, nor its
+    # workflow engine, database driver or model client for any project.
+    assert not {"temporalio", "asyncpg", "openai", "genflow"} & view, view
+    if template != "fastapi-service":
+        assert "click" not in view and "fastapi" not in view, view
+    dependencies = _check(result.report, "dependencies")
+    assert dependencies["declared_in"] == "pyproject.toml"
+    assert dependencies["findings"] == [] and dependencies["not_installed"] == []
+    assert "capped" not in result.report
     assert _check(result.report, "syntax")["findings"] == []
     assert _check(result.report, "lint")["findings"] == []
     docs = _check(result.report, "docstrings")

@@ -161,6 +161,9 @@ def build_worker(
                 max_concurrent_workflow_tasks=settings.workflow_task_slots,
                 max_concurrent_activities=settings.activity_slots,
                 disable_eager_activity_execution=True,
+                sticky_queue_schedule_to_start_timeout=timedelta(
+                    seconds=settings.sticky_queue_seconds
+                ),
                 **heartbeats,
             )
         )

@@ -240,11 +240,14 @@ class Stack:
         )
         return found
 
-    async def finished(self, generation_id: str, timeout: float = 60) -> dict[str, Any]:
+    async def finished(
+        self, generation_id: str, timeout: float = 60, user: str = "alice"
+    ) -> dict[str, Any]:
         return await self.wait_until(
             generation_id,
             lambda g: g["status"] in ("completed", "failed", "cancelled"),
             timeout,
+            user,
         )
 
 

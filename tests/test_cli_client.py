@@ -112,9 +112,7 @@ async def test_create_without_watch_prints_the_id(pg_stack: Stack) -> None:
     generation_id = run.out.strip()
     generation = await pg_stack.get(generation_id, USER)
     assert generation["prompt"] == LIBRARY
-    await pg_stack.wait_until(
-        generation_id, lambda g: g["status"] in ("completed", "failed"), user=USER
-    )
+    await pg_stack.finished(generation_id, user=USER)
 
 
 async def test_list_shows_the_generation(pg_stack: Stack, completed: tuple[str, Run]) -> None:

@@ -220,9 +220,7 @@ async def test_active_and_statistics(stack: Stack) -> None:
     ok = [await stack.create(user=user) for _ in range(2)]
     bad = await stack.create(user=user, prompt="Nothing here.")
     for created in [*ok, bad]:
-        await stack.wait_until(
-            created["id"], lambda g: g["status"] in ("completed", "failed"), user=user
-        )
+        await stack.finished(created["id"], user=user)
     slow = await stack.create(user=user, metadata={"test": {"pace": 1.0}})
 
     active = await stack.http.get("/v1/generations/active", headers=stack.auth(user))
@@ -321,9 +319,7 @@ async def test_list_is_own_newest_first_filtered_and_paged(stack: Stack) -> None
     good = [await stack.create(user=user) for _ in range(3)]
     bad = await stack.create(user=user, prompt="Nothing to see.")
     for created in [*good, bad]:
-        await stack.wait_until(
-            created["id"], lambda g: g["status"] in ("completed", "failed"), user=user
-        )
+        await stack.finished(created["id"], user=user)
     headers = stack.auth(user)
 
     page = (await stack.http.get("/v1/generations?limit=2", headers=headers)).json()

@@ -105,9 +105,7 @@ async def seed_data(stack: Stack, user: str) -> FuzzData:
     done = [await stack.create(user=user, project_id=project_id) for _ in range(2)]
     failed = await stack.create(user=user, prompt="No entities here.")
     for created in [*done, failed]:
-        await stack.wait_until(
-            created["id"], lambda g: g["status"] in ("completed", "failed"), user=user
-        )
+        await stack.finished(created["id"], user=user)
     active = [await stack.create(user=user, metadata={"test": {"pace": 20}}) for _ in range(2)]
     cursors = []
     for limit in (1, 2, 3):

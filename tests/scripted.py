@@ -45,8 +45,13 @@ class ScriptedStages(StageActivities):
             flagged = "flag" in script and await asyncio.to_thread(Path(script["flag"]).exists)
             if script.get("fail_until") == stage and not flagged:
                 raise RuntimeError(f"fails until {script['flag']} exists")
-            if "run_code" in script:
-                self._scripted_run_code[generation_id] = bool(script["run_code"])
-            return await work(generation_id)
+            if "run_code" not in script:
+                return await work(generation_id)
+            # Read by _runs_generated_code while this attempt's work runs, and only then.
+            self._scripted_run_code[generation_id] = bool(script["run_code"])
+            try:
+                return await work(generation_id)
+            finally:
+                self._scripted_run_code.pop(generation_id, None)
 
         return await super()._run(input, stage, scripted)

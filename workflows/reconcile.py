@@ -8,7 +8,7 @@ when workers come back after an outage its timer fires and a pass catches up. A 
 that fails (after its own retries) is logged, and the loop goes on. An operator's
 Cancel or Terminate ends it; the next worker start starts it again
 (worker/schedules.py). Signals `pause`/`resume` hold it between passes, `reschedule`
-changes its interval, and the query `state` tells whether it is paused or in a pass.
+changes its interval at once, and the query `state` tells whether it is paused or in a pass.
 
 ReconcileWorkflow: one pass, which the `reconcile-<task queue>` Schedule of earlier
 releases fired every few seconds. Kept registered so runs started before an upgrade
@@ -17,6 +17,8 @@ finish; nothing starts it any more.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +36,10 @@ PASS_OPTIONS: dict[str, Any] = {
     "retry_policy": RetryPolicy(maximum_attempts=3),
     "summary": "Settle the rows whose workflow closed without telling the read model",
 }
+# Since this change a `reschedule` to another interval ends the sleep under way, so a
+# shorter interval applies at once rather than after the old one (the sleep became a
+# wait whose timer is cancelled by the signal).
+RESCHEDULE_WAKES = "reschedule-wakes"
 
 
 @workflow.defn(name="ReconcilerWorkflow")
@@ -54,8 +60,9 @@ class ReconcilerWorkflow:
 
     @workflow.signal
     def reschedule(self, every_seconds: float) -> None:
-        """Pass every `every_seconds` from the next pass on (a worker started with
-        another `reconcile_every_seconds` sends it)."""
+        """Pass every `every_seconds` from now on: a sleep under way ends, and the next
+        pass runs at once (a worker started with another `reconcile_every_seconds`
+        sends it)."""
         self._every = every_seconds
 
     @workflow.query
@@ -82,7 +89,7 @@ class ReconcilerWorkflow:
                 workflow.logger.warning("reconcile pass failed: %s", err.cause or err)
             finally:
                 self._in_pass = False
-            await workflow.sleep(timedelta(seconds=self._every))
+            await self._sleep()
             if workflow.info().is_continue_as_new_suggested():
                 break
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -95,6 +102,14 @@ class ReconcilerWorkflow:
                 self._paused,
             )
         )
+
+    async def _sleep(self) -> None:
+        every = self._every
+        if not workflow.patched(RESCHEDULE_WAKES):
+            await workflow.sleep(timedelta(seconds=every or 0))
+            return
+        with contextlib.suppress(asyncio.TimeoutError):  # the interval went by
+            await workflow.wait_condition(lambda: self._every != every, timeout=every)
 
 
 @workflow.defn(name="ReconcileWorkflow")

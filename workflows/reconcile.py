@@ -30,9 +30,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.reconcile import ReconcileActivities
     from genflow.contracts import ReconcileInput, ReconcileOutcome
 
+# A pass heartbeats every second, so one cut off by a dead worker is tried again within
+# 5 s, as a stage is (the timeouts are not part of the commands a replay compares).
 PASS_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=5),
-    "heartbeat_timeout": timedelta(seconds=30),
+    "heartbeat_timeout": timedelta(seconds=5),
     "retry_policy": RetryPolicy(maximum_attempts=3),
     "summary": "Settle the rows whose workflow closed without telling the read model",
 }

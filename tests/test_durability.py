@@ -73,7 +73,10 @@ async def test_worker_killed_mid_stage_resumes_without_duplicates(
     stack: Stack, database_url: str, temporal_address: str
 ) -> None:
     task_queue = f"kill-{uuid.uuid4()}"
-    settings = stack.settings.model_copy(update={"task_queue": task_queue})
+    # The killed attempt is given up after 2 s without a heartbeat, not the default 5.
+    settings = stack.settings.model_copy(
+        update={"task_queue": task_queue, "stage_heartbeat_timeout_seconds": 2}
+    )
     app = create_app(settings, engine=stack.engine, temporal=stack.temporal)
     server, server_task, base_url = await serve(app)
     worker = start_worker(database_url, temporal_address, task_queue)

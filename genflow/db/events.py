@@ -7,11 +7,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from genflow.db.models import Event, Generation, utcnow
 from genflow.domain import EventType
+
+# Built once: a statement built per call cost more of the writer's time than running it.
+_KEYS_SEEN = select(Event.key).where(
+    Event.generation_id == bindparam("generation_id"),
+    Event.key.in_(bindparam("keys", expanding=True)),
+)
+_INSERT = insert(Event)
 
 
 async def append(
@@ -37,14 +44,8 @@ async def append_all(
         return []
     if generation.run_epoch:  # after a Reset, the new run's events are new events
         events = [(f"{key}#{generation.run_epoch}", e, d) for key, e, d in events]
-    seen = set(
-        await session.scalars(
-            select(Event.key).where(
-                Event.generation_id == generation.id,
-                Event.key.in_([key for key, _, _ in events]),
-            )
-        )
-    )
+    keys = [key for key, _, _ in events]
+    seen = set(await session.scalars(_KEYS_SEEN, {"generation_id": generation.id, "keys": keys}))
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for key, event, data in events:
@@ -64,7 +65,7 @@ async def append_all(
         )
     if rows:
         generation.updated_at = now
-        await session.execute(insert(Event), rows)
+        await session.execute(_INSERT, rows)
     return [str(row["key"]) for row in rows]
 
 

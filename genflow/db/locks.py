@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from genflow.db.models import Generation
 from genflow.db.transitions import reopen
 from genflow.domain import TERMINAL_STATUSES, StageName
 
+# FOR UPDATE serializes writers of one generation on PostgreSQL; SQLite transactions
+# are already exclusive (BEGIN IMMEDIATE, see engine.py). Built once, as every write
+# of a stage begins with it.
+_LOCK = (
+    select(Generation)
+    .where(Generation.id == bindparam("generation_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
 
 async def lock(session: AsyncSession, generation_id: uuid.UUID) -> Generation | None:
-    # FOR UPDATE serializes writers of one generation on PostgreSQL; SQLite
-    # transactions are already exclusive (BEGIN IMMEDIATE, see engine.py).
-    return await session.scalar(
-        select(Generation)
-        .where(Generation.id == generation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    return await session.scalar(_LOCK, {"generation_id": generation_id})
 
 
 async def lock_for_run(

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from genflow.db.base import SessionOwner
@@ -158,20 +158,20 @@ class StageTransitions(SessionOwner):
             return True
 
 
+_ARTIFACTS_AT = select(Artifact).where(
+    Artifact.generation_id == bindparam("generation_id"),
+    Artifact.path.in_(bindparam("paths", expanding=True)),
+)
+
+
 async def _store_files(
     session: AsyncSession, generation_id: uuid.UUID, files: Sequence[FileOut]
 ) -> list[tuple[str, EventType, dict[str, Any]]]:
     """Write each file as the generation's artifact at its path (a replayed call
     overwrites it with the same content); the `artifact` events to append."""
-    existing = {
-        a.path: a
-        for a in await session.scalars(
-            select(Artifact).where(
-                Artifact.generation_id == generation_id,
-                Artifact.path.in_([f.path for f in files]),
-            )
-        )
-    }
+    paths = [f.path for f in files]
+    found = await session.scalars(_ARTIFACTS_AT, {"generation_id": generation_id, "paths": paths})
+    existing = {a.path: a for a in found}
     events: list[tuple[str, EventType, dict[str, Any]]] = []
     for file in files:
         digest = hashlib.sha256(file.content).hexdigest()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from genflow.db.events import append, elapsed_ms, finish_events
@@ -71,8 +71,11 @@ async def stage_row(session: AsyncSession, generation_id: uuid.UUID, stage: str)
     return row
 
 
+_STAGES = select(Stage).where(Stage.generation_id == bindparam("generation_id"))
+
+
 async def stage_rows(session: AsyncSession, generation_id: uuid.UUID) -> list[Stage]:
-    rows = await session.scalars(select(Stage).where(Stage.generation_id == generation_id))
+    rows = await session.scalars(_STAGES, {"generation_id": generation_id})
     return list(rows.all())
 
 

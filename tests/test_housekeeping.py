@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio import activity
@@ -27,6 +29,7 @@ from temporalio.client import (
     ScheduleIntervalSpec,
     ScheduleSpec,
     WorkflowExecutionStatus,
+    WorkflowHandle,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -235,26 +238,35 @@ class ScriptedPasses:
         return ReconcileOutcome(checked=0, settled={})
 
 
-async def test_a_failed_pass_does_not_end_the_reconciler_and_a_cancel_does(
-    temporal_client: Client,
-) -> None:
-    passes = ScriptedPasses()
+@asynccontextmanager
+async def reconciler_with(
+    client: Client, reconcile_read_model: Callable[..., Any], every_seconds: float
+) -> AsyncIterator[WorkflowHandle[Any, Any]]:
+    """A ReconcilerWorkflow passing every `every_seconds` with this reconcile activity,
+    on a task queue and worker of its own."""
     queue = f"test-{uuid.uuid4()}"
     worker = Worker(
-        temporal_client,
+        client,
         task_queue=queue,
         workflows=[ReconcilerWorkflow],
-        activities=[passes.reconcile_read_model],
+        activities=[reconcile_read_model],
         max_heartbeat_throttle_interval=timedelta(milliseconds=50),
         default_heartbeat_throttle_interval=timedelta(milliseconds=50),
     )
     async with worker:
-        handle = await temporal_client.start_workflow(
+        yield await client.start_workflow(
             ReconcilerWorkflow.run,
-            ReconcileInput(every_seconds=0.01, passes_per_run=100),
+            ReconcileInput(every_seconds=every_seconds, passes_per_run=100),
             id=reconciler_id(queue),
             task_queue=queue,
         )
+
+
+async def test_a_failed_pass_does_not_end_the_reconciler_and_a_cancel_does(
+    temporal_client: Client,
+) -> None:
+    passes = ScriptedPasses()
+    async with reconciler_with(temporal_client, passes.reconcile_read_model, 0.01) as handle:
         await eventually(lambda: passes.calls >= 3, timeout=30, what="passes after a failed one")
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
@@ -281,20 +293,7 @@ async def test_a_shorter_interval_applies_at_once_not_after_the_sleep_under_way(
         passes.append(input.every_seconds)
         return ReconcileOutcome(checked=0, settled={})
 
-    queue = f"test-{uuid.uuid4()}"
-    worker = Worker(
-        temporal_client,
-        task_queue=queue,
-        workflows=[ReconcilerWorkflow],
-        activities=[reconcile_read_model],
-    )
-    async with worker:
-        handle = await temporal_client.start_workflow(
-            ReconcilerWorkflow.run,
-            ReconcileInput(every_seconds=3600, passes_per_run=100),
-            id=reconciler_id(queue),
-            task_queue=queue,
-        )
+    async with reconciler_with(temporal_client, reconcile_read_model, 3600) as handle:
         await eventually(lambda: len(passes) == 1, timeout=30, what="the first pass")
         await handle.signal(ReconcilerWorkflow.reschedule, 0.1)
 

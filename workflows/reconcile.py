@@ -38,9 +38,9 @@ PASS_OPTIONS: dict[str, Any] = {
     "retry_policy": RetryPolicy(maximum_attempts=3),
     "summary": "Settle the rows whose workflow closed without telling the read model",
 }
-# Since this change a `reschedule` to another interval ends the sleep under way, so a
-# shorter interval applies at once rather than after the old one (the sleep became a
-# wait whose timer is cancelled by the signal).
+# A `reschedule` to another interval ends the sleep under way, so a shorter interval
+# applies at once, not after the old one: the sleep is a wait whose timer the signal
+# cancels. Runs that began before this patch sleep as they did.
 RESCHEDULE_WAKES = "reschedule-wakes"
 
 
